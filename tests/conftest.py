@@ -1,0 +1,45 @@
+import pytest
+
+from tests.factories import MembershipFactory, UserFactory, WorkspaceFactory
+from workspaces.models import Plan, Role
+
+
+@pytest.fixture(autouse=True)
+def _media_in_tmp(settings, tmp_path):
+    """Uploaded files of a test land in its own temporary folder."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def enterprise(db):
+    return WorkspaceFactory(url="acme", name="Acme", plan=Plan.ENTERPRISE)
+
+
+@pytest.fixture
+def free(db):
+    return WorkspaceFactory(url="hobby", name="Hobby", plan=Plan.FREE)
+
+
+@pytest.fixture
+def owner(enterprise, free):
+    user = UserFactory(email="owner@example.com")
+    MembershipFactory(user=user, workspace=enterprise, role=Role.OWNER)
+    MembershipFactory(user=user, workspace=free, role=Role.OWNER)
+    return user
+
+
+@pytest.fixture
+def member(enterprise):
+    user = UserFactory(email="member@example.com")
+    MembershipFactory(user=user, workspace=enterprise, role=Role.MEMBER)
+    return user
+
+
+@pytest.fixture
+def outsider(db):
+    return UserFactory(email="outsider@example.com")

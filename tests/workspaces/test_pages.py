@@ -1,0 +1,64 @@
+import pytest
+from django.urls import reverse
+
+from tests.factories import FolderFactory, ProjectFactory
+from workspaces.models import Membership, Role
+
+pytestmark = pytest.mark.django_db
+
+
+def detail(ws):
+    return reverse("workspaces:detail", kwargs={"ws": ws})
+
+
+def test_workspace_home_lists_folders_and_projects(client, owner, enterprise):
+    folder = FolderFactory(workspace=enterprise, name="Retail")
+    ProjectFactory(workspace=enterprise, folder=folder, name="Shelves")
+    ProjectFactory(workspace=enterprise, name="Loose one")
+    ProjectFactory(name="Someone else's")
+    client.force_login(owner)
+    page = client.get(detail("acme")).content.decode()
+    assert "Retail" in page
+    assert "Shelves" in page
+    assert "Loose one" in page
+    assert "Someone else" not in page
+
+
+def test_switcher_lists_every_workspace_of_the_user(client, owner):
+    client.force_login(owner)
+    page = client.get(detail("acme")).content.decode()
+    assert detail("acme") in page
+    assert detail("hobby") in page
+
+
+def test_home_remembers_the_last_workspace(client, owner):
+    client.force_login(owner)
+    client.get(detail("hobby"))
+    assert client.get(reverse("workspaces:home")).url == detail("hobby")
+    client.get(detail("acme"))
+    assert client.get(reverse("workspaces:home")).url == detail("acme")
+
+
+def test_a_workspace_you_are_not_in_is_a_404(client, outsider, enterprise):
+    client.force_login(outsider)
+    assert client.get(detail("acme")).status_code == 404
+    assert client.get(detail("no-such-workspace")).status_code == 404
+
+
+def test_members_can_see_the_workspace_home(client, member):
+    client.force_login(member)
+    assert client.get(detail("acme")).status_code == 200
+
+
+def test_a_user_without_workspaces_is_offered_to_create_one(client, outsider):
+    client.force_login(outsider)
+    assert client.get(reverse("workspaces:home")).url == reverse("workspaces:create")
+    response = client.post(reverse("workspaces:create"), {"workspace_name": "Solo", "workspace_url": "solo"})
+    assert response.url == detail("solo")
+    assert Membership.objects.get(user=outsider).role == Role.OWNER
+
+
+def test_login_page_is_served(client):
+    response = client.get(reverse("accounts:login"))
+    assert response.status_code == 200
+    assert b"Log in" in response.content

@@ -1,0 +1,57 @@
+import json
+
+import pytest
+from django.contrib.auth import authenticate, get_user_model
+from django.core.management import call_command
+
+from workspaces.demo import DEMO_PASSWORD
+from workspaces.models import Folder, Image, Membership, Model, Project, Version, Workspace
+
+pytestmark = pytest.mark.django_db
+
+MODELS = [get_user_model(), Workspace, Membership, Folder, Project, Image, Version, Model]
+
+
+def row_counts():
+    return {model.__name__: model.objects.count() for model in MODELS}
+
+
+def run_seed(*args):
+    from io import StringIO
+
+    out = StringIO()
+    call_command("seed_demo", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_seed_demo_creates_the_demo_and_is_idempotent():
+    run_seed()
+    first = row_counts()
+    first_images = sorted(Image.objects.values_list("sha256", "file"))
+    run_seed()
+    assert row_counts() == first
+    assert sorted(Image.objects.values_list("sha256", "file")) == first_images
+    assert Workspace.objects.get(url="acme").plan == "enterprise"
+    assert Workspace.objects.get(url="hobby").plan == "free"
+    assert first["Project"] >= 3 and first["Image"] >= 6 and first["Version"] >= 1 and first["Model"] >= 1
+
+
+def test_seed_demo_images_are_real_files_with_their_dimensions():
+    run_seed()
+    from PIL import Image as PILImage
+
+    for image in Image.objects.all():
+        with image.file.open("rb") as f, PILImage.open(f) as picture:
+            assert picture.size == (image.width, image.height)
+
+
+def test_seed_demo_json_lists_users_with_working_passwords():
+    data = json.loads(run_seed("--json"))
+    assert {w["url"]: w["plan"] for w in data["workspaces"]} == {"acme": "enterprise", "hobby": "free"}
+    roles = {(u["email"], u["workspace"]): u["role"] for u in data["users"]}
+    assert roles[("owner@example.com", "acme")] == "owner"
+    assert roles[("admin@example.com", "acme")] == "admin"
+    assert roles[("member@example.com", "acme")] == "member"
+    for user in data["users"]:
+        assert user["password"] == DEMO_PASSWORD
+        assert authenticate(username=user["email"], password=user["password"]) is not None

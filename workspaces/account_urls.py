@@ -1,0 +1,18 @@
+from django.contrib.auth import views as auth_views
+from django.urls import path, reverse_lazy
+
+from . import views
+
+app_name = "accounts"
+
+urlpatterns = [
+    path("signup", views.sign_up, name="sign_up"),
+    path("login", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout", auth_views.LogoutView.as_view(), name="logout"),
+    path(
+        "password",
+        auth_views.PasswordChangeView.as_view(success_url=reverse_lazy("accounts:password_change_done")),
+        name="password_change",
+    ),
+    path("password/done", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
+]

@@ -1,0 +1,64 @@
+from django.contrib import admin
+
+from .models import Folder, Image, Membership, Model, Project, Version, Workspace
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    autocomplete_fields = ["user"]
+
+
+@admin.register(Workspace)
+class WorkspaceAdmin(admin.ModelAdmin):
+    list_display = ["url", "name", "plan", "created"]
+    list_filter = ["plan"]
+    search_fields = ["url", "name"]
+    readonly_fields = ["public_id", "created"]
+    inlines = [MembershipInline]
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["user", "workspace", "role", "created"]
+    list_filter = ["role", "workspace__plan"]
+    search_fields = ["user__username", "user__email", "workspace__url"]
+    autocomplete_fields = ["user", "workspace"]
+
+
+@admin.register(Folder)
+class FolderAdmin(admin.ModelAdmin):
+    list_display = ["name", "workspace", "created"]
+    search_fields = ["name", "workspace__url"]
+    autocomplete_fields = ["workspace"]
+
+
+@admin.register(Project)
+class ProjectAdmin(admin.ModelAdmin):
+    list_display = ["slug", "name", "workspace", "folder", "type", "updated"]
+    list_filter = ["type"]
+    search_fields = ["slug", "name", "workspace__url"]
+    autocomplete_fields = ["workspace", "folder"]
+
+
+@admin.register(Image)
+class ImageAdmin(admin.ModelAdmin):
+    list_display = ["name", "project", "split", "width", "height", "created"]
+    list_filter = ["split"]
+    search_fields = ["name", "sha256", "project__slug"]
+    readonly_fields = ["sha256", "width", "height", "created"]
+    raw_id_fields = ["project"]
+
+
+@admin.register(Version)
+class VersionAdmin(admin.ModelAdmin):
+    list_display = ["project", "number", "name", "created"]
+    search_fields = ["project__slug"]
+    raw_id_fields = ["project", "images"]
+
+
+@admin.register(Model)
+class ModelAdmin(admin.ModelAdmin):
+    list_display = ["name", "project", "type", "version", "updated"]
+    search_fields = ["name", "project__slug"]
+    raw_id_fields = ["project", "version"]

@@ -1,0 +1,143 @@
+"""Demo data for `manage.py seed_demo`: the same rows however often it runs."""
+
+import hashlib
+import io
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.files.base import ContentFile
+from django.db import transaction
+from PIL import Image as PILImage
+from PIL import ImageDraw
+
+from .models import Folder, Image, Membership, Model, Plan, Project, ProjectType, Role, Split, Version, Workspace
+from .services import image_create
+
+User = get_user_model()
+
+DEMO_PASSWORD = "demo-password-2026"  # noqa: S105 - the demo password is printed on purpose
+
+USERS = [
+    ("owner@example.com", [("acme", Role.OWNER), ("hobby", Role.OWNER)]),
+    ("admin@example.com", [("acme", Role.ADMIN)]),
+    ("member@example.com", [("acme", Role.MEMBER)]),
+]
+
+WORKSPACES: dict[str, dict[str, Any]] = {
+    "acme": {
+        "name": "Acme Vision",
+        "plan": Plan.ENTERPRISE,
+        "folders": ["Manufacturing", "Retail"],
+        "projects": [
+            (
+                "defect-detection",
+                "Defect detection",
+                ProjectType.OBJECT_DETECTION,
+                "defects",
+                "Manufacturing",
+                {"scratch": 12, "dent": 5},
+            ),
+            (
+                "shelf-monitoring",
+                "Shelf monitoring",
+                ProjectType.OBJECT_DETECTION,
+                "products",
+                "Retail",
+                {"bottle": 30, "can": 22},
+            ),
+            ("safety-gear", "Safety gear", ProjectType.SINGLE_LABEL, "ppe", None, {"helmet": 8, "no-helmet": 4}),
+        ],
+    },
+    "hobby": {
+        "name": "Hobby Lab",
+        "plan": Plan.FREE,
+        "folders": ["Experiments"],
+        "projects": [
+            ("bird-species", "Bird species", ProjectType.SINGLE_LABEL, "birds", "Experiments", {"robin": 3, "wren": 2}),
+        ],
+    },
+}
+IMAGES_PER_PROJECT = 3
+
+
+@dataclass
+class DemoResult:
+    users: list[dict] = field(default_factory=list)
+    workspaces: list[dict] = field(default_factory=list)
+
+
+def demo_png(seed: str, size: tuple[int, int] = (64, 48)) -> bytes:
+    """A small real PNG whose pixels depend only on `seed`, so reseeding finds the same bytes."""
+    rng = random.Random(seed)
+    picture = PILImage.new("RGB", size, tuple(rng.randrange(256) for _ in range(3)))
+    draw = ImageDraw.Draw(picture)
+    for _ in range(4):
+        x0, y0 = rng.randrange(size[0] // 2), rng.randrange(size[1] // 2)
+        x1, y1 = x0 + rng.randrange(4, size[0] // 2), y0 + rng.randrange(4, size[1] // 2)
+        draw.rectangle((x0, y0, x1, y1), fill=tuple(rng.randrange(256) for _ in range(3)))
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _seed_images(project: Project) -> list[Image]:
+    images = []
+    for n in range(1, IMAGES_PER_PROJECT + 1):
+        image, _ = image_create(
+            project=project,
+            data=demo_png(f"{project.workspace.url}/{project.slug}/{n}"),
+            name=f"{project.slug}-{n}.png",
+            split=Split.TRAIN if n < IMAGES_PER_PROJECT else Split.VALID,
+            tags=["demo"],
+        )
+        images.append(image)
+    return images
+
+
+def _seed_project(workspace: Workspace, folders: dict[str, Folder], spec) -> None:
+    slug, name, type_, annotation, folder_name, classes = spec
+    project, _ = Project.objects.update_or_create(
+        workspace=workspace,
+        slug=slug,
+        defaults={
+            "name": name,
+            "type": type_,
+            "annotation": annotation,
+            "classes": classes,
+            "folder": folders.get(folder_name) if folder_name else None,
+        },
+    )
+    images = _seed_images(project)
+    version, _ = Version.objects.get_or_create(project=project, number=1, defaults={"name": "demo"})
+    version.images.set(images)
+    if not Model.objects.filter(project=project, name=f"{slug}-v1").exists():
+        model = Model(project=project, version=version, name=f"{slug}-v1", type="yolov8n")
+        weights = hashlib.sha256(f"weights:{workspace.url}/{slug}".encode()).digest() * 32
+        model.weights.save(f"{slug}-v1.bin", ContentFile(weights), save=False)
+        model.save()
+
+
+@transaction.atomic
+def seed_demo(password: str = DEMO_PASSWORD) -> DemoResult:
+    result = DemoResult()
+    workspaces: dict[str, Workspace] = {}
+    for url, spec in WORKSPACES.items():
+        workspace, _ = Workspace.objects.update_or_create(
+            url=url, defaults={"name": spec["name"], "plan": spec["plan"]}
+        )
+        workspaces[url] = workspace
+        folders = {name: Folder.objects.get_or_create(workspace=workspace, name=name)[0] for name in spec["folders"]}
+        for project_spec in spec["projects"]:
+            _seed_project(workspace, folders, project_spec)
+        result.workspaces.append({"url": url, "plan": workspace.plan})
+
+    for email, memberships in USERS:
+        user, _ = User.objects.get_or_create(username=email, defaults={"email": email})
+        user.set_password(password)
+        user.save()
+        for url, role in memberships:
+            Membership.objects.update_or_create(user=user, workspace=workspaces[url], defaults={"role": role})
+            result.users.append({"email": email, "password": password, "workspace": url, "role": role.value})
+    return result

@@ -1,0 +1,256 @@
+import secrets
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Lower
+
+# The API lives at the site root (`/:ws`, `/:ws/:project`), as the official SDK expects, so
+# these words cannot be workspace urls: each is a prefix of the app's own pages or of the API.
+RESERVED_WORKSPACE_SLUGS = frozenset(
+    {
+        "accounts",
+        "admin",
+        "api",
+        "api-keys",
+        "app",
+        "dataset",
+        "docs",
+        "health",
+        "login",
+        "logout",
+        "media",
+        "settings",
+        "signup",
+        "static",
+        "www",
+    }
+)
+# Words of the API under a workspace (`/:ws/projects`, `/:ws/groups`, ...).
+RESERVED_PROJECT_SLUGS = frozenset(
+    {"api-keys", "generate", "groups", "images", "models", "projects", "search", "settings", "upload"}
+)
+
+SLUG_MESSAGE = "Use 2 to 50 lowercase letters, digits and hyphens, starting and ending with a letter or digit."
+slug_validator = RegexValidator(r"^[a-z0-9][a-z0-9-]{0,48}[a-z0-9]$", SLUG_MESSAGE)
+
+
+def validate_workspace_slug(value: str) -> None:
+    if value in RESERVED_WORKSPACE_SLUGS:
+        raise ValidationError(f"“{value}” is reserved; choose another url.", code="reserved")
+
+
+def validate_project_slug(value: str) -> None:
+    if value in RESERVED_PROJECT_SLUGS:
+        raise ValidationError(f"“{value}” is reserved; choose another project url.", code="reserved")
+
+
+def new_public_id() -> str:
+    return secrets.token_hex(10)
+
+
+class Plan(models.TextChoices):
+    FREE = "free", "Free"
+    STARTER = "starter", "Starter"
+    ENTERPRISE = "enterprise", "Enterprise"
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", "Owner"
+    ADMIN = "admin", "Admin"
+    MEMBER = "member", "Member"
+
+
+MANAGER_ROLES = frozenset({Role.OWNER, Role.ADMIN})
+
+
+class Workspace(models.Model):
+    name = models.CharField(max_length=100)
+    url = models.CharField(max_length=50, unique=True, validators=[slug_validator, validate_workspace_slug])
+    plan = models.CharField(max_length=20, choices=Plan.choices, default=Plan.FREE)
+    # Non-secret id behind the publishable key `rf_<public_id>`.
+    public_id = models.CharField(max_length=32, unique=True, default=new_public_id, editable=False)
+    created = models.DateTimeField(auto_now_add=True)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="workspaces")
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(plan__in=Plan.values), name="workspace_plan_valid"),
+            models.CheckConstraint(
+                condition=~Q(url__in=sorted(RESERVED_WORKSPACE_SLUGS)), name="workspace_url_not_reserved"
+            ),
+            models.CheckConstraint(condition=Q(url=Lower("url")), name="workspace_url_lowercase"),
+        ]
+
+    def __str__(self) -> str:
+        return self.url
+
+    @property
+    def publishable_key(self) -> str:
+        return f"rf_{self.public_id}"
+
+    @property
+    def is_enterprise(self) -> bool:
+        return self.plan == Plan.ENTERPRISE
+
+
+class Membership(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["workspace__name", "user__username"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "workspace"], name="membership_unique_user_workspace"),
+            models.CheckConstraint(condition=Q(role__in=Role.values), name="membership_role_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.workspace} ({self.role})"
+
+    @property
+    def can_manage(self) -> bool:
+        return self.role in MANAGER_ROLES
+
+
+class Folder(models.Model):
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="folders")
+    name = models.CharField(max_length=100)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "name"], name="folder_unique_name_per_workspace"),
+            models.CheckConstraint(condition=~Q(name=""), name="folder_name_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ProjectType(models.TextChoices):
+    OBJECT_DETECTION = "object-detection", "Object detection"
+    SINGLE_LABEL = "single-label-classification", "Single-label classification"
+    MULTI_LABEL = "multi-label-classification", "Multi-label classification"
+    INSTANCE_SEGMENTATION = "instance-segmentation", "Instance segmentation"
+    SEMANTIC_SEGMENTATION = "semantic-segmentation", "Semantic segmentation"
+    KEYPOINT_DETECTION = "keypoint-detection", "Keypoint detection"
+
+
+class Project(models.Model):
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="projects")
+    slug = models.CharField(max_length=50, validators=[slug_validator, validate_project_slug])
+    name = models.CharField(max_length=100)
+    type = models.CharField(max_length=40, choices=ProjectType.choices, default=ProjectType.OBJECT_DETECTION)
+    annotation = models.CharField(max_length=100, help_text="Annotation group: what the labels describe.")
+    classes = models.JSONField(default=dict, blank=True, help_text="Class name → number of annotations.")
+    folder = models.ForeignKey(Folder, null=True, blank=True, on_delete=models.SET_NULL, related_name="projects")
+    public = models.BooleanField(default=False)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "slug"], name="project_unique_slug_per_workspace"),
+            models.CheckConstraint(condition=Q(type__in=ProjectType.values), name="project_type_valid"),
+            models.CheckConstraint(
+                condition=~Q(slug__in=sorted(RESERVED_PROJECT_SLUGS)), name="project_slug_not_reserved"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.workspace.url}/{self.slug}"
+
+    def clean(self) -> None:
+        if self.folder is not None and self.folder.workspace_id != self.workspace_id:
+            raise ValidationError({"folder": "The folder belongs to another workspace."})
+
+
+def image_upload_to(image: "Image", filename: str) -> str:
+    return f"images/{image.project.workspace_id}/{image.project_id}/{filename}"
+
+
+class Split(models.TextChoices):
+    TRAIN = "train", "Train"
+    VALID = "valid", "Valid"
+    TEST = "test", "Test"
+
+
+class Image(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="images")
+    file = models.FileField(upload_to=image_upload_to)
+    name = models.CharField(max_length=255)
+    sha256 = models.CharField(max_length=64, help_text="Digest of the file's bytes, for duplicate detection.")
+    split = models.CharField(max_length=10, choices=Split.choices, default=Split.TRAIN)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    tags = models.JSONField(default=list, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    batch = models.CharField(max_length=100, blank=True)
+    annotated = models.BooleanField(default=False)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "sha256"], name="image_unique_bytes_per_project"),
+            models.CheckConstraint(condition=Q(split__in=Split.values), name="image_split_valid"),
+            models.CheckConstraint(condition=Q(width__gt=0, height__gt=0), name="image_dimensions_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Version(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    name = models.CharField(max_length=100, blank=True)
+    images = models.ManyToManyField(Image, related_name="versions", blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["project", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "number"], name="version_unique_number_per_project"),
+            models.CheckConstraint(condition=Q(number__gte=1), name="version_number_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project}/{self.number}"
+
+
+def weights_upload_to(model: "Model", filename: str) -> str:
+    name = filename.rsplit("/", 1)[-1]
+    return f"weights/{model.project.workspace_id}/{model.project_id}/{secrets.token_hex(8)}-{name}"
+
+
+class Model(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="models")
+    version = models.ForeignKey(Version, null=True, blank=True, on_delete=models.SET_NULL, related_name="models")
+    name = models.CharField(max_length=100)
+    type = models.CharField(max_length=50, help_text="Architecture, e.g. yolov8n.")
+    weights = models.FileField(upload_to=weights_upload_to)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["project", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "name"], name="model_unique_name_per_project"),
+            models.CheckConstraint(condition=~Q(name=""), name="model_name_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project}/{self.name}"
+
+    def clean(self) -> None:
+        if self.version is not None and self.version.project_id != self.project_id:
+            raise ValidationError({"version": "The version belongs to another project."})

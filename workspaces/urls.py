@@ -1,0 +1,11 @@
+from django.urls import path
+
+from . import views
+
+app_name = "workspaces"
+
+urlpatterns = [
+    path("app", views.home, name="home"),
+    path("app/new", views.create, name="create"),
+    path("app/<str:ws>", views.detail, name="detail"),
+]

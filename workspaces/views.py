@@ -1,0 +1,87 @@
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.db.models import Count, Prefetch
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods
+
+from .forms import SignUpForm, WorkspaceForm
+from .models import Folder, Membership, Project
+from .services import user_sign_up, workspace_create
+
+SESSION_WORKSPACE = "current_workspace"
+
+
+def membership_or_404(user, url: str) -> Membership:
+    """The user's membership of workspace `url`; a 404 when there is none, so nobody learns what exists."""
+    try:
+        return Membership.objects.select_related("workspace").get(user=user, workspace__url=url)
+    except Membership.DoesNotExist:
+        raise Http404("No such workspace") from None
+
+
+@require_http_methods(["GET", "POST"])
+def sign_up(request):
+    if request.user.is_authenticated:
+        return redirect("workspaces:home")
+    form = SignUpForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user, workspace = user_sign_up(
+            email=form.cleaned_data["email"],
+            password=form.cleaned_data["password1"],
+            workspace_name=form.cleaned_data["workspace_name"],
+            workspace_url=form.cleaned_data["workspace_url"],
+        )
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        messages.success(request, f"Welcome! Your workspace “{workspace.name}” is ready.")
+        return redirect("workspaces:detail", ws=workspace.url)
+    return render(request, "accounts/sign_up.html", {"form": form})
+
+
+@login_required
+def home(request):
+    """Send the user to the workspace they used last, else their first one."""
+    memberships = Membership.objects.filter(user=request.user).select_related("workspace")
+    last = request.session.get(SESSION_WORKSPACE)
+    chosen = next((m for m in memberships if m.workspace.url == last), None) or memberships.first()
+    if chosen is None:
+        return redirect("workspaces:create")
+    return redirect("workspaces:detail", ws=chosen.workspace.url)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def create(request):
+    form = WorkspaceForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        workspace = workspace_create(
+            name=form.cleaned_data["workspace_name"], url=form.cleaned_data["workspace_url"], owner=request.user
+        )
+        messages.success(request, f"Workspace “{workspace.name}” created.")
+        return redirect("workspaces:detail", ws=workspace.url)
+    return render(request, "workspaces/create.html", {"form": form})
+
+
+@login_required
+def detail(request, ws: str):
+    membership = membership_or_404(request.user, ws)
+    workspace = membership.workspace
+    request.session[SESSION_WORKSPACE] = workspace.url
+    projects = Project.objects.filter(workspace=workspace).annotate(image_count=Count("images"))
+    folders = Folder.objects.filter(workspace=workspace).prefetch_related(
+        Prefetch("projects", queryset=projects, to_attr="project_list")
+    )
+    return render(
+        request,
+        "workspaces/detail.html",
+        {
+            "workspace": workspace,
+            "membership": membership,
+            "folders": folders,
+            "loose_projects": projects.filter(folder__isnull=True),
+            "project_count": projects.count(),
+            "switch_url": reverse("workspaces:detail", kwargs={"ws": workspace.url}),
+        },
+    )
