@@ -26,9 +26,7 @@ def workspace_create(*, name: str, url: str, owner: UserType, plan: str = Plan.F
 
 
 @transaction.atomic
-def user_sign_up(
-    *, email: str, password: str, workspace_name: str, workspace_url: str
-) -> tuple[UserType, Workspace]:
+def user_sign_up(*, email: str, password: str, workspace_name: str, workspace_url: str) -> tuple[UserType, Workspace]:
     """Create a user (their email is their username) and their first workspace, on the free plan."""
     user = User.objects.create_user(username=email.lower(), email=email.lower(), password=password)
     workspace = workspace_create(name=workspace_name, url=workspace_url, owner=user)
