@@ -1,13 +1,14 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
-from django.views.generic import RedirectView
+
+from apikeys.api import root
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("workspaces.account_urls")),
     path("", include("workspaces.urls")),
-    path("", RedirectView.as_view(pattern_name="workspaces:home"), name="root"),
+    path("", root, name="root"),
 ]
 
 if settings.DEBUG:

@@ -119,6 +119,20 @@ def _seed_project(workspace: Workspace, folders: dict[str, Folder], spec) -> Non
         model.save()
 
 
+def _fresh_default_key(workspace: Workspace) -> str:
+    """A full-access secret for the demo. Secrets are never stored, so each run rolls the default key."""
+    from apikeys.models import ApiKey
+    from apikeys.services import Actor, api_key_create_default, api_key_roll, api_key_update
+
+    actor = Actor()
+    key = ApiKey.objects.live().filter(workspace=workspace, is_default=True).first()
+    if key is None:
+        return api_key_create_default(workspace=workspace, actor=actor)[1]
+    if key.protected or key.disabled or key.scopes is not None:
+        key = api_key_update(key=key, actor=actor, protected=False, disabled=False, scopes=None)
+    return api_key_roll(key=key, actor=actor)[1]
+
+
 @transaction.atomic
 def seed_demo(password: str = DEMO_PASSWORD) -> DemoResult:
     result = DemoResult()
@@ -131,7 +145,7 @@ def seed_demo(password: str = DEMO_PASSWORD) -> DemoResult:
         folders = {name: Folder.objects.get_or_create(workspace=workspace, name=name)[0] for name in spec["folders"]}
         for project_spec in spec["projects"]:
             _seed_project(workspace, folders, project_spec)
-        result.workspaces.append({"url": url, "plan": workspace.plan})
+        result.workspaces.append({"url": url, "plan": workspace.plan, "apiKey": _fresh_default_key(workspace)})
 
     for email, memberships in USERS:
         user, _ = User.objects.get_or_create(username=email, defaults={"email": email})

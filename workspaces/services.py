@@ -17,11 +17,14 @@ User = get_user_model()
 
 @transaction.atomic
 def workspace_create(*, name: str, url: str, owner: UserType, plan: str = Plan.FREE) -> Workspace:
-    """Create a workspace with `owner` as its owner member."""
+    """Create a workspace with `owner` as its owner member, and its full-access default key."""
+    from apikeys.services import Actor, api_key_create_default
+
     workspace = Workspace(name=name, url=url, plan=plan)
     workspace.full_clean()
     workspace.save()
     Membership.objects.create(user=owner, workspace=workspace, role=Role.OWNER)
+    api_key_create_default(workspace=workspace, actor=Actor(user=owner))
     return workspace
 
 

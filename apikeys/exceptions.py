@@ -1,0 +1,110 @@
+"""The one error envelope of the API: `{"error": {"message", "type", "hint"}}`, for every
+error, DRF's own (validation, parse, 404, 405, throttling) included."""
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+from .services import ServiceError
+
+REALM = 'Bearer realm="api"'
+
+
+class InvalidToken(exceptions.AuthenticationFailed):
+    default_code = "invalid_token"
+
+    def __init__(self, message: str, hint: str = ""):
+        super().__init__(message)
+        self.hint = hint
+
+
+class InsufficientScope(exceptions.PermissionDenied):
+    default_code = "insufficient_scope"
+
+    def __init__(self, scope: str):
+        self.scope = scope
+        super().__init__(f"This API key lacks the scope {scope!r}, which this request needs.")
+
+
+class IpNotAllowed(exceptions.PermissionDenied):
+    default_code = "ip_not_allowed"
+
+
+class UndeclaredAction(exceptions.PermissionDenied):
+    default_code = "undeclared_action"
+
+
+TYPES = {
+    exceptions.ValidationError: "validation_error",
+    exceptions.ParseError: "parse_error",
+    exceptions.NotAuthenticated: "missing_token",
+    exceptions.NotFound: "not_found",
+    exceptions.MethodNotAllowed: "method_not_allowed",
+    exceptions.NotAcceptable: "not_acceptable",
+    exceptions.UnsupportedMediaType: "unsupported_media_type",
+    exceptions.Throttled: "rate_limited",
+}
+HINTS = {
+    "missing_token": "Send the key as 'Authorization: Bearer <key>' (or ?api_key=<key>).",
+    "insufficient_scope": "An admin can add the scope to this key in Settings → API Keys; it applies on the next request.",
+    "rate_limited": "Wait for the number of seconds in the Retry-After header, then try again.",
+    "ip_not_allowed": "This key has an IP allowlist; call from an allowed address or ask an admin to extend it.",
+}
+
+
+def envelope(message: str, type_: str, hint: str = "", **extra) -> dict:
+    return {"error": {"message": message, "type": type_, "hint": hint, **extra}}
+
+
+def _flatten(detail, prefix: str = "") -> list[str]:
+    if isinstance(detail, dict):
+        return [
+            m for k, v in detail.items() for m in _flatten(v, f"{prefix}{k}" if k != "non_field_errors" else prefix)
+        ]
+    if isinstance(detail, list):
+        return [m for item in detail for m in _flatten(item, prefix)]
+    return [f"{prefix}: {detail}" if prefix else str(detail)]
+
+
+def api_exception_handler(exc, context):
+    if isinstance(exc, ServiceError):
+        extra = {"field": exc.field} if exc.field else {}
+        return Response(envelope(exc.message, exc.type, exc.hint, **extra), status=exc.status)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound("Not found.")
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = exception_handler(exc, context)
+    if response is None:
+        return None
+
+    type_ = next((t for cls, t in TYPES.items() if isinstance(exc, cls)), None)
+    if type_ is None:
+        type_ = (
+            exc.default_code
+            if isinstance(exc, InvalidToken | InsufficientScope | IpNotAllowed | UndeclaredAction)
+            else "permission_denied"
+            if isinstance(exc, exceptions.PermissionDenied)
+            else "error"
+        )
+    extra = {}
+    if isinstance(exc, exceptions.ValidationError):
+        messages = _flatten(exc.detail)
+        message = "; ".join(messages) or "Invalid request."
+    else:
+        message = str(exc.detail)
+    hint = getattr(exc, "hint", "") or HINTS.get(type_, "")
+
+    if isinstance(exc, InvalidToken):
+        description = message.replace('"', "'")
+        response["WWW-Authenticate"] = f'{REALM}, error="invalid_token", error_description="{description}"'
+    elif isinstance(exc, exceptions.NotAuthenticated):
+        response.status_code = status.HTTP_401_UNAUTHORIZED
+        response["WWW-Authenticate"] = REALM
+    elif isinstance(exc, InsufficientScope):
+        response["WWW-Authenticate"] = f'{REALM}, error="insufficient_scope", scope="{exc.scope}"'
+        extra["scope"] = exc.scope
+    response.data = envelope(message, type_, hint, **extra)
+    return response

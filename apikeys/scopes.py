@@ -1,0 +1,157 @@
+"""The scope registry: the one list of what an API key may be allowed to do.
+
+The API's validation, the key edit modal, the OpenAPI docs and the tests all read it.
+A scope is a `resource:action` leaf. Presets (`role:*`) and bare section names (`image`) are
+shorthands that `expand` turns into leaves when a key is saved, so a key never silently gains
+a scope that is added to a preset later.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Scope:
+    name: str
+    label: str
+    description: str
+
+    @property
+    def section(self) -> str:
+        return self.name.split(":", 1)[0]
+
+
+SECTIONS = {
+    "workspace": "Workspace",
+    "project": "Projects",
+    "folder": "Folders",
+    "image": "Images",
+    "version": "Versions",
+    "model": "Models",
+    "api-key": "API keys",
+}
+
+SCOPES: tuple[Scope, ...] = (
+    Scope("workspace:read", "Read workspace", "Workspace details, the project list and the publishable key."),
+    Scope("project:create", "Create projects", "Create projects in the workspace."),
+    Scope("project:read", "Read projects", "Project details and the list of its models."),
+    Scope("project:update", "Update projects", "Rename, change and delete projects."),
+    Scope("folder:create", "Create folders", "Create project folders."),
+    Scope("folder:read", "Read folders", "List folders and the projects in them."),
+    Scope("folder:update", "Update folders", "Rename folders and move projects in and out."),
+    Scope("folder:delete", "Delete folders", "Delete folders (their projects stay)."),
+    Scope("image:create", "Upload images", "Upload images to projects."),
+    Scope("image:read", "Read images", "Image details, search and download."),
+    Scope("image:tag", "Tag images", "Add and remove image tags and metadata."),
+    Scope("image:annotate", "Annotate images", "Save annotations."),
+    Scope("image:delete", "Delete images", "Remove images from projects."),
+    Scope("version:create", "Create versions", "Generate dataset versions."),
+    Scope("version:read", "Read versions", "Dataset version details."),
+    Scope("version:update", "Update versions", "Change and delete dataset versions."),
+    Scope("model:deploy", "Deploy models", "Upload model weights."),
+    Scope("model:manage", "Manage models", "Change and delete models."),
+    Scope("api-key:read", "Read API keys", "List and read the workspace's API keys (never their secrets)."),
+    Scope("api-key:create", "Create API keys", "Create API keys, never with more than the caller holds."),
+    Scope("api-key:update", "Update API keys", "Rename keys, change scopes, folders, metadata; disable and enable."),
+    Scope("api-key:revoke", "Revoke API keys", "Revoke keys for good."),
+)
+
+SCOPE_NAMES: tuple[str, ...] = tuple(scope.name for scope in SCOPES)
+BY_NAME = {scope.name: scope for scope in SCOPES}
+assert {scope.section for scope in SCOPES} == set(SECTIONS), "every scope belongs to a declared section"
+
+API_KEY_SCOPES = tuple(name for name in SCOPE_NAMES if name.startswith("api-key:"))
+
+PRESETS: dict[str, tuple[str, ...]] = {
+    "role:read-only": tuple(n for n in SCOPE_NAMES if n.endswith(":read") and n != "api-key:read"),
+    "role:uploader": ("project:read", "image:create", "image:read"),
+    "role:labeler": ("project:read", "image:read", "image:tag", "image:annotate"),
+    "role:developer": tuple(n for n in SCOPE_NAMES if n not in API_KEY_SCOPES),
+    "role:key-admin": API_KEY_SCOPES,
+}
+PRESET_DESCRIPTIONS = {
+    "role:read-only": "Every read scope except reading API keys.",
+    "role:uploader": "Read projects, upload and read images.",
+    "role:labeler": "Read projects and images, tag and annotate images.",
+    "role:developer": "Everything except API key management.",
+    "role:key-admin": "Manage API keys, and nothing else.",
+}
+
+# Marks an endpoint that any valid key may call (only `GET /` and `POST /`).
+ANY_KEY = "*"
+
+
+class UnknownScope(ValueError):
+    def __init__(self, names: list[str]):
+        self.names = names
+        listed = ", ".join(repr(n) for n in names)
+        super().__init__(
+            f"Unknown scope{'s' if len(names) > 1 else ''} {listed}. Use scopes such as 'image:read', "
+            f"a section such as 'image', or a preset: {', '.join(PRESETS)}."
+        )
+
+
+def expand(requested: Iterable[str]) -> list[str]:
+    """Leaf scopes for a list of scopes, section names and presets, in registry order.
+
+    Raises UnknownScope naming every word it does not know.
+    """
+    leaves: set[str] = set()
+    unknown: list[str] = []
+    for word in requested:
+        if not isinstance(word, str):
+            unknown.append(str(word))
+        elif word in BY_NAME:
+            leaves.add(word)
+        elif word in PRESETS:
+            leaves.update(PRESETS[word])
+        elif word in SECTIONS:
+            leaves.update(n for n in SCOPE_NAMES if n.startswith(word + ":"))
+        else:
+            unknown.append(word)
+    if unknown:
+        raise UnknownScope(unknown)
+    return [name for name in SCOPE_NAMES if name in leaves]
+
+
+def holds(key_scopes: list[str] | None, scope: str) -> bool:
+    """Whether a key with `key_scopes` (None = full access) may use `scope`."""
+    if scope == ANY_KEY:
+        return True
+    return key_scopes is None or scope in key_scopes
+
+
+def grouped() -> list[tuple[str, str, list[Scope]]]:
+    """(section, section label, scopes) in registry order, for the edit modal and the docs."""
+    return [(section, label, [s for s in SCOPES if s.section == section]) for section, label in SECTIONS.items()]
+
+
+def grant_excess(
+    *,
+    grantor_scopes: list[str] | None,
+    grantor_folders: Iterable[int],
+    scopes: list[str] | None,
+    folders: Iterable[int],
+) -> str | None:
+    """Why a grant exceeds its grantor, or None when it does not.
+
+    The privilege-subset rule: a key may hand out only what it holds.
+    - Scopes: None (full access) only from a full-access grantor; else every requested scope
+      must be one the grantor holds (a full-access grantor holds them all).
+    - Folders: an empty set means workspace-wide. A workspace-wide grant needs a workspace-wide
+      grantor; a folder-limited grant needs folders that the grantor's limit covers.
+    """
+    grantor_folder_set, folder_set = set(grantor_folders), set(folders)
+    if grantor_scopes is not None:
+        if scopes is None:
+            return "Only a full-access key can grant full access."
+        missing = [s for s in scopes if s not in grantor_scopes]
+        if missing:
+            return f"The calling key does not hold {', '.join(missing)}, so it cannot grant {'them' if len(missing) > 1 else 'it'}."
+    if grantor_folder_set:
+        if not folder_set:
+            return "The calling key is limited to some folders, so it cannot grant workspace-wide access."
+        outside = sorted(folder_set - grantor_folder_set)
+        if outside:
+            return f"The calling key is not allowed in folder{'s' if len(outside) > 1 else ''} {', '.join(map(str, outside))}."
+    return None
