@@ -38,6 +38,10 @@ class ScopePermission(BasePermission):
     def has_permission(self, request, view) -> bool:
         required = required_for(view, request)
         key = request.auth if isinstance(request.auth, ApiKey) else None
+        if key is None and (request.user is None or not request.user.is_authenticated):
+            raise exceptions.NotAuthenticated("Authentication credentials were not provided.")
+        if not hasattr(view, "action") and not hasattr(view, request.method.lower()):
+            return True  # the view then answers 405 Method Not Allowed
         if key is not None:
             if required is None:
                 raise UndeclaredAction(UNDECLARED)
@@ -46,9 +50,6 @@ class ScopePermission(BasePermission):
                 if not scopes.holds(key.scopes, scope):
                     raise InsufficientScope(scope)
             return True
-        user = request.user
-        if user is None or not user.is_authenticated:
-            raise exceptions.NotAuthenticated("Authentication credentials were not provided.")
         if required is None or scopes.ANY_KEY in required:
             raise UndeclaredAction(UNDECLARED)
         membership = view.bind_workspace(request)

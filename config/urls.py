@@ -15,3 +15,6 @@ if settings.DEBUG:
     from django.conf.urls.static import static
 
     urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+
+handler404 = "apikeys.exceptions.not_found"
+handler500 = "apikeys.exceptions.server_error"

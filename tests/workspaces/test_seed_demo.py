@@ -10,10 +10,13 @@ from workspaces.models import Folder, Image, Membership, Model, Project, Version
 pytestmark = pytest.mark.django_db
 
 MODELS = [get_user_model(), Workspace, Membership, Folder, Project, Image, Version, Model]
+LIVE_KEYS = "live keys"
 
 
 def row_counts():
-    return {model.__name__: model.objects.count() for model in MODELS}
+    from apikeys.models import ApiKey
+
+    return {model.__name__: model.objects.count() for model in MODELS} | {LIVE_KEYS: ApiKey.objects.live().count()}
 
 
 def run_seed(*args):
@@ -55,3 +58,16 @@ def test_seed_demo_json_lists_users_with_working_passwords():
     for user in data["users"]:
         assert user["password"] == DEMO_PASSWORD
         assert authenticate(username=user["email"], password=user["password"]) is not None
+
+
+def test_seed_demo_prints_a_working_full_access_key_per_workspace_and_rolls_it_each_run(client):
+    first = {w["url"]: w["apiKey"] for w in json.loads(run_seed("--json"))["workspaces"]}
+    for url, secret in first.items():
+        response = client.post("/", HTTP_AUTHORIZATION=f"Bearer {secret}")
+        assert response.status_code == 200
+        assert response.json()["workspace"] == url
+    second = {w["url"]: w["apiKey"] for w in json.loads(run_seed("--json"))["workspaces"]}
+    for url in first:
+        assert second[url] != first[url]
+        assert client.post("/", HTTP_AUTHORIZATION=f"Bearer {first[url]}").status_code == 401
+        assert client.post("/", HTTP_AUTHORIZATION=f"Bearer {second[url]}").status_code == 200

@@ -1,0 +1,168 @@
+from django.contrib import admin, messages
+from django.utils import timezone
+
+from .models import ApiKey, AuditEvent
+from .services import Actor, Conflict, api_key_revoke, api_key_update
+
+
+class StateFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("active", "Active"),
+            ("disabled", "Disabled"),
+            ("expired", "Expired"),
+            ("rolled", "Rolled"),
+            ("revoked", "Revoked"),
+        ]
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        live = queryset.filter(revoked_at__isnull=True, rolled_at__isnull=True)
+        match self.value():
+            case "active":
+                return live.filter(disabled=False).exclude(expires_at__lte=now)
+            case "disabled":
+                return live.filter(disabled=True)
+            case "expired":
+                return live.filter(expires_at__lte=now)
+            case "rolled":
+                return queryset.filter(rolled_at__isnull=False, revoked_at__isnull=True)
+            case "revoked":
+                return queryset.filter(revoked_at__isnull=False)
+        return queryset
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    """Operators read keys and disable or revoke them; secrets and digests are never shown,
+    and every change goes through the services so it is audited."""
+
+    list_display = [
+        "prefix",
+        "name",
+        "workspace",
+        "state_label",
+        "access",
+        "is_default",
+        "protected",
+        "created",
+        "last_used_at",
+    ]
+    list_filter = [StateFilter, "workspace__plan", "protected", "is_default"]
+    search_fields = ["key_id", "name", "workspace__url"]
+    list_select_related = ["workspace"]
+    actions = ["disable_keys", "revoke_keys"]
+    fields: list[str] = [
+        "key_id",
+        "prefix",
+        "name",
+        "workspace",
+        "state_label",
+        "access",
+        "scopes",
+        "folder_list",
+        "is_default",
+        "protected",
+        "disabled",
+        "custom_metadata",
+        "rotation_due_at",
+        "expires_at",
+        "allowed_ips",
+        "created",
+        "created_by_user",
+        "created_by_key",
+        "last_used_at",
+        "rolled_from",
+        "rolled_at",
+        "grace_until",
+        "revoked_at",
+    ]
+    readonly_fields: list[str] = fields
+
+    def get_search_results(self, request, queryset, search_term):
+        # A pasted prefix (sak_<keyid>) or whole key finds the key by its id.
+        term = search_term.strip()
+        if term.startswith("sak_"):
+            term = term[4:].split("_", 1)[0]
+        return super().get_search_results(request, queryset, term)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None  # the list and its actions; the form is read-only
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="state")
+    def state_label(self, obj):
+        return obj.state().label
+
+    @admin.display(description="access")
+    def access(self, obj):
+        return "Full access" if obj.scopes is None else f"{len(obj.scopes)} scopes"
+
+    @admin.display(description="folders")
+    def folder_list(self, obj):
+        return ", ".join(f.name for f in obj.folders.all()) or "Workspace-wide"
+
+    def _each(self, request, queryset, apply, verb):
+        done, refused = 0, []
+        for key in queryset:
+            try:
+                apply(key, Actor(user=request.user, ip=request.META.get("REMOTE_ADDR")))
+                done += 1
+            except Conflict as exc:
+                refused.append(f"{key.prefix}: {exc.message}")
+        if done:
+            self.message_user(request, f"{verb} {done} key{'s' if done != 1 else ''}.", messages.SUCCESS)
+        for line in refused:
+            self.message_user(request, line, messages.ERROR)
+
+    @admin.action(description="Disable selected keys")
+    def disable_keys(self, request, queryset):
+        self._each(
+            request, queryset.live(), lambda key, actor: api_key_update(key=key, actor=actor, disabled=True), "Disabled"
+        )
+
+    @admin.action(description="Revoke selected keys")
+    def revoke_keys(self, request, queryset):
+        self._each(
+            request,
+            queryset.filter(revoked_at__isnull=True),
+            lambda key, actor: api_key_revoke(key=key, actor=actor),
+            "Revoked",
+        )
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    list_display = ["created", "action", "api_key", "actor_label", "ip", "workspace"]
+    list_filter = ["action"]
+    search_fields = ["api_key__key_id", "actor_label", "workspace__url"]
+    list_select_related = ["api_key", "workspace"]
+    readonly_fields = [
+        "created",
+        "workspace",
+        "api_key",
+        "action",
+        "actor_user",
+        "actor_key",
+        "actor_label",
+        "ip",
+        "before",
+        "after",
+    ]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

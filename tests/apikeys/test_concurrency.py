@@ -1,0 +1,50 @@
+"""Row locks under real concurrency: PostgreSQL only (SQLite serialises writers anyway)."""
+
+import threading
+
+import pytest
+from django.db import connection
+
+from apikeys.models import ApiKey
+from apikeys.services import Actor, Conflict, PlanRequired, api_key_create, api_key_roll
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def race(count, work):
+    """Run `work` in `count` threads released together; returns their results or exceptions."""
+    barrier = threading.Barrier(count)
+    results: list = [None] * count
+
+    def run(i):
+        try:
+            barrier.wait(timeout=10)
+            results[i] = work()
+        except Exception as exc:
+            results[i] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    return results
+
+
+def test_two_concurrent_rolls_of_one_key_exactly_one_wins(enterprise, make_key):
+    key, _ = make_key(enterprise)
+    results = race(2, lambda: api_key_roll(key=ApiKey.objects.get(pk=key.pk), actor=Actor()))
+    wins = [r for r in results if isinstance(r, tuple)]
+    conflicts = [r for r in results if isinstance(r, Conflict)]
+    assert len(wins) == 1, results
+    assert len(conflicts) == 1, results
+    assert ApiKey.objects.filter(rolled_from=key).count() == 1
+
+
+def test_concurrent_creates_on_a_free_plan_leave_a_single_key(free):
+    results = race(4, lambda: api_key_create(workspace=free, actor=Actor(), name="k"))
+    assert len([r for r in results if isinstance(r, tuple)]) == 1, results
+    assert len([r for r in results if isinstance(r, PlanRequired)]) == 3, results
+    assert ApiKey.objects.filter(workspace=free).count() == 1

@@ -1,0 +1,91 @@
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from apikeys import scopes
+from apikeys.scopes import PRESETS, SCOPE_NAMES, UnknownScope, expand, grant_excess
+
+
+def test_every_scope_of_the_spec_is_registered():
+    assert set(SCOPE_NAMES) == {
+        "workspace:read",
+        *(f"project:{a}" for a in ["create", "read", "update"]),
+        *(f"folder:{a}" for a in ["create", "read", "update", "delete"]),
+        *(f"image:{a}" for a in ["create", "read", "tag", "annotate", "delete"]),
+        *(f"version:{a}" for a in ["create", "read", "update"]),
+        "model:deploy",
+        "model:manage",
+        *(f"api-key:{a}" for a in ["read", "create", "update", "revoke"]),
+    }
+    assert all(s.label and s.description for s in scopes.SCOPES)
+
+
+def test_presets_expand_to_the_leaves_of_the_spec():
+    assert expand(["role:uploader"]) == ["project:read", "image:create", "image:read"]
+    assert expand(["role:labeler"]) == ["project:read", "image:read", "image:tag", "image:annotate"]
+    assert expand(["role:key-admin"]) == ["api-key:read", "api-key:create", "api-key:update", "api-key:revoke"]
+    read_only = expand(["role:read-only"])
+    assert "api-key:read" not in read_only
+    assert all(s.endswith(":read") for s in read_only)
+    assert "image:read" in read_only
+    developer = expand(["role:developer"])
+    assert not any(s.startswith("api-key:") for s in developer)
+    assert len(developer) == len(SCOPE_NAMES) - 4
+
+
+def test_a_section_name_means_all_its_scopes_and_duplicates_fold():
+    assert expand(["image", "image:read"]) == [n for n in SCOPE_NAMES if n.startswith("image:")]
+
+
+def test_unknown_scopes_are_named():
+    with pytest.raises(UnknownScope) as exc:
+        expand(["image:read", "image:fly", "role:god"])
+    assert exc.value.names == ["image:fly", "role:god"]
+    assert "'image:fly'" in str(exc.value)
+
+
+def test_holds():
+    assert scopes.holds(None, "image:delete")
+    assert scopes.holds(["image:read"], "image:read")
+    assert not scopes.holds(["image:read"], "image:delete")
+    assert not scopes.holds([], "image:read")
+    assert scopes.holds([], scopes.ANY_KEY)
+
+
+def test_grant_rules():
+    assert grant_excess(grantor_scopes=None, grantor_folders=[], scopes=None, folders=[]) is None
+    assert "full access" in grant_excess(grantor_scopes=["image:read"], grantor_folders=[], scopes=None, folders=[])
+    assert "image:delete" in grant_excess(
+        grantor_scopes=["image:read"], grantor_folders=[], scopes=["image:delete"], folders=[]
+    )
+    assert "workspace-wide" in grant_excess(grantor_scopes=None, grantor_folders=[1], scopes=[], folders=[])
+    assert "folder 2" in grant_excess(grantor_scopes=None, grantor_folders=[1], scopes=[], folders=[1, 2])
+    assert grant_excess(grantor_scopes=None, grantor_folders=[1, 2], scopes=[], folders=[2]) is None
+
+
+scope_lists = st.one_of(st.none(), st.lists(st.sampled_from(SCOPE_NAMES), unique=True))
+folder_sets = st.sets(st.integers(min_value=1, max_value=6), max_size=4)
+
+
+def covers(outer_scopes, outer_folders, inner_scopes, inner_folders) -> bool:
+    """Whether holding (outer) gives every ability of (inner): the definition, written independently."""
+    scopes_ok = outer_scopes is None or (inner_scopes is not None and set(inner_scopes) <= set(outer_scopes))
+    folders_ok = not outer_folders or (bool(inner_folders) and set(inner_folders) <= set(outer_folders))
+    return scopes_ok and folders_ok
+
+
+@given(scope_lists, folder_sets, scope_lists, folder_sets)
+def test_no_grant_ever_exceeds_its_grantor(grantor_scopes, grantor_folders, requested, folders):
+    allowed = (
+        grant_excess(grantor_scopes=grantor_scopes, grantor_folders=grantor_folders, scopes=requested, folders=folders)
+        is None
+    )
+    assert allowed == covers(grantor_scopes, grantor_folders, requested, folders)
+
+
+@given(st.lists(st.sampled_from([*SCOPE_NAMES, *PRESETS, *scopes.SECTIONS]), max_size=8))
+def test_expansion_gives_registered_leaves_only(words):
+    leaves = expand(words)
+    assert set(leaves) <= set(SCOPE_NAMES)
+    assert len(leaves) == len(set(leaves))
+    assert expand(leaves) == leaves

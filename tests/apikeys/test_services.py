@@ -1,0 +1,313 @@
+import json
+from datetime import timedelta
+
+import pytest
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from apikeys import services
+from apikeys.models import ApiKey, AuditAction, AuditEvent, KeyState
+from apikeys.services import (
+    Actor,
+    Conflict,
+    Forbidden,
+    InvalidValue,
+    PlanRequired,
+    PrivilegeExceeded,
+    api_key_create,
+    api_key_revoke,
+    api_key_roll,
+    api_key_update,
+)
+from tests.factories import FolderFactory, MembershipFactory, UserFactory
+from workspaces.models import Plan, Role
+from workspaces.services import workspace_create
+
+pytestmark = pytest.mark.django_db
+
+
+def events(key, action=None):
+    qs = AuditEvent.objects.filter(api_key=key)
+    return list(qs.filter(action=action) if action else qs)
+
+
+class TestDefaultKey:
+    def test_every_new_workspace_gets_a_full_access_default_key(self, outsider):
+        workspace = workspace_create(name="New", url="new", owner=outsider)
+        key = ApiKey.objects.get(workspace=workspace)
+        assert key.is_default and key.scopes is None and key.state() == KeyState.ACTIVE
+
+    def test_the_database_allows_one_default_key_per_workspace(self, enterprise, make_key):
+        make_key(enterprise, name="a", default=True)
+        second, _ = make_key(enterprise, name="b")
+        with pytest.raises(IntegrityError), transaction.atomic():
+            ApiKey.objects.filter(pk=second.pk).update(is_default=True)
+
+    def test_making_a_key_default_moves_the_flag(self, enterprise, make_key):
+        first, _ = make_key(enterprise, name="a", default=True)
+        second, _ = make_key(enterprise, name="b")
+        api_key_update(key=second, actor=Actor(), default=True)
+        first.refresh_from_db()
+        assert not first.is_default
+        assert ApiKey.objects.get(pk=second.pk).is_default
+
+
+class TestPlans:
+    def test_a_free_workspace_has_a_single_key(self, free, make_key):
+        make_key(free)
+        with pytest.raises(PlanRequired, match="single API key"):
+            make_key(free, name="second")
+
+    @pytest.mark.parametrize(
+        "fields",
+        [
+            {"scopes": ["image:read"]},
+            {"scopes": []},
+            {"custom_metadata": {"team": "ml"}},
+            {"protected": True},
+            {"disabled": True},
+            {"allowed_ips": ["10.0.0.0/8"]},
+            {"expires_at": timezone.now() + timedelta(days=1)},
+            {"rotation_due_at": timezone.now() + timedelta(days=1)},
+        ],
+    )
+    def test_scoped_features_need_enterprise(self, free, make_key, fields):
+        with pytest.raises(PlanRequired):
+            make_key(free, **fields)
+        assert not ApiKey.objects.exists()
+
+    def test_free_keys_can_be_renamed_disabled_rolled_and_revoked(self, free, make_key):
+        key, _ = make_key(free)
+        key = api_key_update(key=key, actor=Actor(), name="Renamed")
+        key = api_key_update(key=key, actor=Actor(), disabled=True)
+        key = api_key_update(key=key, actor=Actor(), disabled=False)
+        new, _ = api_key_roll(key=key, actor=Actor())
+        api_key_revoke(key=new, actor=Actor())
+        make_key(free, name="after revoke")  # the single slot is free again
+
+    def test_a_downgrade_never_widens_a_key_and_scope_edits_are_refused(self, enterprise, make_key):
+        key, _ = make_key(enterprise, scopes=["image:read"])
+        enterprise.plan = Plan.FREE
+        enterprise.save()
+        folder = FolderFactory(workspace=enterprise)
+        for change in [{"scopes": None}, {"scopes": ["image:read", "image:create"]}, {"folder_ids": [folder.pk]}]:
+            with pytest.raises(PlanRequired):
+                api_key_update(key=key, actor=Actor(), **change)
+        key.refresh_from_db()
+        assert key.scopes == ["image:read"]
+        api_key_update(key=key, actor=Actor(), disabled=True)
+        new, _ = api_key_roll(key=key, actor=Actor())
+        assert new.scopes == ["image:read"]
+        api_key_revoke(key=new, actor=Actor())
+
+
+class TestPrivilegeSubset:
+    def test_a_key_cannot_grant_what_it_does_not_hold(self, enterprise, make_key):
+        caller, _ = make_key(enterprise, scopes=["api-key:create", "image:read"])
+        actor = Actor(key=caller)
+        with pytest.raises(PrivilegeExceeded, match="image:delete"):
+            api_key_create(workspace=enterprise, actor=actor, name="x", scopes=["image:delete"])
+        with pytest.raises(PrivilegeExceeded, match="full access"):
+            api_key_create(workspace=enterprise, actor=actor, name="x", scopes=None)
+        key, _ = api_key_create(workspace=enterprise, actor=actor, name="x", scopes=["image:read"])
+        assert key.scopes == ["image:read"]
+        assert key.created_by_key == caller
+
+    def test_omitted_scopes_and_folders_copy_the_caller(self, enterprise, make_key):
+        folder = FolderFactory(workspace=enterprise)
+        caller, _ = make_key(enterprise, scopes=["api-key:create", "image:read"], folder_ids=[folder.pk])
+        key, _ = api_key_create(workspace=enterprise, actor=Actor(key=caller), name="child")
+        assert key.scopes == caller.scopes
+        assert key.folder_ids() == [folder.pk]
+
+    def test_a_folder_limited_key_cannot_grant_workspace_wide_or_other_folders(self, enterprise, make_key):
+        mine, other = FolderFactory(workspace=enterprise), FolderFactory(workspace=enterprise)
+        caller, _ = make_key(enterprise, folder_ids=[mine.pk])
+        with pytest.raises(PrivilegeExceeded, match="workspace-wide"):
+            api_key_create(workspace=enterprise, actor=Actor(key=caller), name="x", folder_ids=[])
+        with pytest.raises(PrivilegeExceeded, match=f"folder {other.pk}"):
+            api_key_create(workspace=enterprise, actor=Actor(key=caller), name="x", folder_ids=[other.pk])
+
+    def test_updates_cannot_widen_past_the_caller(self, enterprise, make_key):
+        caller, _ = make_key(enterprise, scopes=["api-key:update", "image:read"])
+        target, _ = make_key(enterprise, scopes=["image:read"])
+        with pytest.raises(PrivilegeExceeded):
+            api_key_update(key=target, actor=Actor(key=caller), scopes=["image:read", "model:manage"])
+        api_key_update(key=target, actor=Actor(key=caller), name="renamed")
+
+    def test_rolling_needs_at_least_the_targets_scopes(self, enterprise, make_key):
+        caller, _ = make_key(enterprise, scopes=["api-key:create", "api-key:revoke"])
+        target, _ = make_key(enterprise, scopes=["image:read"])
+        with pytest.raises(PrivilegeExceeded):
+            api_key_roll(key=target, actor=Actor(key=caller))
+        target.refresh_from_db()
+        assert target.rolled_at is None
+
+
+class TestValidation:
+    @pytest.mark.parametrize(
+        ("fields", "field"),
+        [
+            ({"name": ""}, "name"),
+            ({"name": "x" * 101}, "name"),
+            ({"scopes": ["image:fly"]}, "scopes"),
+            ({"scopes": "image:read"}, "scopes"),
+            ({"folder_ids": [999999]}, "folderIds"),
+            ({"custom_metadata": {f"k{i}": i for i in range(101)}}, "customMetadata"),
+            ({"custom_metadata": {"big": "x" * 1100}}, "customMetadata"),
+            ({"custom_metadata": {"nested": {"a": 1}}}, "customMetadata"),
+            ({"expires_at": timezone.now() - timedelta(days=1)}, "expiresAt"),
+            ({"rotation_due_at": timezone.now() - timedelta(days=1)}, "rotationDueAt"),
+            ({"allowed_ips": ["10.0.0.0/33"]}, "allowedIps"),
+            ({"allowed_ips": ["not-an-ip"]}, "allowedIps"),
+            ({"owners": [999999]}, "owners"),
+            ({"protected": "yes"}, "protected"),
+        ],
+    )
+    def test_bad_values_are_refused_naming_the_field_and_nothing_is_written(self, enterprise, make_key, fields, field):
+        fields.setdefault("name", "ok")
+        with pytest.raises(InvalidValue) as exc:
+            make_key(enterprise, **fields)
+        assert exc.value.field == field
+        assert not ApiKey.objects.exists()
+        assert not AuditEvent.objects.exists()
+
+    def test_a_folder_of_another_workspace_is_refused(self, enterprise, make_key):
+        with pytest.raises(InvalidValue, match="No folder"):
+            make_key(enterprise, folder_ids=[FolderFactory().pk])
+
+    def test_ips_are_normalised(self, enterprise, make_key):
+        key, _ = make_key(enterprise, allowed_ips=["10.1.2.3/8", "192.168.0.1"])
+        assert key.allowed_ips == ["10.0.0.0/8", "192.168.0.1/32"]
+
+
+class TestProtection:
+    def test_protected_keys_cannot_be_disabled_revoked_or_rolled(self, enterprise, make_key):
+        key, _ = make_key(enterprise, protected=True)
+        for attempt in [
+            lambda: api_key_update(key=key, actor=Actor(), disabled=True),
+            lambda: api_key_revoke(key=key, actor=Actor()),
+            lambda: api_key_roll(key=key, actor=Actor()),
+        ]:
+            with pytest.raises(Conflict, match="protected"):
+                attempt()
+        key.refresh_from_db()
+        assert key.state() == KeyState.ACTIVE
+
+    def test_a_key_cannot_unprotect_but_a_dashboard_user_can(self, enterprise, make_key, owner):
+        caller, _ = make_key(enterprise, name="caller")
+        key, _ = make_key(enterprise, protected=True)
+        with pytest.raises(Forbidden):
+            api_key_update(key=key, actor=Actor(key=caller), protected=False)
+        api_key_update(key=key, actor=Actor(user=owner), protected=False)
+        assert [e.action for e in events(key)] == [AuditAction.UNPROTECT, AuditAction.CREATE]
+
+
+class TestRollAndRevoke:
+    def test_roll_keeps_everything_but_the_secret(self, enterprise, make_key, owner):
+        folder = FolderFactory(workspace=enterprise)
+        old, old_secret = make_key(
+            enterprise,
+            scopes=["image:read"],
+            folder_ids=[folder.pk],
+            custom_metadata={"team": "ml"},
+            default=True,
+            disabled=True,
+            owners=[],
+        )
+        new, new_secret = api_key_roll(key=old, actor=Actor(user=owner))
+        old.refresh_from_db()
+        assert new_secret != old_secret
+        assert new.key_id != old.key_id
+        assert (new.name, new.scopes, new.folder_ids(), new.custom_metadata) == (
+            old.name,
+            old.scopes,
+            old.folder_ids(),
+            old.custom_metadata,
+        )
+        assert new.is_default and not old.is_default
+        assert new.disabled
+        assert new.rolled_from == old
+        assert old.state() == KeyState.ROLLED
+
+    def test_rolling_twice_is_a_conflict(self, enterprise, make_key):
+        key, _ = make_key(enterprise)
+        api_key_roll(key=key, actor=Actor())
+        with pytest.raises(Conflict, match="already rolled"):
+            api_key_roll(key=key, actor=Actor())
+
+    def test_grace_is_at_most_seven_days(self, enterprise, make_key):
+        key, _ = make_key(enterprise)
+        with pytest.raises(InvalidValue):
+            api_key_roll(key=key, actor=Actor(), grace=timedelta(days=7, seconds=1))
+        _new, _ = api_key_roll(key=key, actor=Actor(), grace=timedelta(days=7))
+        key.refresh_from_db()
+        assert key.in_grace()
+
+    def test_owners_limit_who_may_roll(self, enterprise, make_key, member, owner):
+        someone = UserFactory()
+        MembershipFactory(user=someone, workspace=enterprise, role=Role.ADMIN)
+        key, _ = make_key(enterprise, owners=[member.pk])
+        with pytest.raises(Forbidden):
+            api_key_roll(key=key, actor=Actor(user=someone))
+        api_key_roll(key=key, actor=Actor(user=member))
+
+    def test_revoke_is_permanent(self, enterprise, make_key):
+        key, _ = make_key(enterprise, default=True)
+        api_key_revoke(key=key, actor=Actor())
+        key.refresh_from_db()
+        assert key.state() == KeyState.REVOKED and not key.is_default
+        with pytest.raises(Conflict):
+            api_key_revoke(key=key, actor=Actor())
+        with pytest.raises(Conflict):
+            api_key_update(key=key, actor=Actor(), disabled=False)
+
+
+class TestAudit:
+    def test_every_service_writes_an_event_with_actor_ip_and_changes(self, enterprise, make_key, owner):
+        actor = Actor(user=owner, ip="203.0.113.9")
+        key, secret = api_key_create(workspace=enterprise, actor=actor, name="k", scopes=["image:read"])
+        api_key_update(key=key, actor=actor, scopes=["image:read", "image:create"])
+        api_key_update(key=key, actor=actor, protected=True)
+        api_key_update(key=key, actor=actor, protected=False)
+        api_key_update(key=key, actor=actor, disabled=True)
+        api_key_update(key=key, actor=actor, disabled=False)
+        new, new_secret = api_key_roll(key=key, actor=actor)
+        api_key_revoke(key=new, actor=actor)
+
+        assert [e.action for e in reversed(events(key))] == [
+            "create",
+            "update",
+            "protect",
+            "unprotect",
+            "disable",
+            "enable",
+            "roll",
+        ]
+        assert [e.action for e in events(new)] == ["revoke"]
+        update = events(key, "update")[0]
+        assert update.before == {"scopes": ["image:read"]}
+        assert update.after == {"scopes": ["image:create", "image:read"]}  # registry order
+        for event in AuditEvent.objects.all():
+            assert event.actor_user == owner
+            assert event.ip == "203.0.113.9"
+            dumped = json.dumps([event.before, event.after])
+            for value in (secret, new_secret, key.digest, new.digest):
+                assert value not in dumped
+
+    def test_a_key_actor_is_recorded_as_the_key(self, enterprise, make_key):
+        caller, _ = make_key(enterprise, name="ci")
+        key, _ = api_key_create(workspace=enterprise, actor=Actor(key=caller), name="child")
+        event = events(key)[0]
+        assert event.actor_key == caller
+        assert event.actor_user is None
+        assert caller.prefix in event.actor_label
+
+    def test_a_change_that_changes_nothing_writes_no_event(self, enterprise, make_key):
+        key, _ = make_key(enterprise, name="same")
+        api_key_update(key=key, actor=Actor(), name="same")
+        assert len(events(key)) == 1
+
+
+def test_service_messages_are_constants():
+    assert services.PLAN_ONE_KEY and services.PROTECTED and services.UNPROTECT_VIA_API
