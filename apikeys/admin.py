@@ -55,7 +55,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
     search_fields = ["key_id", "name", "workspace__url"]
     list_select_related = ["workspace"]
     actions = ["disable_keys", "revoke_keys"]
-    fields: list[str] = [
+    fields = (
         "key_id",
         "prefix",
         "name",
@@ -79,8 +79,8 @@ class ApiKeyAdmin(admin.ModelAdmin):
         "rolled_at",
         "grace_until",
         "revoked_at",
-    ]
-    readonly_fields: list[str] = fields
+    )
+    readonly_fields = fields
 
     def get_search_results(self, request, queryset, search_term):
         # A pasted prefix (sak_<keyid>) or whole key finds the key by its id.
