@@ -69,15 +69,15 @@ class WorkspaceAPIView(APIView):
         self.workspace, self.membership = membership.workspace, membership
         return membership
 
-    def folder_ids(self) -> list[int]:
-        """The folders the key is limited to; empty means workspace-wide."""
-        return self.key.folder_ids() if self.key is not None else []
+    def folder_limit(self) -> list[int] | None:
+        """The folders the key is limited to; None when it is workspace-wide (and for users)."""
+        return self.key.folder_limit() if self.key is not None else None
 
     def projects(self):
         projects = Project.objects.filter(workspace=self.workspace)
-        folder_ids = self.folder_ids()
-        if folder_ids:
-            projects = projects.filter(folder_id__in=folder_ids)
+        folder_limit = self.folder_limit()
+        if folder_limit is not None:
+            projects = projects.filter(folder_id__in=folder_limit)
         return projects
 
     def body(self) -> dict:

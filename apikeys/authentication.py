@@ -1,5 +1,7 @@
 import ipaddress
 
+from django.conf import settings
+from django.db.models import prefetch_related_objects
 from django.utils import timezone
 from rest_framework.authentication import BaseAuthentication
 
@@ -18,7 +20,7 @@ REVOKED_HINT = "Revoked keys stay dead; create a new key."
 ROLLED = "This API key was rolled; its secret no longer works."
 ROLLED_HINT = "Use the replacement key that the roll returned."
 EXPIRED = "This API key has expired."
-EXPIRED_HINT = "Create a new key, or roll this one."
+EXPIRED_HINT = "Expired keys stay expired; create a new key."
 DISABLED = "This API key is disabled."
 DISABLED_HINT = "An admin can enable it again in Settings → API Keys."
 IP_NOT_ALLOWED = "This API key may not be used from this IP address."
@@ -57,7 +59,7 @@ def authenticate_key(raw: str, *, ip: str | None) -> ApiKey:
     parsed = keyformat.parse(raw.strip())
     if parsed is None:
         raise InvalidToken(MALFORMED, MALFORMED_HINT)
-    key = ApiKey.objects.select_related("workspace").prefetch_related("folders").filter(key_id=parsed.key_id).first()
+    key = ApiKey.objects.select_related("workspace").filter(key_id=parsed.key_id).first()
     if key is None:
         keyformat.digest(parsed.raw)  # same work as a wrong secret
         raise InvalidToken(INVALID, INVALID_HINT)
@@ -72,9 +74,7 @@ def authenticate_key(raw: str, *, ip: str | None) -> ApiKey:
             break
         if not key.in_grace(now):
             raise InvalidToken(ROLLED, ROLLED_HINT)
-        replacement = (
-            ApiKey.objects.select_related("workspace").prefetch_related("folders").filter(rolled_from=key).first()
-        )
+        replacement = ApiKey.objects.select_related("workspace").filter(rolled_from=key).first()
         if replacement is None:
             raise InvalidToken(ROLLED, ROLLED_HINT)
         key = replacement
@@ -87,7 +87,21 @@ def authenticate_key(raw: str, *, ip: str | None) -> ApiKey:
         raise InvalidToken(DISABLED, DISABLED_HINT)
     if key.allowed_ips and not ip_allowed(ip, key.allowed_ips):
         raise IpNotAllowed(IP_NOT_ALLOWED)
+    prefetch_related_objects([key], "folders")
     return key
+
+
+def client_ip(request) -> str | None:
+    """The caller's address: REMOTE_ADDR, or with NUM_PROXIES trusted proxies in front, the
+    address the outermost trusted proxy saw (the same rule as DRF's throttles)."""
+    remote = request.META.get("REMOTE_ADDR")
+    proxies = settings.REST_FRAMEWORK.get("NUM_PROXIES") or 0
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR")
+    if proxies and forwarded:
+        addresses = [a.strip() for a in forwarded.split(",") if a.strip()]
+        if addresses:
+            return addresses[-min(proxies, len(addresses))]
+    return remote
 
 
 def ip_allowed(ip: str | None, networks: list[str]) -> bool:
@@ -107,7 +121,7 @@ class ApiKeyAuthentication(BaseAuthentication):
         raw = credentials(request)
         if raw is None:
             return None
-        return None, authenticate_key(raw, ip=request.META.get("REMOTE_ADDR"))
+        return None, authenticate_key(raw, ip=client_ip(request))
 
     def authenticate_header(self, request):
         return REALM

@@ -32,6 +32,9 @@ class ApiKey(models.Model):
     # None: full access. []: no abilities. Else leaf scopes of the registry.
     scopes = models.JSONField(null=True, blank=True)
     folders = models.ManyToManyField(Folder, blank=True, related_name="api_keys")
+    # Whether the key is limited to `folders`. Kept apart from the folder set so that deleting
+    # a key's last folder leaves it seeing nothing, never the whole workspace.
+    folders_limited = models.BooleanField(default=False)
     is_default = models.BooleanField(default=False)
     protected = models.BooleanField(default=False)
     disabled = models.BooleanField(default=False)
@@ -98,7 +101,10 @@ class ApiKey(models.Model):
         now = now or timezone.now()
         return self.rolled_at is not None and self.grace_until is not None and now < self.grace_until
 
-    def folder_ids(self) -> list[int]:
+    def folder_limit(self) -> list[int] | None:
+        """The folder ids the key is limited to; None when it is workspace-wide."""
+        if not self.folders_limited:
+            return None
         return sorted(folder.pk for folder in self.folders.all())
 
 

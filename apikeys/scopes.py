@@ -6,7 +6,7 @@ shorthands that `expand` turns into leaves when a key is saved, so a key never s
 a scope that is added to a preset later.
 """
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 
@@ -129,29 +129,28 @@ def grouped() -> list[tuple[str, str, list[Scope]]]:
 def grant_excess(
     *,
     grantor_scopes: list[str] | None,
-    grantor_folders: Iterable[int],
+    grantor_folders: Collection[int] | None,
     scopes: list[str] | None,
-    folders: Iterable[int],
+    folders: Collection[int] | None,
 ) -> str | None:
     """Why a grant exceeds its grantor, or None when it does not.
 
     The privilege-subset rule: a key may hand out only what it holds.
     - Scopes: None (full access) only from a full-access grantor; else every requested scope
       must be one the grantor holds (a full-access grantor holds them all).
-    - Folders: an empty set means workspace-wide. A workspace-wide grant needs a workspace-wide
+    - Folders: None means workspace-wide. A workspace-wide grant needs a workspace-wide
       grantor; a folder-limited grant needs folders that the grantor's limit covers.
     """
-    grantor_folder_set, folder_set = set(grantor_folders), set(folders)
     if grantor_scopes is not None:
         if scopes is None:
             return "Only a full-access key can grant full access."
         missing = [s for s in scopes if s not in grantor_scopes]
         if missing:
             return f"The calling key does not hold {', '.join(missing)}, so it cannot grant {'them' if len(missing) > 1 else 'it'}."
-    if grantor_folder_set:
-        if not folder_set:
+    if grantor_folders is not None:
+        if folders is None:
             return "The calling key is limited to some folders, so it cannot grant workspace-wide access."
-        outside = sorted(folder_set - grantor_folder_set)
+        outside = sorted(set(folders) - set(grantor_folders))
         if outside:
             return f"The calling key is not allowed in folder{'s' if len(outside) > 1 else ''} {', '.join(map(str, outside))}."
     return None

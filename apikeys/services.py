@@ -1,8 +1,9 @@
 """Every write to API keys. Each service is one transaction that locks what it changes,
-enforces the plan, the privilege-subset rule and protection, and writes an AuditEvent.
+checks that the actor belongs to the workspace, enforces the plan, the privilege-subset rule
+and protection, and writes an AuditEvent.
 
-The settings pages, the REST API and the management commands all call these; none of them
-writes an ApiKey another way.
+The settings pages, the REST API, the admin and the management commands all call these;
+none of them writes an ApiKey another way.
 """
 
 import ipaddress
@@ -15,7 +16,7 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from workspaces.models import Folder, Membership, Role, Workspace
+from workspaces.models import MANAGER_ROLES, Folder, Membership, Workspace
 
 from . import keyformat
 from . import scopes as registry
@@ -43,7 +44,12 @@ PROTECTED = "This key is protected. An owner or admin must unprotect it in the d
 UNPROTECT_VIA_API = "A key cannot be unprotected through the API; an owner or admin can unprotect it in the dashboard."
 ALREADY_ROLLED = "This key was already rolled; roll its replacement instead."
 REVOKED = "This key is revoked; revoked keys cannot change."
-NOT_AN_OWNER = "Only this key's owners may roll it."
+EXPIRED = "This key has expired, so its replacement would be expired too; create a new key instead."
+NOT_IN_WORKSPACE = "The caller does not manage keys of this workspace."
+IPS_EXCEEDED = (
+    "The calling key is limited to some IP addresses, so it can only grant addresses inside its own allowlist."
+)
+EXPIRY_EXCEEDED = "The calling key expires, so it can only grant keys that expire no later than it does."
 
 
 class ServiceError(Exception):
@@ -73,7 +79,7 @@ class PlanRequired(ServiceError):
 class PrivilegeExceeded(ServiceError):
     status = 403
     type = "privilege_exceeded"
-    hint = "A key can grant only the scopes and folders it holds itself."
+    hint = "A key can grant only the scopes, folders, IP addresses and lifetime it holds itself."
 
 
 class Forbidden(ServiceError):
@@ -89,7 +95,8 @@ class Conflict(ServiceError):
 
 @dataclass(frozen=True)
 class Actor:
-    """Who is acting: a signed-in user, or a key over the API. `ip` is for the audit log."""
+    """Who is acting: a signed-in user, a key over the API, or neither (an operator's command).
+    `ip` is for the audit log."""
 
     user: User | None = None
     key: ApiKey | None = None
@@ -105,12 +112,18 @@ class Actor:
 
     @classmethod
     def from_request(cls, request) -> "Actor":
+        from .authentication import client_ip
+
         key = request.auth if isinstance(getattr(request, "auth", None), ApiKey) else None
         user = request.user if key is None and request.user and request.user.is_authenticated else None
-        return cls(user=user, key=key, ip=request.META.get("REMOTE_ADDR"))
+        return cls(user=user, key=key, ip=client_ip(request))
 
 
 # Validation of values -----------------------------------------------------------------
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def clean_name(name: Any) -> str:
@@ -133,14 +146,21 @@ def clean_scopes(value: Any) -> list[str] | None:
         raise InvalidValue(str(exc), field="scopes") from None
 
 
-def clean_folders(workspace: Workspace, folder_ids: Any) -> list[Folder]:
-    if not isinstance(folder_ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in folder_ids):
-        raise InvalidValue("folderIds must be a list of folder ids (integers).", field="folderIds")
-    found = {f.pk: f for f in Folder.objects.filter(workspace=workspace, pk__in=folder_ids)}
-    unknown = sorted(set(folder_ids) - set(found))
+def clean_folders(workspace: Workspace, folder_ids: Any, visible: list[int] | None = None) -> list[Folder] | None:
+    """Folders of the workspace; None for [] (workspace-wide). Folders outside `visible` (the
+    calling key's own limit) are reported exactly like folders that do not exist."""
+    if not isinstance(folder_ids, list) or not all(_is_int(i) for i in folder_ids):
+        raise InvalidValue("folderIds must be a list of folder ids.", field="folderIds")
+    if not folder_ids:
+        return None
+    found = Folder.objects.filter(workspace=workspace, pk__in=folder_ids)
+    if visible is not None:
+        found = found.filter(pk__in=visible)
+    by_id = {f.pk: f for f in found}
+    unknown = sorted(set(folder_ids) - set(by_id))
     if unknown:
         raise InvalidValue(f"No folder {', '.join(map(str, unknown))} in this workspace.", field="folderIds")
-    return [found[i] for i in sorted(found)]
+    return [by_id[i] for i in sorted(by_id)]
 
 
 def clean_metadata(value: Any) -> dict:
@@ -151,7 +171,7 @@ def clean_metadata(value: Any) -> dict:
     for k, v in value.items():
         if not k or len(k) > NAME_MAX:
             raise InvalidValue(f"customMetadata keys are 1 to {NAME_MAX} characters.", field="customMetadata")
-        if not isinstance(v, str | int | float | bool) and v is not None:
+        if v is not None and not isinstance(v, str | int | float | bool):
             raise InvalidValue(
                 f"customMetadata[{k!r}] must be a string, number, boolean or null.", field="customMetadata"
             )
@@ -178,15 +198,16 @@ def clean_ips(value: Any) -> list[str]:
     networks = []
     for text in value:
         try:
-            networks.append(str(ipaddress.ip_network(text.strip(), strict=False)))
+            networks.append(ipaddress.ip_network(text.strip(), strict=False))
         except ValueError:
             raise InvalidValue(f"{text!r} is not an IP address or CIDR block.", field="allowedIps") from None
-    return sorted(set(networks))
+    return [str(n) for n in sorted(set(networks), key=lambda n: (n.version, n))]
 
 
 def clean_owners(workspace: Workspace, value: Any) -> list[User]:
-    if not isinstance(value, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in value):
-        raise InvalidValue("owners must be a list of member ids (integers).", field="owners")
+    """Members reminded before the rotation date ([] = everyone who may roll the key)."""
+    if not isinstance(value, list) or not all(_is_int(i) for i in value):
+        raise InvalidValue("owners must be a list of member ids.", field="owners")
     members = {
         m.user_id: m.user
         for m in Membership.objects.filter(workspace=workspace, user_id__in=value).select_related("user")
@@ -211,7 +232,7 @@ def snapshot(key: ApiKey) -> dict[str, Any]:
     return {
         "name": key.name,
         "scopes": key.scopes,
-        "folderIds": key.folder_ids(),
+        "folderIds": key.folder_limit(),
         "default": key.is_default,
         "protected": key.protected,
         "disabled": key.disabled,
@@ -238,17 +259,52 @@ def _audit(*, key: ApiKey, actor: Actor, action: str, before: dict, after: dict)
     )
 
 
-def _check_grant(actor: Actor, key_scopes: list[str] | None, folders: list[Folder]) -> None:
+def _authorize(actor: Actor, workspace: Workspace) -> None:
+    """The actor acts in this workspace: its own key, a manager member, or an operator."""
+    if actor.key is not None:
+        allowed = actor.key.workspace_id == workspace.pk
+    elif actor.user is not None and not (actor.user.is_staff or actor.user.is_superuser):
+        allowed = Membership.objects.filter(user=actor.user, workspace=workspace, role__in=MANAGER_ROLES).exists()
+    else:
+        allowed = True
+    if not allowed:
+        raise Forbidden(NOT_IN_WORKSPACE)
+
+
+def _folder_ids(folders: list[Folder] | None) -> list[int] | None:
+    return None if folders is None else [f.pk for f in folders]
+
+
+def _check_grant(actor: Actor, key_scopes: list[str] | None, folders: list[Folder] | None) -> None:
     if actor.key is None:
         return
     problem = registry.grant_excess(
         grantor_scopes=actor.key.scopes,
-        grantor_folders=actor.key.folder_ids(),
+        grantor_folders=actor.key.folder_limit(),
         scopes=key_scopes,
-        folders=[f.pk for f in folders],
+        folders=_folder_ids(folders),
     )
     if problem:
         raise PrivilegeExceeded(problem)
+
+
+def _check_ips(actor: Actor, ips: list[str]) -> None:
+    if actor.key is None or not actor.key.allowed_ips:
+        return
+    if not ips:  # no allowlist: any address, wider than the caller's
+        raise PrivilegeExceeded(IPS_EXCEEDED)
+    own = [ipaddress.ip_network(n) for n in actor.key.allowed_ips]
+    for text in ips:
+        net = ipaddress.ip_network(text)
+        if not any(net.version == o.version and net.subnet_of(o) for o in own):  # type: ignore[arg-type]
+            raise PrivilegeExceeded(IPS_EXCEEDED)
+
+
+def _check_expiry(actor: Actor, expires_at: datetime | None) -> None:
+    if actor.key is None or actor.key.expires_at is None:
+        return
+    if expires_at is None or expires_at > actor.key.expires_at:
+        raise PrivilegeExceeded(EXPIRY_EXCEEDED)
 
 
 def _lock_workspace(workspace: Workspace) -> Workspace:
@@ -256,11 +312,18 @@ def _lock_workspace(workspace: Workspace) -> Workspace:
 
 
 def _lock_key(key: ApiKey) -> ApiKey:
-    return ApiKey.objects.select_for_update().select_related("workspace").get(pk=key.pk)
+    """Lock the key's workspace, then the key: always in this order, so writers never deadlock,
+    and default-flag moves within a workspace are serialised."""
+    _lock_workspace(key.workspace)
+    return ApiKey.objects.select_for_update(of=("self",)).select_related("workspace").get(pk=key.pk)
 
 
 def _set_default(key: ApiKey) -> None:
     ApiKey.objects.filter(workspace_id=key.workspace_id, is_default=True).exclude(pk=key.pk).update(is_default=False)
+
+
+def _visible_folders(actor: Actor) -> list[int] | None:
+    return actor.key.folder_limit() if actor.key is not None else None
 
 
 # Services -----------------------------------------------------------------------------
@@ -285,37 +348,51 @@ def api_key_create(
 ) -> tuple[ApiKey, str]:
     """Create a key; returns it with its secret, which is never available again.
 
-    Omitted `scopes` copies the calling key's scopes (full access for a user), and omitted
-    folders copy the calling key's folders, so that a key never mints a wider one.
+    What a calling key omits is copied from the calling key (scopes, folders, IP allowlist,
+    expiry), so that a key never mints a wider one. Omitted owners default to the acting
+    user on Enterprise workspaces.
     """
+    _authorize(actor, workspace)
     workspace = _lock_workspace(workspace)
+    caller = actor.key
     name = clean_name(name)
-    key_scopes = clean_scopes(scopes) if scopes is not UNSET else (actor.key.scopes if actor.key else None)
+    key_scopes = clean_scopes(scopes) if scopes is not UNSET else (caller.scopes if caller else None)
     if folder_ids is not UNSET:
-        folders = clean_folders(workspace, folder_ids)
+        folders = clean_folders(workspace, folder_ids, _visible_folders(actor))
     else:
-        folders = list(actor.key.folders.all()) if actor.key else []
+        folders = list(caller.folders.all()) if caller and caller.folders_limited else None
     metadata = clean_metadata(custom_metadata) if custom_metadata is not UNSET else {}
     is_protected = clean_bool(protected, "protected") if protected is not UNSET else False
     is_disabled = clean_bool(disabled, "disabled") if disabled is not UNSET else False
     is_default = clean_bool(default, "default") if default is not UNSET else False
     rotation = clean_future(rotation_due_at, "rotationDueAt") if rotation_due_at is not UNSET else None
-    expiry = clean_future(expires_at, "expiresAt") if expires_at is not UNSET else None
-    owner_users = clean_owners(workspace, owners) if owners is not UNSET else []
-    ips = clean_ips(allowed_ips) if allowed_ips is not UNSET else []
+    expiry = (
+        clean_future(expires_at, "expiresAt") if expires_at is not UNSET else (caller.expires_at if caller else None)
+    )
+    ips = clean_ips(allowed_ips) if allowed_ips is not UNSET else (list(caller.allowed_ips) if caller else [])
+    if owners is not UNSET:
+        owner_users = clean_owners(workspace, owners)
+    else:
+        reminded = actor.user or (caller.created_by_user if caller else None)
+        member = reminded and Membership.objects.filter(workspace=workspace, user=reminded).exists()
+        owner_users = [reminded] if workspace.is_enterprise and member and reminded else []
 
     if not workspace.is_enterprise:
         if ApiKey.objects.filter(workspace=workspace).live().exists():
             raise PlanRequired(PLAN_ONE_KEY)
-        restricted = key_scopes is not None or folders or metadata or is_protected or is_disabled
-        if restricted or rotation or expiry or owner_users or ips:
+        if key_scopes is not None or folders is not None or metadata or is_protected or is_disabled:
+            raise PlanRequired(PLAN_SCOPED)
+        if rotation or expiry or owner_users or ips:
             raise PlanRequired(PLAN_SCOPED)
     _check_grant(actor, key_scopes, folders)
+    _check_ips(actor, ips)
+    _check_expiry(actor, expiry)
 
     key = ApiKey(
         workspace=workspace,
         name=name,
         scopes=key_scopes,
+        folders_limited=folders is not None,
         is_default=is_default,
         protected=is_protected,
         disabled=is_disabled,
@@ -324,14 +401,14 @@ def api_key_create(
         expires_at=expiry,
         allowed_ips=ips,
         created_by_user=actor.user,
-        created_by_key=actor.key,
+        created_by_key=caller,
     )
     secret = keyformat.new_key(key.key_id)
     key.digest = keyformat.digest(secret)
     if is_default:
         _set_default(key)
     key.save()
-    key.folders.set(folders)
+    key.folders.set(folders or [])
     key.owners.set(owner_users)
     _audit(key=key, actor=actor, action=AuditAction.CREATE, before={}, after=snapshot(key))
     return key, secret
@@ -359,20 +436,23 @@ def api_key_update(
     expires_at: Any = UNSET,
     allowed_ips: Any = UNSET,
 ) -> ApiKey:
-    """Change only what is given. The audit action says what kind of change it was."""
+    """Change only what is given. The audit action says what kind of change it was.
+
+    On a workspace that left Enterprise, only the name, the default flag, disabling and
+    (in the dashboard) unprotecting remain possible: nothing can widen a downgraded key.
+    """
     key = _lock_key(key)
     workspace = key.workspace
+    _authorize(actor, workspace)
     if key.revoked_at is not None or key.rolled_at is not None:
         raise Conflict(REVOKED if key.revoked_at else ALREADY_ROLLED)
     before = snapshot(key)
 
-    new_scopes = clean_scopes(scopes) if scopes is not UNSET else key.scopes
-    new_folders = clean_folders(workspace, folder_ids) if folder_ids is not UNSET else list(key.folders.all())
     changes: dict[str, Any] = {}
     if name is not UNSET:
         changes["name"] = clean_name(name)
     if scopes is not UNSET:
-        changes["scopes"] = new_scopes
+        changes["scopes"] = clean_scopes(scopes)
     if custom_metadata is not UNSET:
         changes["custom_metadata"] = clean_metadata(custom_metadata)
     if protected is not UNSET:
@@ -387,30 +467,42 @@ def api_key_update(
         changes["expires_at"] = clean_future(expires_at, "expiresAt")
     if allowed_ips is not UNSET:
         changes["allowed_ips"] = clean_ips(allowed_ips)
+    new_folders = clean_folders(workspace, folder_ids, _visible_folders(actor)) if folder_ids is not UNSET else UNSET
     owner_users = clean_owners(workspace, owners) if owners is not UNSET else None
 
     real = {f: v for f, v in changes.items() if getattr(key, f) != v}
-    folders_change = folder_ids is not UNSET and {f.pk for f in new_folders} != set(key.folder_ids())
-    owners_change = owner_users is not None and {u.pk for u in owner_users} != set(before["owners"])
+    folders_change = new_folders is not UNSET and _folder_ids(new_folders) != key.folder_limit()
+    owners_change = owner_users is not None and sorted(u.pk for u in owner_users) != before["owners"]
 
     if not workspace.is_enterprise:
-        plan_fields = {"scopes", "custom_metadata", "protected", "rotation_due_at", "expires_at", "allowed_ips"}
-        if set(real) & plan_fields or folders_change or owners_change:
+        plan_fields = {"scopes", "custom_metadata", "rotation_due_at", "expires_at", "allowed_ips"}
+        protecting = real.get("protected") is True
+        if set(real) & plan_fields or protecting or folders_change or owners_change:
             raise PlanRequired(PLAN_SCOPED)
     if real.get("protected") is False and actor.key is not None:
         raise Forbidden(UNPROTECT_VIA_API)
     if key.protected and real.get("disabled") is True:
         raise Conflict(PROTECTED)
     if "scopes" in real or folders_change:
-        _check_grant(actor, new_scopes, new_folders)
+        _check_grant(
+            actor,
+            real.get("scopes", key.scopes),
+            new_folders if folders_change else (list(key.folders.all()) if key.folders_limited else None),
+        )
+    if "allowed_ips" in real:
+        _check_ips(actor, real["allowed_ips"])
+    if "expires_at" in real:
+        _check_expiry(actor, real["expires_at"])
 
     for field_name, value in real.items():
         setattr(key, field_name, value)
     if real.get("is_default"):
         _set_default(key)
+    if folders_change:
+        key.folders_limited = new_folders is not None
     key.save()
     if folders_change:
-        key.folders.set(new_folders)
+        key.folders.set(new_folders or [])
     if owners_change:
         key.owners.set(owner_users or [])
 
@@ -429,18 +521,6 @@ def _action_for(before: dict, after: dict) -> str:
     return AuditAction.UPDATE
 
 
-def _may_roll(key: ApiKey, actor: Actor) -> bool:
-    owner_ids = {u.pk for u in key.owners.all()}
-    if not owner_ids:
-        return True
-    if actor.user is not None:
-        return (
-            actor.user.pk in owner_ids
-            or Membership.objects.filter(workspace_id=key.workspace_id, user=actor.user, role=Role.OWNER).exists()
-        )
-    return actor.key is not None and actor.key.created_by_user_id in owner_ids
-
-
 def api_key_roll(
     *,
     key: ApiKey,
@@ -450,8 +530,9 @@ def api_key_roll(
     owners: Any = UNSET,
 ) -> tuple[ApiKey, str]:
     """Replace a key's secret: a new key with the same name, scopes, folders, metadata,
-    protection, disabled and default state. The old secret dies at once, or after `grace`
-    (at most 7 days), during which it acts as the replacement.
+    protection, disabled and default state, and rotation schedule unless a new one is given.
+    The old secret dies at once, or after `grace` (at most 7 days), during which it acts as
+    the replacement. The caller must hold at least the key's scopes and folders.
     """
     try:
         with transaction.atomic():
@@ -463,25 +544,29 @@ def api_key_roll(
 
 def _roll(*, key: ApiKey, actor: Actor, grace: timedelta, rotation_due_at: Any, owners: Any) -> tuple[ApiKey, str]:
     old = _lock_key(key)
+    workspace = old.workspace
+    _authorize(actor, workspace)
     if old.revoked_at is not None:
         raise Conflict(REVOKED)
     if old.rolled_at is not None:
         raise Conflict(ALREADY_ROLLED)
     if old.protected:
         raise Conflict(PROTECTED)
+    now = timezone.now()
+    if old.expires_at is not None and old.expires_at <= now:
+        raise Conflict(EXPIRED)
     if not timedelta(0) <= grace <= MAX_GRACE:
         raise InvalidValue("The grace period must be between 0 seconds and 7 days.", field="oldKeyExpiresIn")
-    folders = list(old.folders.all())
+    folders = list(old.folders.all()) if old.folders_limited else None
     _check_grant(actor, old.scopes, folders)
-    if not _may_roll(old, actor):
-        raise Forbidden(NOT_AN_OWNER)
-    workspace = old.workspace
-    rotation = clean_future(rotation_due_at, "rotationDueAt") if rotation_due_at is not UNSET else None
+    _check_ips(actor, old.allowed_ips)
+    _check_expiry(actor, old.expires_at)
+    # Omitted, the rotation schedule carries over to the replacement.
+    rotation = clean_future(rotation_due_at, "rotationDueAt") if rotation_due_at is not UNSET else old.rotation_due_at
     owner_users = clean_owners(workspace, owners) if owners is not UNSET else list(old.owners.all())
-    if not workspace.is_enterprise and (rotation or (owners is not UNSET and owner_users)):
+    if not workspace.is_enterprise and (rotation_due_at not in (UNSET, None) or (owners is not UNSET and owner_users)):
         raise PlanRequired(PLAN_SCOPED)
 
-    now = timezone.now()
     was_default = old.is_default
     old.rolled_at = now
     old.grace_until = now + grace if grace else None
@@ -492,6 +577,7 @@ def _roll(*, key: ApiKey, actor: Actor, grace: timedelta, rotation_due_at: Any, 
         workspace=workspace,
         name=old.name,
         scopes=old.scopes,
+        folders_limited=old.folders_limited,
         is_default=was_default,
         protected=old.protected,
         disabled=old.disabled,
@@ -506,7 +592,7 @@ def _roll(*, key: ApiKey, actor: Actor, grace: timedelta, rotation_due_at: Any, 
     secret = keyformat.new_key(new.key_id)
     new.digest = keyformat.digest(secret)
     new.save()
-    new.folders.set(folders)
+    new.folders.set(folders or [])
     new.owners.set(owner_users)
     _audit(
         key=old,
@@ -522,6 +608,7 @@ def _roll(*, key: ApiKey, actor: Actor, grace: timedelta, rotation_due_at: Any, 
 def api_key_revoke(*, key: ApiKey, actor: Actor) -> ApiKey:
     """Revoke for good. A rolled key in its grace period can be revoked to end the grace now."""
     key = _lock_key(key)
+    _authorize(actor, key.workspace)
     if key.revoked_at is not None:
         raise Conflict("This key is already revoked.")
     if key.protected:

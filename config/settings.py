@@ -159,6 +159,8 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "UNAUTHENTICATED_USER": None,
     "EXCEPTION_HANDLER": "apikeys.exceptions.api_exception_handler",
+    # Proxies in front of the app that append to X-Forwarded-For; 0 trusts REMOTE_ADDR alone.
+    "NUM_PROXIES": _read("NUM_PROXIES", env.int, 0),
 }
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if _bool("BEHIND_TLS_PROXY", False) else None

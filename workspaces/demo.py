@@ -120,17 +120,27 @@ def _seed_project(workspace: Workspace, folders: dict[str, Folder], spec) -> Non
 
 
 def _fresh_default_key(workspace: Workspace) -> str:
-    """A full-access secret for the demo. Secrets are never stored, so each run rolls the default key."""
+    """A full-access secret for the demo. Secrets are never stored, so each run rolls the
+    default key; a default key that someone restricted is retired and made anew."""
     from apikeys.models import ApiKey
-    from apikeys.services import Actor, api_key_create_default, api_key_roll, api_key_update
+    from apikeys.services import Actor, api_key_create_default, api_key_revoke, api_key_roll, api_key_update
 
     actor = Actor()
     key = ApiKey.objects.live().filter(workspace=workspace, is_default=True).first()
-    if key is None:
-        return api_key_create_default(workspace=workspace, actor=actor)[1]
-    if key.protected or key.disabled or key.scopes is not None:
-        key = api_key_update(key=key, actor=actor, protected=False, disabled=False, scopes=None)
-    return api_key_roll(key=key, actor=actor)[1]
+    if (
+        key is not None
+        and key.scopes is None
+        and not (key.folders_limited or key.allowed_ips or key.expires_at or key.disabled or key.protected)
+    ):
+        return api_key_roll(key=key, actor=actor)[1]
+    retire = [key] if key is not None else []
+    if not workspace.is_enterprise:  # a single-key plan: the slot must be free
+        retire = list(ApiKey.objects.live().filter(workspace=workspace))
+    for old in retire:
+        if old.protected:
+            api_key_update(key=old, actor=actor, protected=False)
+        api_key_revoke(key=old, actor=actor)
+    return api_key_create_default(workspace=workspace, actor=actor)[1]
 
 
 @transaction.atomic

@@ -82,7 +82,11 @@ def test_unknown_id_and_wrong_secret_fail_the_same_way(client, enterprise, make_
     key, _ = make_key(enterprise)
     wrong_secret = keyformat.new_key(key.key_id)  # well-formed, right id, other secret
     unknown_id = keyformat.new_key(keyformat.new_key_id())
-    first, second = call(client, wrong_secret), call(client, unknown_id)
+    with CaptureQueriesContext(connection) as wrong_queries:
+        first = call(client, wrong_secret)
+    with CaptureQueriesContext(connection) as unknown_queries:
+        second = call(client, unknown_id)
+    assert len(wrong_queries) == len(unknown_queries) == 1
     assert_invalid(first, auth.INVALID)
     assert_invalid(second, auth.INVALID)
     assert first.json() == second.json()
@@ -136,6 +140,20 @@ def test_sending_two_different_keys_is_refused(client, enterprise, make_key):
     assert_invalid(response, auth.CONFLICTING)
     # The same key twice is fine.
     assert client.post(f"/?api_key={one}", HTTP_AUTHORIZATION=f"Bearer {one}").status_code == 200
+
+
+def test_behind_trusted_proxies_the_forwarded_client_address_counts(client, enterprise, make_key, settings):
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    _, secret = make_key(enterprise, allowed_ips=["10.0.0.0/8"])
+    ok = client.post(
+        "/", HTTP_AUTHORIZATION=f"Bearer {secret}", REMOTE_ADDR="172.16.0.1", HTTP_X_FORWARDED_FOR="10.9.9.9"
+    )
+    assert ok.status_code == 200
+    # A spoofed entry in front of the proxy's own does not help.
+    spoofed = client.post(
+        "/", HTTP_AUTHORIZATION=f"Bearer {secret}", REMOTE_ADDR="172.16.0.1", HTTP_X_FORWARDED_FOR="10.9.9.9, 8.8.8.8"
+    )
+    assert spoofed.status_code == 403
 
 
 def test_an_ip_allowlist_is_enforced(client, enterprise, make_key):

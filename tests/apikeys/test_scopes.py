@@ -53,25 +53,30 @@ def test_holds():
 
 
 def test_grant_rules():
-    assert grant_excess(grantor_scopes=None, grantor_folders=[], scopes=None, folders=[]) is None
-    assert "full access" in grant_excess(grantor_scopes=["image:read"], grantor_folders=[], scopes=None, folders=[])
+    assert grant_excess(grantor_scopes=None, grantor_folders=None, scopes=None, folders=None) is None
+    assert "full access" in grant_excess(grantor_scopes=["image:read"], grantor_folders=None, scopes=None, folders=None)
     assert "image:delete" in grant_excess(
-        grantor_scopes=["image:read"], grantor_folders=[], scopes=["image:delete"], folders=[]
+        grantor_scopes=["image:read"], grantor_folders=None, scopes=["image:delete"], folders=None
     )
-    assert "workspace-wide" in grant_excess(grantor_scopes=None, grantor_folders=[1], scopes=[], folders=[])
+    assert "workspace-wide" in grant_excess(grantor_scopes=None, grantor_folders=[1], scopes=[], folders=None)
     assert "folder 2" in grant_excess(grantor_scopes=None, grantor_folders=[1], scopes=[], folders=[1, 2])
     assert grant_excess(grantor_scopes=None, grantor_folders=[1, 2], scopes=[], folders=[2]) is None
+    # A key whose every folder was deleted is limited to nothing, and grants nothing wider.
+    assert grant_excess(grantor_scopes=None, grantor_folders=[], scopes=[], folders=[]) is None
+    assert grant_excess(grantor_scopes=None, grantor_folders=[], scopes=[], folders=[1]) is not None
 
 
 scope_lists = st.one_of(st.none(), st.lists(st.sampled_from(SCOPE_NAMES), unique=True))
-folder_sets = st.sets(st.integers(min_value=1, max_value=6), max_size=4)
+# None: workspace-wide; a set (possibly empty): limited to those folders.
+folder_sets = st.one_of(st.none(), st.sets(st.integers(min_value=1, max_value=6), max_size=4))
 
 
 def covers(outer_scopes, outer_folders, inner_scopes, inner_folders) -> bool:
     """Whether holding (outer) gives every ability of (inner): the definition, written independently."""
+    reach = lambda folders: set(range(1, 7)) if folders is None else set(folders)  # noqa: E731
     scopes_ok = outer_scopes is None or (inner_scopes is not None and set(inner_scopes) <= set(outer_scopes))
-    folders_ok = not outer_folders or (bool(inner_folders) and set(inner_folders) <= set(outer_folders))
-    return scopes_ok and folders_ok
+    wide_ok = outer_folders is None or inner_folders is not None
+    return scopes_ok and wide_ok and reach(inner_folders) <= reach(outer_folders)
 
 
 @given(scope_lists, folder_sets, scope_lists, folder_sets)

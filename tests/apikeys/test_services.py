@@ -118,15 +118,75 @@ class TestPrivilegeSubset:
         caller, _ = make_key(enterprise, scopes=["api-key:create", "image:read"], folder_ids=[folder.pk])
         key, _ = api_key_create(workspace=enterprise, actor=Actor(key=caller), name="child")
         assert key.scopes == caller.scopes
-        assert key.folder_ids() == [folder.pk]
+        assert key.folder_limit() == [folder.pk]
 
     def test_a_folder_limited_key_cannot_grant_workspace_wide_or_other_folders(self, enterprise, make_key):
         mine, other = FolderFactory(workspace=enterprise), FolderFactory(workspace=enterprise)
         caller, _ = make_key(enterprise, folder_ids=[mine.pk])
         with pytest.raises(PrivilegeExceeded, match="workspace-wide"):
             api_key_create(workspace=enterprise, actor=Actor(key=caller), name="x", folder_ids=[])
-        with pytest.raises(PrivilegeExceeded, match=f"folder {other.pk}"):
+        # A folder outside the caller's limit reads exactly like one that does not exist.
+        with pytest.raises(InvalidValue) as outside:
             api_key_create(workspace=enterprise, actor=Actor(key=caller), name="x", folder_ids=[other.pk])
+        with pytest.raises(InvalidValue) as missing:
+            api_key_create(workspace=enterprise, actor=Actor(key=caller), name="x", folder_ids=[999999])
+        assert str(outside.value).replace(str(other.pk), "N") == str(missing.value).replace("999999", "N")
+
+    def test_deleting_a_keys_last_folder_never_makes_it_workspace_wide(self, enterprise, make_key):
+        from tests.factories import ProjectFactory
+
+        folder = FolderFactory(workspace=enterprise)
+        ProjectFactory(workspace=enterprise, slug="elsewhere")
+        key, _ = make_key(enterprise, folder_ids=[folder.pk])
+        folder.delete()
+        key.refresh_from_db()
+        assert key.folder_limit() == []
+        with pytest.raises(PrivilegeExceeded, match="workspace-wide"):
+            api_key_create(workspace=enterprise, actor=Actor(key=key), name="x", folder_ids=[])
+
+    def test_children_inherit_the_callers_ip_allowlist_and_expiry_and_cannot_widen_them(self, enterprise, make_key):
+        expiry = timezone.now() + timedelta(days=3)
+        caller, _ = make_key(enterprise, allowed_ips=["10.0.0.0/8"], expires_at=expiry)
+        actor = Actor(key=caller)
+        child, _ = api_key_create(workspace=enterprise, actor=actor, name="child")
+        assert child.allowed_ips == ["10.0.0.0/8"] and child.expires_at == expiry
+        narrower, _ = api_key_create(
+            workspace=enterprise,
+            actor=actor,
+            name="narrow",
+            allowed_ips=["10.1.0.0/16"],
+            expires_at=expiry - timedelta(days=1),
+        )
+        assert narrower.allowed_ips == ["10.1.0.0/16"]
+        for widening in [
+            {"allowed_ips": []},
+            {"allowed_ips": ["8.8.8.8"]},
+            {"expires_at": None},
+            {"expires_at": expiry + timedelta(days=1)},
+        ]:
+            with pytest.raises(PrivilegeExceeded):
+                api_key_create(workspace=enterprise, actor=actor, name="wide", **widening)
+            with pytest.raises(PrivilegeExceeded):
+                api_key_update(key=caller, actor=actor, **widening)  # nor lift its own limits
+        caller.refresh_from_db()
+        assert caller.allowed_ips == ["10.0.0.0/8"] and caller.expires_at == expiry
+
+    def test_services_refuse_actors_from_another_workspace(self, enterprise, free, make_key, owner):
+        foreign, _ = make_key(free)
+        target, _ = make_key(enterprise)
+        with pytest.raises(Forbidden):
+            api_key_revoke(key=target, actor=Actor(key=foreign))
+        with pytest.raises(Forbidden):
+            api_key_create(workspace=enterprise, actor=Actor(key=foreign), name="x")
+        stranger = UserFactory()
+        with pytest.raises(Forbidden):
+            api_key_update(key=target, actor=Actor(user=stranger), name="x")
+        member = UserFactory()
+        MembershipFactory(user=member, workspace=enterprise, role=Role.MEMBER)
+        with pytest.raises(Forbidden):
+            api_key_roll(key=target, actor=Actor(user=member))
+        target.refresh_from_db()
+        assert target.state() == KeyState.ACTIVE
 
     def test_updates_cannot_widen_past_the_caller(self, enterprise, make_key):
         caller, _ = make_key(enterprise, scopes=["api-key:update", "image:read"])
@@ -194,6 +254,18 @@ class TestProtection:
         key.refresh_from_db()
         assert key.state() == KeyState.ACTIVE
 
+    def test_a_protected_key_on_a_downgraded_workspace_can_still_be_unprotected_and_revoked(
+        self, enterprise, make_key, owner
+    ):
+        key, _ = make_key(enterprise, protected=True)
+        enterprise.plan = Plan.FREE
+        enterprise.save()
+        api_key_update(key=key, actor=Actor(user=owner), protected=False)
+        api_key_revoke(key=key, actor=Actor(user=owner))
+        with pytest.raises(PlanRequired):
+            other, _ = make_key(enterprise, name="after")
+            api_key_update(key=other, actor=Actor(user=owner), protected=True)
+
     def test_a_key_cannot_unprotect_but_a_dashboard_user_can(self, enterprise, make_key, owner):
         caller, _ = make_key(enterprise, name="caller")
         key, _ = make_key(enterprise, protected=True)
@@ -219,10 +291,10 @@ class TestRollAndRevoke:
         old.refresh_from_db()
         assert new_secret != old_secret
         assert new.key_id != old.key_id
-        assert (new.name, new.scopes, new.folder_ids(), new.custom_metadata) == (
+        assert (new.name, new.scopes, new.folder_limit(), new.custom_metadata) == (
             old.name,
             old.scopes,
-            old.folder_ids(),
+            old.folder_limit(),
             old.custom_metadata,
         )
         assert new.is_default and not old.is_default
@@ -236,6 +308,12 @@ class TestRollAndRevoke:
         with pytest.raises(Conflict, match="already rolled"):
             api_key_roll(key=key, actor=Actor())
 
+    def test_an_expired_key_cannot_be_rolled(self, enterprise, make_key):
+        key, _ = make_key(enterprise, expires_at=timezone.now() + timedelta(seconds=30))
+        ApiKey.objects.filter(pk=key.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+        with pytest.raises(Conflict, match="expired"):
+            api_key_roll(key=key, actor=Actor())
+
     def test_grace_is_at_most_seven_days(self, enterprise, make_key):
         key, _ = make_key(enterprise)
         with pytest.raises(InvalidValue):
@@ -244,13 +322,16 @@ class TestRollAndRevoke:
         key.refresh_from_db()
         assert key.in_grace()
 
-    def test_owners_limit_who_may_roll(self, enterprise, make_key, member, owner):
-        someone = UserFactory()
-        MembershipFactory(user=someone, workspace=enterprise, role=Role.ADMIN)
-        key, _ = make_key(enterprise, owners=[member.pk])
-        with pytest.raises(Forbidden):
-            api_key_roll(key=key, actor=Actor(user=someone))
-        api_key_roll(key=key, actor=Actor(user=member))
+    def test_roll_carries_the_rotation_schedule_over_unless_given(self, enterprise, make_key, member):
+        due = timezone.now() + timedelta(days=30)
+        key, _ = make_key(enterprise, rotation_due_at=due, owners=[member.pk])
+        carried, _ = api_key_roll(key=key, actor=Actor())
+        assert carried.rotation_due_at == due
+        assert [u.pk for u in carried.owners.all()] == [member.pk]
+        later = timezone.now() + timedelta(days=90)
+        renewed, _ = api_key_roll(key=carried, actor=Actor(), rotation_due_at=later, owners=[])
+        assert renewed.rotation_due_at == later
+        assert not renewed.owners.exists()
 
     def test_revoke_is_permanent(self, enterprise, make_key):
         key, _ = make_key(enterprise, default=True)

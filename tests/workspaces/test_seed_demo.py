@@ -71,3 +71,16 @@ def test_seed_demo_prints_a_working_full_access_key_per_workspace_and_rolls_it_e
         assert second[url] != first[url]
         assert client.post("/", HTTP_AUTHORIZATION=f"Bearer {first[url]}").status_code == 401
         assert client.post("/", HTTP_AUTHORIZATION=f"Bearer {second[url]}").status_code == 200
+
+
+def test_seed_demo_repairs_a_restricted_default_key(client):
+    from apikeys.models import ApiKey
+    from apikeys.services import Actor, api_key_update
+
+    run_seed()
+    key = ApiKey.objects.live().get(workspace__url="acme", is_default=True)
+    api_key_update(key=key, actor=Actor(), scopes=[], protected=True, allowed_ips=["10.0.0.0/8"])
+    secret = next(w["apiKey"] for w in json.loads(run_seed("--json"))["workspaces"] if w["url"] == "acme")
+    fresh = ApiKey.objects.live().get(workspace__url="acme", is_default=True)
+    assert fresh.scopes is None and not fresh.allowed_ips and not fresh.protected
+    assert client.post("/", HTTP_AUTHORIZATION=f"Bearer {secret}").status_code == 200
