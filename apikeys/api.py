@@ -3,18 +3,35 @@ from datetime import timedelta
 from django.db.models import Q
 from django.shortcuts import redirect
 from django.utils import timezone
-from django.views.decorators.csrf import csrf_exempt
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from workspaces.models import Membership, Project, Workspace
+from workspaces.models import Folder, Membership, Project, Workspace
 
-from . import scopes
+from . import scopes, services
 from .authentication import ApiKeyAuthentication
 from .models import ApiKey
 from .permissions import ScopePermission
+from .serializers import (
+    ApiKeyCreateSerializer,
+    ApiKeyListResponse,
+    ApiKeyResponse,
+    ApiKeyRollSerializer,
+    ApiKeyWriteSerializer,
+    CreatedKeyResponse,
+    PublishableKeyResponse,
+    RevokedResponse,
+    RolledKeyResponse,
+    RootResponse,
+    iso,
+    key_json,
+)
+from .services import Actor
+from .throttling import ApiKeyRateThrottle
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
@@ -41,6 +58,7 @@ class WorkspaceAPIView(APIView):
 
     authentication_classes = [ApiKeyAuthentication, SessionAuthentication]
     permission_classes = [ScopePermission]
+    throttle_classes = [ApiKeyRateThrottle]
     required_scopes: dict[str, str | tuple[str, ...]] = {}
     workspace: Workspace
     membership: Membership | None = None
@@ -100,6 +118,15 @@ class RootView(WorkspaceAPIView):
     authentication_classes = [ApiKeyAuthentication]
     required_scopes = {"get": scopes.ANY_KEY, "post": scopes.ANY_KEY}
 
+    def dispatch(self, request, *args, **kwargs):
+        # A browser opening `/` goes to the dashboard; every other request is the API's root.
+        sends_key = "api_key" in request.GET or "HTTP_AUTHORIZATION" in request.META
+        wants_page = "text/html" in request.META.get("HTTP_ACCEPT", "")
+        if request.method == "GET" and wants_page and not sends_key:
+            return redirect("workspaces:home")
+        return super().dispatch(request, *args, **kwargs)
+
+    @extend_schema(operation_id="root", summary="Check a key; name its workspace", responses=RootResponse)
     def get(self, request):
         return Response(
             {
@@ -110,14 +137,176 @@ class RootView(WorkspaceAPIView):
             }
         )
 
-    post = get
+    @extend_schema(
+        operation_id="root_post", summary="Check a key (the SDK's first call)", request=None, responses=RootResponse
+    )
+    def post(self, request):
+        return self.get(request)
 
 
-@csrf_exempt  # the API root takes keys only, never the session cookie
-def root(request, *args, **kwargs):
-    """A browser opening `/` goes to the dashboard; every other request is the API's root."""
-    sends_key = "api_key" in request.GET or "HTTP_AUTHORIZATION" in request.META
-    wants_page = "text/html" in request.META.get("HTTP_ACCEPT", "")
-    if request.method == "GET" and wants_page and not sends_key:
-        return redirect("workspaces:home")
-    return RootView.as_view()(request, *args, **kwargs)
+def query_flag(request, name: str) -> bool:
+    """A true/false query parameter; anything else is a 400 that names it."""
+    value = request.query_params.get(name)
+    if value is None:
+        return False
+    if value.lower() in {"true", "1"}:
+        return True
+    if value.lower() in {"false", "0"}:
+        return False
+    raise exceptions.ValidationError({name: ["Must be true or false."]})
+
+
+class ApiKeyAPIView(WorkspaceAPIView):
+    """Key management. A folder-limited caller sees (and manages) only keys limited to folders
+    within its own limit: any other key is a 404, as if it did not exist."""
+
+    def keys(self):
+        keys = (
+            ApiKey.objects.filter(workspace=self.workspace, revoked_at__isnull=True)
+            .select_related("created_by_user", "created_by_key", "rolled_from")
+            .prefetch_related("folders", "owners")
+        )
+        limit = self.folder_limit()
+        if limit is not None:
+            outside = Folder.objects.filter(workspace=self.workspace).exclude(pk__in=limit)
+            keys = keys.filter(folders_limited=True).exclude(folders__in=outside)
+        return keys
+
+    def get_key(self, key_id: str) -> ApiKey:
+        key = self.keys().filter(key_id=key_id).first()
+        if key is None:
+            raise exceptions.NotFound(f"No API key {key_id!r} in this workspace.")
+        return key
+
+    def reloaded(self, key: ApiKey) -> ApiKey:
+        return self.keys().get(pk=key.pk)
+
+
+class ApiKeyListView(ApiKeyAPIView):
+    required_scopes = {"get": "api-key:read", "post": "api-key:create"}
+
+    @extend_schema(
+        operation_id="api_keys_list",
+        summary="List the workspace's API keys",
+        parameters=[
+            OpenApiParameter("includeDisabled", OpenApiTypes.BOOL, description="Also list disabled keys."),
+            OpenApiParameter("includeFolders", OpenApiTypes.BOOL, description="Add each key's folders with names."),
+        ],
+        responses=ApiKeyListResponse,
+    )
+    def get(self, request, ws):
+        include_disabled = query_flag(request, "includeDisabled")
+        include_folders = query_flag(request, "includeFolders")
+        keys = self.keys().filter(rolled_at__isnull=True)
+        if not include_disabled:
+            keys = keys.filter(disabled=False)
+        return Response(
+            {
+                "apiKeys": [key_json(k, include_folders=include_folders) for k in keys],
+                "publishableKey": self.workspace.publishable_key,
+            }
+        )
+
+    @extend_schema(
+        operation_id="api_keys_create",
+        summary="Create an API key (its secret is in this response only)",
+        description="Omitted `scopes` and `folderIds` copy the calling key's; a key grants only what it holds.",
+        request=ApiKeyCreateSerializer,
+        responses={201: CreatedKeyResponse},
+    )
+    def post(self, request, ws):
+        body = ApiKeyCreateSerializer(data=self.body())
+        body.is_valid(raise_exception=True)
+        key, secret = services.api_key_create(
+            workspace=self.workspace, actor=Actor.from_request(request), **body.service_kwargs()
+        )
+        key = self.reloaded(key)
+        return Response(
+            {
+                "keyId": key.key_id,
+                "key": secret,
+                "name": key.name,
+                "prefix": key.prefix,
+                "scopes": key.scopes,
+                "folderIds": key_json(key)["folderIds"],
+                "protected": key.protected,
+                "publishableKey": self.workspace.publishable_key,
+                "apiKey": key_json(key),
+            },
+            status=201,
+        )
+
+
+class PublishableKeyView(ApiKeyAPIView):
+    required_scopes = {"get": "workspace:read"}
+
+    @extend_schema(
+        operation_id="api_keys_publishable", summary="The workspace's publishable key", responses=PublishableKeyResponse
+    )
+    def get(self, request, ws):
+        return Response({"publishableKey": self.workspace.publishable_key})
+
+
+class ApiKeyDetailView(ApiKeyAPIView):
+    required_scopes = {"get": "api-key:read", "patch": "api-key:update", "delete": "api-key:revoke"}
+
+    @extend_schema(operation_id="api_keys_get", summary="One API key", responses=ApiKeyResponse)
+    def get(self, request, ws, key_id):
+        return Response({"apiKey": key_json(self.get_key(key_id), include_folders=True)})
+
+    @extend_schema(
+        operation_id="api_keys_update",
+        summary="Change an API key: only the fields sent",
+        request=ApiKeyWriteSerializer,
+        responses=ApiKeyResponse,
+    )
+    def patch(self, request, ws, key_id):
+        key = self.get_key(key_id)
+        body = ApiKeyWriteSerializer(data=self.body())
+        body.is_valid(raise_exception=True)
+        key = services.api_key_update(key=key, actor=Actor.from_request(request), **body.service_kwargs())
+        return Response({"apiKey": key_json(self.reloaded(key), include_folders=True)})
+
+    @extend_schema(operation_id="api_keys_revoke", summary="Revoke an API key for good", responses=RevokedResponse)
+    def delete(self, request, ws, key_id):
+        key = services.api_key_revoke(key=self.get_key(key_id), actor=Actor.from_request(request))
+        return Response({"status": "revoked", "keyId": key.key_id})
+
+
+class ApiKeyRollView(ApiKeyAPIView):
+    required_scopes = {"post": ("api-key:create", "api-key:revoke")}
+
+    @extend_schema(
+        operation_id="api_keys_roll",
+        summary="Roll an API key: a replacement with a new secret",
+        description="Needs at least the target's scopes and folders. `oldKeyExpiresIn` keeps the old secret alive (at most 7 days).",
+        request=ApiKeyRollSerializer,
+        responses=RolledKeyResponse,
+    )
+    def post(self, request, ws, key_id):
+        old = self.get_key(key_id)
+        body = ApiKeyRollSerializer(data=self.body())
+        body.is_valid(raise_exception=True)
+        grace = timedelta(seconds=body.validated_data.get("oldKeyExpiresIn", 0))
+        new, secret = services.api_key_roll(
+            key=old, actor=Actor.from_request(request), grace=grace, **body.service_kwargs()
+        )
+        old.refresh_from_db()
+        new = self.reloaded(new)
+        wire = key_json(new)
+        return Response(
+            {
+                "keyId": new.key_id,
+                "key": secret,
+                "name": new.name,
+                "prefix": new.prefix,
+                "scopes": new.scopes,
+                "folderIds": wire["folderIds"],
+                "protected": new.protected,
+                "disabled": new.disabled,
+                "default": new.is_default,
+                "revokedKeyId": old.key_id,
+                "oldKeyExpiresAt": iso(old.grace_until),
+                "apiKey": wire,
+            }
+        )

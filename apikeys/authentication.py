@@ -8,6 +8,7 @@ from rest_framework.authentication import BaseAuthentication
 from . import keyformat
 from .exceptions import REALM, InvalidToken, IpNotAllowed
 from .models import ApiKey
+from .throttling import AuthFailureGuard
 
 MALFORMED = "The API key is malformed."
 MALFORMED_HINT = "Keys look like sak_<12 characters>_<38 characters>; copy the whole key."
@@ -118,10 +119,16 @@ class ApiKeyAuthentication(BaseAuthentication):
     """Returns `(None, api_key)`: `request.auth` is the key; keys are not users."""
 
     def authenticate(self, request):
-        raw = credentials(request)
-        if raw is None:
-            return None
-        return None, authenticate_key(raw, ip=client_ip(request))
+        guard = AuthFailureGuard(client_ip(request))
+        guard.check()
+        try:
+            raw = credentials(request)
+            if raw is None:
+                return None
+            return None, authenticate_key(raw, ip=guard.ip)
+        except InvalidToken:
+            guard.record()
+            raise
 
     def authenticate_header(self, request):
         return REALM

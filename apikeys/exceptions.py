@@ -47,6 +47,7 @@ TYPES = {
     exceptions.Throttled: "rate_limited",
 }
 HINTS = {
+    "validation_error": "Fix what the message names and send the request again; nothing was saved.",
     "missing_token": "Send the key as 'Authorization: Bearer <key>' (or ?api_key=<key>).",
     "insufficient_scope": "An admin can add the scope to this key in Settings → API Keys; it applies on the next request.",
     "rate_limited": "Wait for the number of seconds in the Retry-After header, then try again.",
@@ -71,7 +72,8 @@ def _flatten(detail, prefix: str = "") -> list[str]:
 def api_exception_handler(exc, context):
     if isinstance(exc, ServiceError):
         extra = {"field": exc.field} if exc.field else {}
-        return Response(envelope(exc.message, exc.type, exc.hint, **extra), status=exc.status)
+        hint = exc.hint or HINTS.get(exc.type, "")
+        return Response(envelope(exc.message, exc.type, hint, **extra), status=exc.status)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound("Not found.")
     elif isinstance(exc, DjangoPermissionDenied):
@@ -92,7 +94,9 @@ def api_exception_handler(exc, context):
     extra = {}
     if isinstance(exc, exceptions.ValidationError):
         messages = _flatten(exc.detail)
-        message = "; ".join(messages) or "Invalid request."
+        message = " ".join(messages) or "Invalid request."
+        if isinstance(exc.detail, dict):
+            extra["fields"] = {k: [str(m) for m in _flatten(v)] for k, v in exc.detail.items()}
     else:
         message = str(exc.detail)
     hint = getattr(exc, "hint", "") or HINTS.get(type_, "")

@@ -20,14 +20,19 @@ from .models import ApiKey
 UNDECLARED = "This endpoint declares no scope for this action, so no API key may call it."
 
 
-def required_for(view, request) -> tuple[str, ...] | None:
-    action = getattr(view, "action", None) or request.method.lower()
+def required_for_method(view, method: str) -> tuple[str, ...] | None:
+    """The scopes a view declares for an HTTP method (or a viewset action); None if undeclared."""
+    action = getattr(view, "action", None) or method.lower()
     if action == "head":
         action = "get"
     required = getattr(view, "required_scopes", {}).get(action)
     if required is None:
         return None
     return (required,) if isinstance(required, str) else tuple(required)
+
+
+def required_for(view, request) -> tuple[str, ...] | None:
+    return required_for_method(view, request.method)
 
 
 def session_role_allows(role: str, required: tuple[str, ...]) -> bool:

@@ -77,6 +77,8 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "workspaces",
     "apikeys",
 ]
@@ -159,8 +161,34 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "UNAUTHENTICATED_USER": None,
     "EXCEPTION_HANDLER": "apikeys.exceptions.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "apikeys.schema.ScopedAutoSchema",
     # Proxies in front of the app that append to X-Forwarded-For; 0 trusts REMOTE_ADDR alone.
     "NUM_PROXIES": _read("NUM_PROXIES", env.int, 0),
+}
+
+# Rate limits, as "<count>/<s|min|h|day>": per API key (or signed-in user), and per client IP
+# for failed authentication.
+API_RATE_LIMIT = env.str("API_RATE_LIMIT", default="1200/min")
+API_AUTH_FAILURE_LIMIT = env.str("API_AUTH_FAILURE_LIMIT", default="30/min")
+for _name in ("API_RATE_LIMIT", "API_AUTH_FAILURE_LIMIT"):
+    _count, _, _period = globals()[_name].partition("/")
+    if not _count.isdigit() or not _period or _period[0] not in "smhd":
+        raise ImproperlyConfigured(f"{_name} must look like 600/min; got {globals()[_name]!r}")
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Scoped API Keys",
+    "DESCRIPTION": (
+        "Workspace API of a computer-vision data platform. Authenticate with a workspace API key: "
+        "`Authorization: Bearer <key>` (preferred) or `?api_key=<key>`. Each operation names the "
+        'scope it needs. Errors: `{"error": {"message", "type", "hint"}}`.'
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
 }
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if _bool("BEHIND_TLS_PROXY", False) else None

@@ -1,14 +1,18 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from apikeys.api import root
+from apikeys.api import RootView
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("workspaces.account_urls")),
+    path("api/schema", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("", include("workspaces.urls")),
-    path("", root, name="root"),
+    path("", RootView.as_view(), name="root"),
+    path("", include(("apikeys.urls", "api"))),
 ]
 
 if settings.DEBUG:

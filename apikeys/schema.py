@@ -1,0 +1,59 @@
+"""OpenAPI: every operation names the scope it needs (in its description and as
+`x-required-scopes`) and documents its errors with the one envelope."""
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.openapi import AutoSchema
+
+from .permissions import required_for_method
+from .scopes import ANY_KEY
+from .serializers import ErrorSerializer
+
+ERRORS = {
+    "400": "Invalid request: the message names the field; nothing was saved.",
+    "401": 'Missing, malformed, unknown, disabled, expired, revoked or rolled key (WWW-Authenticate: Bearer error="invalid_token").',
+    "403": 'The key lacks the scope (WWW-Authenticate: Bearer error="insufficient_scope"), the plan lacks the feature, or the grant exceeds the caller.',
+    "404": "No such object in the key's workspace and folders.",
+    "429": "Rate limited; see Retry-After.",
+}
+WRITE_ERRORS = {"409": "The key is protected, revoked or already rolled."}
+
+
+class ScopedAutoSchema(AutoSchema):
+    def get_operation(self, path, path_regex, path_prefix, method, registry):
+        operation = super().get_operation(path, path_regex, path_prefix, method, registry)
+        if operation is None or not hasattr(self.view, "required_scopes"):
+            return operation
+        required = list(required_for_method(self.view, method) or [])
+        operation["x-required-scopes"] = required
+        if required == [ANY_KEY]:
+            needs = "Any valid API key."
+        elif required:
+            needs = "Required scope: " + " and ".join(f"`{s}`" for s in required) + "."
+        else:
+            needs = "No scope is declared: refused to every key."
+        operation["description"] = f"{needs}\n\n{operation.get('description', '')}".strip()
+        error = self.resolve_serializer(ErrorSerializer, "response").ref
+        errors = dict(ERRORS)
+        if method in {"PATCH", "DELETE", "POST"} and "api-keys/" in path:
+            errors.update(WRITE_ERRORS)
+        for status, description in errors.items():
+            operation["responses"].setdefault(
+                status, {"description": description, "content": {"application/json": {"schema": error}}}
+            )
+        return operation
+
+
+class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
+    target_class = "apikeys.authentication.ApiKeyAuthentication"
+    name = ["bearerAuth", "apiKeyQuery"]
+
+    def get_security_definition(self, auto_schema):
+        return [
+            {"type": "http", "scheme": "bearer", "description": "Authorization: Bearer sak_... (preferred)."},
+            {
+                "type": "apiKey",
+                "in": "query",
+                "name": "api_key",
+                "description": "?api_key=sak_... (the official SDK's way).",
+            },
+        ]
