@@ -73,7 +73,8 @@ def api_exception_handler(exc, context):
     if isinstance(exc, ServiceError):
         extra = {"field": exc.field} if exc.field else {}
         hint = exc.hint or HINTS.get(exc.type, "")
-        return Response(envelope(exc.message, exc.type, hint, **extra), status=exc.status)
+        message = exc.message if not exc.field or exc.message.startswith(exc.field) else f"{exc.field}: {exc.message}"
+        return Response(envelope(message, exc.type, hint, **extra), status=exc.status)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound("Not found.")
     elif isinstance(exc, DjangoPermissionDenied):

@@ -64,3 +64,13 @@ def make_key(db):
         return api_key_create(workspace=workspace, actor=Actor(), name=name, **fields)
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Rate-limit counters and the like never leak from one test into the next."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
