@@ -7,6 +7,8 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
+from workspaces.services import ResourceError
+
 from .services import ServiceError
 
 REALM = 'Bearer realm="api"'
@@ -70,9 +72,9 @@ def _flatten(detail, prefix: str = "") -> list[str]:
 
 
 def api_exception_handler(exc, context):
-    if isinstance(exc, ServiceError):
+    if isinstance(exc, ServiceError | ResourceError):
         extra = {"field": exc.field} if exc.field else {}
-        hint = exc.hint or HINTS.get(exc.type, "")
+        hint = getattr(exc, "hint", "") or HINTS.get(exc.type, "")
         message = exc.message if not exc.field or exc.message.startswith(exc.field) else f"{exc.field}: {exc.message}"
         return Response(envelope(message, exc.type, hint, **extra), status=exc.status)
     if isinstance(exc, Http404):

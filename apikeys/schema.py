@@ -19,6 +19,14 @@ WRITE_ERRORS = {"409": "The key is protected, revoked or already rolled."}
 
 
 class ScopedAutoSchema(AutoSchema):
+    def get_tags(self):
+        path = self.path
+        if "/api-keys" in path:
+            return ["API keys"]
+        if path == "/":
+            return ["Authentication"]
+        return getattr(self.view, "schema_tags", None) or ["Workspace"]
+
     def get_operation(self, path, path_regex, path_prefix, method, registry):
         operation = super().get_operation(path, path_regex, path_prefix, method, registry)
         if operation is None or not hasattr(self.view, "required_scopes"):

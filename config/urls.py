@@ -13,6 +13,7 @@ urlpatterns = [
     path("", include("workspaces.urls")),
     path("", RootView.as_view(), name="root"),
     path("", include(("apikeys.urls", "api"))),
+    path("", include(("workspaces.api_urls", "resources"))),
 ]
 
 if settings.DEBUG:

@@ -152,6 +152,7 @@ class Project(models.Model):
     classes = models.JSONField(default=dict, blank=True, help_text="Class name → number of annotations.")
     folder = models.ForeignKey(Folder, null=True, blank=True, on_delete=models.SET_NULL, related_name="projects")
     public = models.BooleanField(default=False)
+    license = models.CharField(max_length=50, blank=True)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 
@@ -214,6 +215,7 @@ class Version(models.Model):
     number = models.PositiveIntegerField()
     name = models.CharField(max_length=100, blank=True)
     images = models.ManyToManyField(Image, related_name="versions", blank=True)
+    settings = models.JSONField(default=dict, blank=True, help_text="Preprocessing and augmentation asked for.")
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -8,9 +8,23 @@ from django.contrib.auth.models import User as UserType
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils.text import slugify
 from PIL import Image as PILImage
 
-from .models import Image, Membership, Plan, Project, Role, Split, Workspace
+from .models import (
+    RESERVED_PROJECT_SLUGS,
+    Folder,
+    Image,
+    Membership,
+    Model,
+    Plan,
+    Project,
+    Role,
+    Split,
+    Version,
+    Workspace,
+)
 
 User = get_user_model()
 
@@ -94,3 +108,210 @@ def image_create(
         image.file.delete(save=False)
         raise
     return image, True
+
+
+# Projects, folders, images, versions and models ------------------------------------------
+# Views check who may do what (scopes, folders); these enforce what the data allows and
+# keep files and rows in step: a file is deleted only once the row's deletion has committed.
+
+
+class ResourceError(Exception):
+    """A refusal the API reports as it is: `status` and a `type` for the error envelope."""
+
+    status = 400
+    type = "validation_error"
+
+    def __init__(self, message: str, *, field: str | None = None, status: int | None = None, type_: str | None = None):
+        super().__init__(message)
+        self.message, self.field = message, field
+        if status is not None:
+            self.status = status
+        if type_ is not None:
+            self.type = type_
+
+
+def _delete_files_on_commit(files) -> None:
+    names = [(f.storage, f.name) for f in files if f]
+    transaction.on_commit(lambda: [storage.delete(name) for storage, name in names])
+
+
+def unique_project_slug(workspace: Workspace, name: str) -> str:
+    base = slugify(name)[:40].strip("-") or "project"
+    if base in RESERVED_PROJECT_SLUGS or len(base) < 2:
+        base = f"{base}-project"
+    taken = set(Project.objects.filter(workspace=workspace, slug__startswith=base).values_list("slug", flat=True))
+    slug, n = base, 1
+    while slug in taken:
+        n += 1
+        slug = f"{base}-{n}"
+    return slug
+
+
+def _full_clean(obj, exclude=None) -> None:
+    try:
+        obj.full_clean(exclude=exclude)
+    except ValidationError as exc:
+        field, messages = next(iter(exc.message_dict.items()))
+        raise ResourceError(f"{field}: {' '.join(messages)}", field=field) from None
+
+
+@transaction.atomic
+def project_create(
+    *, workspace: Workspace, name: str, type: str, annotation: str, license: str = "", folder: Folder | None = None
+) -> Project:
+    project = Project(
+        workspace=workspace,
+        slug=unique_project_slug(workspace, name),
+        name=name,
+        type=type,
+        annotation=annotation,
+        license=license,
+        folder=folder,
+    )
+    _full_clean(project, exclude=["classes"])
+    project.save()
+    return project
+
+
+@transaction.atomic
+def project_update(*, project: Project, **changes) -> Project:
+    for field, value in changes.items():
+        setattr(project, field, value)
+    _full_clean(project)
+    project.save()
+    return project
+
+
+@transaction.atomic
+def project_delete(*, project: Project) -> None:
+    files = [i.file for i in project.images.all()] + [m.weights for m in project.models.all()]
+    project.delete()
+    _delete_files_on_commit(files)
+
+
+@transaction.atomic
+def folder_create(*, workspace: Workspace, name: str, projects: list[Project] = ()) -> Folder:  # type: ignore[assignment]
+    if Folder.objects.filter(workspace=workspace, name=name).exists():
+        raise ResourceError(f"A folder named {name!r} exists already.", field="name", status=409, type_="conflict")
+    folder = Folder(workspace=workspace, name=name)
+    _full_clean(folder)
+    folder.save()
+    Project.objects.filter(pk__in=[p.pk for p in projects]).update(folder=folder)
+    return folder
+
+
+@transaction.atomic
+def folder_rename(*, folder: Folder, name: str) -> Folder:
+    if Folder.objects.filter(workspace_id=folder.workspace_id, name=name).exclude(pk=folder.pk).exists():
+        raise ResourceError(f"A folder named {name!r} exists already.", field="name", status=409, type_="conflict")
+    folder.name = name
+    _full_clean(folder)
+    folder.save()
+    return folder
+
+
+@transaction.atomic
+def folder_delete(*, folder: Folder) -> None:
+    """Its projects stay, out of any folder. Keys limited to it lose it (never widen)."""
+    folder.delete()
+
+
+@transaction.atomic
+def folder_move_projects(*, folder: Folder, projects: list[Project], into: bool) -> None:
+    """Move `projects` into `folder`, or (into=False) out of it to no folder."""
+    ids = [p.pk for p in projects]
+    if into:
+        Project.objects.filter(pk__in=ids).update(folder=folder)
+    else:
+        outside = [p.slug for p in projects if p.folder_id != folder.pk]
+        if outside:
+            raise ResourceError(f"Not in this folder: {', '.join(outside)}.", field="projects")
+        Project.objects.filter(pk__in=ids).update(folder=None)
+
+
+@transaction.atomic
+def image_set_tags(*, image: Image, operation: str, tags: list[str], metadata: dict | None = None) -> Image:
+    image = Image.objects.select_for_update().get(pk=image.pk)
+    if operation == "add":
+        image.tags = image.tags + [t for t in tags if t not in image.tags]
+    elif operation == "remove":
+        image.tags = [t for t in image.tags if t not in tags]
+    else:
+        image.tags = list(dict.fromkeys(tags))
+    if metadata is not None:
+        image.metadata = {**image.metadata, **metadata}
+    image.save(update_fields=["tags", "metadata"])
+    return image
+
+
+@transaction.atomic
+def images_delete(*, project: Project, image_ids: list[int]) -> list[int]:
+    """All or nothing: an id that is not an image of the project deletes nothing."""
+    images = list(Image.objects.select_for_update().filter(project=project, pk__in=image_ids))
+    missing = sorted(set(image_ids) - {i.pk for i in images})
+    if missing:
+        raise ResourceError(
+            f"No image {', '.join(map(str, missing))} in this project.", field="images", status=404, type_="not_found"
+        )
+    files = [i.file for i in images]
+    Image.objects.filter(pk__in=[i.pk for i in images]).delete()
+    _delete_files_on_commit(files)
+    return sorted(i.pk for i in images)
+
+
+@transaction.atomic
+def version_generate(*, project: Project, settings: dict, name: str = "") -> Version:
+    """Snapshot the project's images as its next version."""
+    project = Project.objects.select_for_update().get(pk=project.pk)
+    number = (project.versions.aggregate(m=Max("number"))["m"] or 0) + 1
+    version = Version.objects.create(project=project, number=number, name=name, settings=settings)
+    version.images.set(project.images.all())
+    return version
+
+
+@transaction.atomic
+def version_delete(*, version: Version) -> None:
+    version.delete()
+
+
+@transaction.atomic
+def model_create(*, project: Project, name: str, type: str, upload, version: Version | None = None) -> Model:
+    if Model.objects.filter(project=project, name=name).exists():
+        raise ResourceError(
+            f"A model named {name!r} exists already in this project.", field="name", status=409, type_="conflict"
+        )
+    model = Model(project=project, name=name, type=type, version=version)
+    _full_clean(model, exclude=["weights"])
+    model.weights.save(upload.name, upload, save=False)
+    try:
+        model.save()
+    except BaseException:
+        model.weights.delete(save=False)
+        raise
+    return model
+
+
+@transaction.atomic
+def model_update(*, model: Model, **changes) -> Model:
+    if (
+        "name" in changes
+        and Model.objects.filter(project=model.project, name=changes["name"]).exclude(pk=model.pk).exists()
+    ):
+        raise ResourceError(
+            f"A model named {changes['name']!r} exists already in this project.",
+            field="name",
+            status=409,
+            type_="conflict",
+        )
+    for field, value in changes.items():
+        setattr(model, field, value)
+    _full_clean(model)
+    model.save()
+    return model
+
+
+@transaction.atomic
+def model_delete(*, model: Model) -> None:
+    weights = model.weights
+    model.delete()
+    _delete_files_on_commit([weights])
