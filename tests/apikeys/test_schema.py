@@ -4,10 +4,9 @@ import re
 
 import pytest
 from django.contrib.staticfiles import finders
-from django.urls import get_resolver
 
-from apikeys.api import WorkspaceAPIView
 from apikeys.permissions import required_for_method
+from tests.routes import api_routes, methods_of, openapi_path
 
 pytestmark = pytest.mark.django_db
 
@@ -19,33 +18,14 @@ def schema(client):
     return response.json()
 
 
-def api_routes():
-    """(path, view class) of every API view in the URL configuration."""
-    routes = []
-
-    def walk(patterns, prefix=""):
-        for p in patterns:
-            if hasattr(p, "url_patterns"):
-                walk(p.url_patterns, prefix + str(p.pattern))
-            else:
-                view = getattr(p.callback, "view_class", None)
-                if view is not None and issubclass(view, WorkspaceAPIView):
-                    routes.append((prefix + str(p.pattern), view))
-
-    walk(get_resolver().url_patterns)
-    return routes
-
-
 def test_every_api_operation_documents_its_scope_and_errors(schema):
     documented = {}
     for path, operations in schema["paths"].items():
         for method, operation in operations.items():
             documented[(path, method.upper())] = operation
     for route, view in api_routes():
-        path = "/" + re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", route)
-        for method in ["GET", "POST", "PATCH", "DELETE"]:
-            if not hasattr(view, method.lower()):
-                continue
+        path = openapi_path(route)
+        for method in methods_of(view):
             operation = documented[(path, method)]
             required = list(required_for_method(view, method))
             assert operation["x-required-scopes"] == required
