@@ -553,8 +553,9 @@ class VersionDetailView(ResourceAPIView):
     @extend_schema(operation_id="version_delete", summary="Delete a version (its images stay)", responses=dict)
     def delete(self, request, ws, project, version):
         found = self.get_version(project, version)
+        version_id = f"{self.workspace.url}/{found.project.slug}/{found.number}"
         services.version_delete(version=found)
-        return Response({"status": "deleted", "id": version_json(found)["id"]})
+        return Response({"status": "deleted", "id": version_id})
 
 
 class ModelListView(ResourceAPIView):
