@@ -7,9 +7,10 @@ PORT ?= 8000
 # Development defaults; production sets its own environment (see README).
 export DEBUG ?= true
 
-.PHONY: run test install install-dev migrate seed lint typecheck clean
+.PHONY: run test install install-dev migrate seed lint typecheck bench clean
 
 $(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 12))' || { echo "Python 3.12 or newer is needed: make PYTHON=python3.13 ..."; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
@@ -38,6 +39,9 @@ lint: install-dev
 
 typecheck: install-dev
 	$(BIN)/mypy .
+
+bench: install
+	$(BIN)/python scripts/bench_api.py
 
 clean:
 	rm -rf $(VENV) db.sqlite3 media staticfiles
