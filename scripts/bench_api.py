@@ -50,7 +50,7 @@ def main() -> None:
         connection.creation.destroy_test_db(old_name, verbosity=0)
 
 
-def run(count, CaptureQueriesContext, connection) -> None:  # noqa: N803
+def run(count, CaptureQueriesContext, connection) -> None:
     from django.contrib.auth import get_user_model
     from django.core.files.uploadedfile import SimpleUploadedFile
     from django.test import Client
