@@ -2,6 +2,7 @@
 error, DRF's own (validation, parse, 404, 405, throttling) included."""
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -52,6 +53,7 @@ HINTS = {
     "validation_error": "Fix what the message names and send the request again; nothing was saved.",
     "missing_token": "Send the key as 'Authorization: Bearer <key>' (or ?api_key=<key>).",
     "insufficient_scope": "An admin can add the scope to this key in Settings → API Keys; it applies on the next request.",
+    "payload_too_large": "Send a smaller file; the limit is the server's MAX_UPLOAD_BYTES.",
     "rate_limited": "Wait for the number of seconds in the Retry-After header, then try again.",
     "ip_not_allowed": "This key has an IP allowlist; call from an allowed address or ask an admin to extend it.",
 }
@@ -77,7 +79,11 @@ def api_exception_handler(exc, context):
         hint = getattr(exc, "hint", "") or HINTS.get(exc.type, "")
         message = exc.message if not exc.field or exc.message.startswith(exc.field) else f"{exc.field}: {exc.message}"
         return Response(envelope(message, exc.type, hint, **extra), status=exc.status)
-    if isinstance(exc, Http404):
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(
+            exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        )
+    elif isinstance(exc, Http404):
         exc = exceptions.NotFound("Not found.")
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
@@ -85,15 +91,9 @@ def api_exception_handler(exc, context):
     if response is None:
         return None
 
-    type_ = next((t for cls, t in TYPES.items() if isinstance(exc, cls)), None)
-    if type_ is None:
-        type_ = (
-            exc.default_code
-            if isinstance(exc, InvalidToken | InsufficientScope | IpNotAllowed | UndeclaredAction)
-            else "permission_denied"
-            if isinstance(exc, exceptions.PermissionDenied)
-            else "error"
-        )
+    type_ = next((t for cls, t in TYPES.items() if isinstance(exc, cls)), None) or str(
+        getattr(exc, "default_code", "error")
+    )
     extra = {}
     if isinstance(exc, exceptions.ValidationError):
         messages = _flatten(exc.detail)
