@@ -156,6 +156,22 @@ def query_flag(request, name: str) -> bool:
     raise exceptions.ValidationError({name: ["Must be true or false."]})
 
 
+def minted(key: ApiKey, secret: str, **extra) -> dict:
+    """The answer to a create or a roll: the one response that carries a key's secret."""
+    wire = key_json(key)
+    return {
+        "keyId": key.key_id,
+        "key": secret,
+        "name": key.name,
+        "prefix": key.prefix,
+        "scopes": key.scopes,
+        "folderIds": wire["folderIds"],
+        "protected": key.protected,
+        **extra,
+        "apiKey": wire,
+    }
+
+
 class ApiKeyAPIView(WorkspaceAPIView):
     """Key management. A folder-limited caller sees (and manages) only keys limited to folders
     within its own limit: any other key is a 404, as if it did not exist."""
@@ -221,20 +237,7 @@ class ApiKeyListView(ApiKeyAPIView):
             workspace=self.workspace, actor=Actor.from_request(request), **body.service_kwargs()
         )
         key = self.reloaded(key)
-        return Response(
-            {
-                "keyId": key.key_id,
-                "key": secret,
-                "name": key.name,
-                "prefix": key.prefix,
-                "scopes": key.scopes,
-                "folderIds": key_json(key)["folderIds"],
-                "protected": key.protected,
-                "publishableKey": self.workspace.publishable_key,
-                "apiKey": key_json(key),
-            },
-            status=201,
-        )
+        return Response(minted(key, secret, publishableKey=self.workspace.publishable_key), status=201)
 
 
 class PublishableKeyView(ApiKeyAPIView):
@@ -293,20 +296,13 @@ class ApiKeyRollView(ApiKeyAPIView):
         )
         old.refresh_from_db()
         new = self.reloaded(new)
-        wire = key_json(new)
         return Response(
-            {
-                "keyId": new.key_id,
-                "key": secret,
-                "name": new.name,
-                "prefix": new.prefix,
-                "scopes": new.scopes,
-                "folderIds": wire["folderIds"],
-                "protected": new.protected,
-                "disabled": new.disabled,
-                "default": new.is_default,
-                "revokedKeyId": old.key_id,
-                "oldKeyExpiresAt": iso(old.grace_until),
-                "apiKey": wire,
-            }
+            minted(
+                new,
+                secret,
+                disabled=new.disabled,
+                default=new.is_default,
+                revokedKeyId=old.key_id,
+                oldKeyExpiresAt=iso(old.grace_until),
+            )
         )

@@ -34,9 +34,6 @@ class ApiKeyRateThrottle(SimpleRateThrottle):
             return f"throttle:user:{request.user.pk}"
         return None
 
-    def throttle_failure(self):
-        return False
-
 
 class AuthFailureGuard:
     """A fixed-window counter of failed authentications per client IP."""

@@ -28,6 +28,7 @@ from django.utils import timezone
 from rest_framework.parsers import JSONParser
 
 from apikeys import authentication
+from apikeys.api import WorkspaceAPIView
 from apikeys.models import ApiKey
 from apikeys.permissions import required_for_method
 from apikeys.scopes import ANY_KEY, SCOPE_NAMES
@@ -46,7 +47,7 @@ REFUSALS = (401, 403, 404)
 @dataclass(frozen=True)
 class Action:
     route: str
-    view: type
+    view: type[WorkspaceAPIView]
     method: str
 
     @property

@@ -2,6 +2,7 @@
 
 import hashlib
 import io
+from collections.abc import Sequence
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User as UserType
@@ -190,7 +191,7 @@ def project_delete(*, project: Project) -> None:
 
 
 @transaction.atomic
-def folder_create(*, workspace: Workspace, name: str, projects: list[Project] = ()) -> Folder:  # type: ignore[assignment]
+def folder_create(*, workspace: Workspace, name: str, projects: Sequence[Project] = ()) -> Folder:
     if Folder.objects.filter(workspace=workspace, name=name).exists():
         raise ResourceError(f"A folder named {name!r} exists already.", field="name", status=409, type_="conflict")
     folder = Folder(workspace=workspace, name=name)
