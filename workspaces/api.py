@@ -10,6 +10,7 @@ import zlib
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import connection
 from django.db.models import Count, Q
 from django.http import FileResponse
@@ -401,9 +402,12 @@ class ImageUploadView(ResourceAPIView):
         if len(batch) > 100:
             raise exceptions.ValidationError({"batch": ["At most 100 characters."]})
         metadata = self.metadata(request.data.get("metadata"))
-        image, created = services.image_create(
-            project=found, data=upload.read(), name=name, split=split, tags=tags, metadata=metadata, batch=batch
-        )
+        try:
+            image, created = services.image_create(
+                project=found, data=upload.read(), name=name, split=split, tags=tags, metadata=metadata, batch=batch
+            )
+        except DjangoValidationError as exc:
+            raise exceptions.ValidationError({"file": exc.messages}) from None
         if not created:
             return Response({"duplicate": True, "id": str(image.pk)})
         return Response({"success": True, "id": str(image.pk)})
