@@ -15,6 +15,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from .models import ApiKey
+from .parsers import is_ascii_id
 from .services import UNSET
 
 SERVER_OWNED = frozenset(
@@ -68,7 +69,7 @@ class IdField(serializers.Field):
     def to_internal_value(self, data):
         if isinstance(data, bool):
             self.fail("invalid")
-        if isinstance(data, str) and data.isdigit():
+        if isinstance(data, str) and is_ascii_id(data):
             data = int(data)
         if not isinstance(data, int) or data < 1 or data > 2**63 - 1:
             self.fail("invalid")

@@ -117,6 +117,9 @@ DATABASES = {
     "default": _url("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}", DB_SCHEMES, env.db_url_config),
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # Writers take the lock when their transaction begins, and wait for it rather than fail.
+    DATABASES["default"]["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 20}
 DATABASES["default"]["CONN_MAX_AGE"] = _read("CONN_MAX_AGE", env.int, 0)
 CACHES = {"default": _url("CACHE_URL", "locmemcache://", CACHE_SCHEMES, env.cache_url_config)}
 
@@ -159,6 +162,11 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "apikeys.parsers.SafeJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "UNAUTHENTICATED_USER": None,
     "EXCEPTION_HANDLER": "apikeys.exceptions.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "apikeys.schema.ScopedAutoSchema",

@@ -16,10 +16,11 @@ from django.db.models import Count, Q
 from django.http import FileResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, serializers
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
 from apikeys.api import WorkspaceAPIView
+from apikeys.parsers import NUL_REFUSED, SafeJSONParser, has_nul, is_ascii_id
 from apikeys.serializers import IdField, StrictBooleanField, StrictCharField, StrictSerializer
 
 from . import services
@@ -29,7 +30,7 @@ MAX_TAGS = 50
 TAG_MAX = 100
 SEARCH_LIMIT_MAX = 250
 FOLDER_LIMITED_CREATE = "This key is limited to some folders; name one of them as folderId."
-FOLDER_LIMITED_FOLDERS = "A key limited to some folders cannot create folders."
+FOLDER_LIMITED_FOLDERS = "A key limited to some folders cannot create or rename folders."
 TOO_LARGE = "The file is larger than the {limit} bytes this server accepts."
 
 
@@ -163,7 +164,7 @@ class SearchBody(StrictSerializer):
     batch = StrictCharField(max_length=100, required=False)
     name = StrictCharField(max_length=255, required=False, help_text="Part of the image name.")
     limit = serializers.IntegerField(min_value=1, max_value=SEARCH_LIMIT_MAX, default=50)
-    offset = serializers.IntegerField(min_value=0, default=0)
+    offset = serializers.IntegerField(min_value=0, max_value=10**9, default=0)
 
 
 class DeleteImagesBody(StrictSerializer):
@@ -331,6 +332,8 @@ class FolderDetailView(ResourceAPIView):
     @extend_schema(operation_id="folder_rename", summary="Rename a folder", request=FolderBody, responses=dict)
     def patch(self, request, ws, folder_id):
         folder = self.get_folder(folder_id)
+        if self.folder_limit() is not None:  # the answer could reveal other folders' names
+            raise exceptions.PermissionDenied(FOLDER_LIMITED_FOLDERS)
         data = parse(FolderBody, self.body())
         if "projects" in data:
             raise exceptions.ValidationError({"projects": ["Move projects with /groups/<id>/projects."]})
@@ -391,10 +394,13 @@ class ImageUploadView(ResourceAPIView):
             raise exceptions.ValidationError({"file": ["Send the image as the multipart field 'file'."]})
         if upload.size > limit:
             raise PayloadTooLarge(TOO_LARGE.format(limit=limit))
+        fields = [request.data.get(f) or "" for f in ("name", "split", "metadata")]
+        if has_nul([*fields, *request.query_params.getlist("tag"), request.query_params.get("batch", "")]):
+            raise exceptions.ValidationError({"file": [NUL_REFUSED]})
         split = request.data.get("split") or Split.TRAIN
         if split not in Split.values:
             raise exceptions.ValidationError({"split": [f"Must be one of {', '.join(Split.values)}."]})
-        name = (request.data.get("name") or upload.name or "image").strip()[:255]
+        name = ((request.data.get("name") or "").strip() or upload.name or "image")[:255]
         tags = request.query_params.getlist("tag")
         batch = request.query_params.get("batch", "")
         if len(tags) > MAX_TAGS or any(len(t) > TAG_MAX or not t for t in tags):
@@ -407,7 +413,9 @@ class ImageUploadView(ResourceAPIView):
                 project=found, data=upload.read(), name=name, split=split, tags=tags, metadata=metadata, batch=batch
             )
         except DjangoValidationError as exc:
-            raise exceptions.ValidationError({"file": exc.messages}) from None
+            if exc.code == "not_an_image":
+                raise exceptions.ValidationError({"file": exc.messages}) from None
+            raise
         if not created:
             return Response({"duplicate": True, "id": str(image.pk)})
         return Response({"success": True, "id": str(image.pk)})
@@ -417,12 +425,18 @@ class ImageUploadView(ResourceAPIView):
         if raw in (None, ""):
             return {}
         try:
-            value = json.loads(raw)
-        except (TypeError, ValueError):
+            value = json.loads(raw, parse_constant=_refuse_constant)
+        except (TypeError, ValueError, RecursionError):
             raise exceptions.ValidationError({"metadata": ["Must be a JSON object."]}) from None
         if not isinstance(value, dict) or len(value) > 100:
             raise exceptions.ValidationError({"metadata": ["Must be a JSON object of at most 100 entries."]})
+        if has_nul(value):
+            raise exceptions.ValidationError({"metadata": [NUL_REFUSED]})
         return value
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
 
 
 class ImageAPIView(ResourceAPIView):
@@ -564,7 +578,7 @@ class VersionDetailView(ResourceAPIView):
 
 class ModelListView(ResourceAPIView):
     required_scopes = {"get": "project:read", "post": "model:deploy"}
-    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    parser_classes = [MultiPartParser, FormParser, SafeJSONParser]
 
     @extend_schema(operation_id="models_list", summary="A project's models", responses=dict)
     def get(self, request, ws, project):
@@ -598,7 +612,7 @@ class ModelListView(ResourceAPIView):
     def version_of(project: Project, raw) -> Version | None:
         if raw in (None, ""):
             return None
-        if not str(raw).isdigit():
+        if not is_ascii_id(str(raw), max_digits=9):
             raise exceptions.ValidationError({"version": ["Must be a version number."]})
         version = project.versions.filter(number=int(raw)).first()
         if version is None:

@@ -2,6 +2,7 @@
 
 import hashlib
 import io
+import re
 from collections.abc import Sequence
 
 from django.contrib.auth import get_user_model
@@ -131,13 +132,22 @@ class ResourceError(Exception):
             self.type = type_
 
 
+def _save_unique(obj, conflict: str) -> None:
+    """Save; a unique constraint lost to a concurrent writer is the same 409 as one seen before."""
+    try:
+        with transaction.atomic():
+            obj.save()
+    except IntegrityError:
+        raise ResourceError(conflict, field="name", status=409, type_="conflict") from None
+
+
 def _delete_files_on_commit(files) -> None:
     names = [(f.storage, f.name) for f in files if f]
     transaction.on_commit(lambda: [storage.delete(name) for storage, name in names])
 
 
 def unique_project_slug(workspace: Workspace, name: str) -> str:
-    base = slugify(name)[:40].strip("-") or "project"
+    base = re.sub(r"[^a-z0-9]+", "-", slugify(name))[:40].strip("-") or "project"
     if base in RESERVED_PROJECT_SLUGS or len(base) < 2:
         base = f"{base}-project"
     taken = set(Project.objects.filter(workspace=workspace, slug__startswith=base).values_list("slug", flat=True))
@@ -148,30 +158,40 @@ def unique_project_slug(workspace: Workspace, name: str) -> str:
     return slug
 
 
-def _full_clean(obj, exclude=None) -> None:
+def _full_clean(obj, exclude=None, validate_unique=True) -> None:
+    """Field validation as a 400. With validate_unique=False the database's constraints judge
+    uniqueness at save time (see `_save_unique`), so that a race gives the same answer."""
     try:
-        obj.full_clean(exclude=exclude)
+        obj.full_clean(exclude=exclude, validate_unique=validate_unique, validate_constraints=validate_unique)
     except ValidationError as exc:
         field, messages = next(iter(exc.message_dict.items()))
         raise ResourceError(f"{field}: {' '.join(messages)}", field=field) from None
 
 
-@transaction.atomic
 def project_create(
     *, workspace: Workspace, name: str, type: str, annotation: str, license: str = "", folder: Folder | None = None
 ) -> Project:
-    project = Project(
-        workspace=workspace,
-        slug=unique_project_slug(workspace, name),
-        name=name,
-        type=type,
-        annotation=annotation,
-        license=license,
-        folder=folder,
+    """A project with a url made from its name: `my-cars`, else `my-cars-2`, and so on."""
+    for _ in range(5):  # a concurrent create may take the slug between the check and the insert
+        project = Project(
+            workspace=workspace,
+            slug=unique_project_slug(workspace, name),
+            name=name,
+            type=type,
+            annotation=annotation,
+            license=license,
+            folder=folder,
+        )
+        _full_clean(project, exclude=["classes"], validate_unique=False)
+        try:
+            with transaction.atomic():
+                project.save()
+            return project
+        except IntegrityError:
+            continue
+    raise ResourceError(
+        "Too many projects are being created with this name at once; try again.", status=409, type_="conflict"
     )
-    _full_clean(project, exclude=["classes"])
-    project.save()
-    return project
 
 
 @transaction.atomic
@@ -195,8 +215,8 @@ def folder_create(*, workspace: Workspace, name: str, projects: Sequence[Project
     if Folder.objects.filter(workspace=workspace, name=name).exists():
         raise ResourceError(f"A folder named {name!r} exists already.", field="name", status=409, type_="conflict")
     folder = Folder(workspace=workspace, name=name)
-    _full_clean(folder)
-    folder.save()
+    _full_clean(folder, validate_unique=False)
+    _save_unique(folder, f"A folder named {name!r} exists already.")
     Project.objects.filter(pk__in=[p.pk for p in projects]).update(folder=folder)
     return folder
 
@@ -206,8 +226,8 @@ def folder_rename(*, folder: Folder, name: str) -> Folder:
     if Folder.objects.filter(workspace_id=folder.workspace_id, name=name).exclude(pk=folder.pk).exists():
         raise ResourceError(f"A folder named {name!r} exists already.", field="name", status=409, type_="conflict")
     folder.name = name
-    _full_clean(folder)
-    folder.save()
+    _full_clean(folder, validate_unique=False)
+    _save_unique(folder, f"A folder named {name!r} exists already.")
     return folder
 
 
@@ -282,10 +302,10 @@ def model_create(*, project: Project, name: str, type: str, upload, version: Ver
             f"A model named {name!r} exists already in this project.", field="name", status=409, type_="conflict"
         )
     model = Model(project=project, name=name, type=type, version=version)
-    _full_clean(model, exclude=["weights"])
+    _full_clean(model, exclude=["weights"], validate_unique=False)
     model.weights.save(upload.name, upload, save=False)
     try:
-        model.save()
+        _save_unique(model, f"A model named {name!r} exists already in this project.")
     except BaseException:
         model.weights.delete(save=False)
         raise
@@ -306,8 +326,8 @@ def model_update(*, model: Model, **changes) -> Model:
         )
     for field, value in changes.items():
         setattr(model, field, value)
-    _full_clean(model)
-    model.save()
+    _full_clean(model, validate_unique=False)
+    _save_unique(model, f"A model named {model.name!r} exists already in this project.")
     return model
 
 

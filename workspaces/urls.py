@@ -7,5 +7,5 @@ app_name = "workspaces"
 urlpatterns = [
     path("app", views.home, name="home"),
     path("app/new", views.create, name="create"),
-    path("app/<str:ws>", views.detail, name="detail"),
+    path("app/<slug:ws>", views.detail, name="detail"),
 ]

@@ -48,3 +48,24 @@ def test_concurrent_creates_on_a_free_plan_leave_a_single_key(free):
     assert len([r for r in results if isinstance(r, tuple)]) == 1, results
     assert len([r for r in results if isinstance(r, PlanRequired)]) == 3, results
     assert ApiKey.objects.filter(workspace=free).count() == 1
+
+
+def test_concurrent_version_generation_numbers_versions_one_after_another(enterprise):
+    from tests.factories import ProjectFactory
+    from workspaces.models import Project, Version
+    from workspaces.services import version_generate
+
+    project = ProjectFactory(workspace=enterprise)
+    results = race(3, lambda: version_generate(project=Project.objects.get(pk=project.pk), settings={}))
+    assert all(isinstance(r, Version) for r in results), results
+    assert sorted(Version.objects.filter(project=project).values_list("number", flat=True)) == [1, 2, 3]
+
+
+def test_concurrent_folders_of_one_name_leave_one_folder_and_409s(enterprise):
+    from workspaces.models import Folder
+    from workspaces.services import ResourceError, folder_create
+
+    results = race(3, lambda: folder_create(workspace=enterprise, name="Same"))
+    assert len([r for r in results if isinstance(r, Folder)]) == 1, results
+    assert all(r.status == 409 for r in results if isinstance(r, ResourceError)), results
+    assert Folder.objects.filter(workspace=enterprise, name="Same").count() == 1

@@ -32,7 +32,7 @@ class KeysView(WorkspaceAPIView):
 
 
 urlpatterns = [
-    path("<str:ws>/things", ThingsView.as_view()),
-    path("<str:ws>/keys", KeysView.as_view()),
+    path("<slug:ws>/things", ThingsView.as_view()),
+    path("<slug:ws>/keys", KeysView.as_view()),
     *app_urlpatterns,
 ]
