@@ -84,3 +84,12 @@ def test_seed_demo_repairs_a_restricted_default_key(client):
     fresh = ApiKey.objects.live().get(workspace__url="acme", is_default=True)
     assert fresh.scopes is None and not fresh.allowed_ips and not fresh.protected
     assert client.post("/", HTTP_AUTHORIZATION=f"Bearer {secret}").status_code == 200
+
+
+def test_seed_demo_text_output_names_logins_and_keys():
+    from apikeys.models import ApiKey
+
+    out = run_seed()
+    assert f"owner@example.com / {DEMO_PASSWORD}" in out
+    for key in ApiKey.objects.live().filter(is_default=True):
+        assert f"full-access API key: {key.prefix}_" in out

@@ -16,8 +16,12 @@ class Command(BaseCommand):
         if options["json"]:
             self.stdout.write(json.dumps({"users": result.users, "workspaces": result.workspaces}))
             return
-        self.stdout.write(self.style.SUCCESS("Demo data is ready."))
+        self.stdout.write(
+            self.style.SUCCESS("Demo data is ready. Each run rolls the demo keys: earlier ones stop working.")
+        )
         for workspace in result.workspaces:
-            self.stdout.write(f"  workspace {workspace['url']} ({workspace['plan']})")
+            self.stdout.write(
+                f"  workspace {workspace['url']} ({workspace['plan']}), full-access API key: {workspace['apiKey']}"
+            )
         for user in result.users:
             self.stdout.write(f"  {user['email']} / {user['password']}  ({user['role']} of {user['workspace']})")
