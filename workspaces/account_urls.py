@@ -2,12 +2,17 @@ from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
 from . import views
+from .forms import EmailLoginForm
 
 app_name = "accounts"
 
 urlpatterns = [
     path("signup", views.sign_up, name="sign_up"),
-    path("login", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path(
+        "login",
+        auth_views.LoginView.as_view(redirect_authenticated_user=True, authentication_form=EmailLoginForm),
+        name="login",
+    ),
     path("logout", auth_views.LogoutView.as_view(), name="logout"),
     path(
         "password",

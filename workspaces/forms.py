@@ -1,5 +1,6 @@
 from django import forms
 from django.contrib.auth import get_user_model, password_validation
+from django.contrib.auth.forms import AuthenticationForm, UsernameField
 from django.core.exceptions import ValidationError
 from django.utils.text import slugify
 
@@ -10,6 +11,15 @@ User = get_user_model()
 EMAIL_TAKEN = "An account with this email already exists. Log in instead."
 URL_TAKEN = "This workspace url is taken."
 PASSWORDS_DIFFER = "The two passwords differ."
+
+
+class EmailLoginForm(AuthenticationForm):
+    """Log in with the email address; accounts are stored under the lowercased email."""
+
+    username = UsernameField(label="Email", widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"}))
+
+    def clean_username(self):
+        return self.cleaned_data["username"].strip().lower()
 
 
 class WorkspaceForm(forms.Form):

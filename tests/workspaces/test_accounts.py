@@ -72,6 +72,11 @@ def test_log_in_lands_on_a_workspace_and_log_out_ends_the_session(client, owner)
     assert response.url.startswith(reverse("accounts:login"))
 
 
+def test_log_in_takes_the_email_in_any_case(client, owner):
+    response = client.post(reverse("accounts:login"), {"username": "Owner@Example.com ", "password": PASSWORD})
+    assert response.status_code == 302
+
+
 def test_log_in_with_a_wrong_password_is_refused(client, owner):
     response = client.post(reverse("accounts:login"), {"username": "owner@example.com", "password": "nope"})
     assert response.status_code == 200
