@@ -2,7 +2,7 @@ from django.contrib import admin, messages
 from django.utils import timezone
 
 from .models import ApiKey, AuditEvent
-from .services import Actor, Conflict, api_key_revoke, api_key_update
+from .services import Actor, Conflict, api_key_disable, api_key_revoke
 
 
 class StateFilter(admin.SimpleListFilter):
@@ -125,9 +125,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     @admin.action(description="Disable selected keys")
     def disable_keys(self, request, queryset):
-        self._each(
-            request, queryset.live(), lambda key, actor: api_key_update(key=key, actor=actor, disabled=True), "Disabled"
-        )
+        self._each(request, queryset.live(), lambda key, actor: api_key_disable(key=key, actor=actor), "Disabled")
 
     @admin.action(description="Revoke selected keys")
     def revoke_keys(self, request, queryset):

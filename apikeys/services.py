@@ -619,3 +619,21 @@ def api_key_revoke(*, key: ApiKey, actor: Actor) -> ApiKey:
     key.save(update_fields=["revoked_at", "is_default"])
     _audit(key=key, actor=actor, action=AuditAction.REVOKE, before=before, after={"revoked": True, "default": False})
     return key
+
+
+def api_key_protect(*, key: ApiKey, actor: Actor) -> ApiKey:
+    """Protect a key: from then on it cannot be disabled, rolled or revoked until unprotected."""
+    return api_key_update(key=key, actor=actor, protected=True)
+
+
+def api_key_unprotect(*, key: ApiKey, actor: Actor) -> ApiKey:
+    """Only a signed-in owner or admin (or an operator) may unprotect; a key never can."""
+    return api_key_update(key=key, actor=actor, protected=False)
+
+
+def api_key_disable(*, key: ApiKey, actor: Actor) -> ApiKey:
+    return api_key_update(key=key, actor=actor, disabled=True)
+
+
+def api_key_enable(*, key: ApiKey, actor: Actor) -> ApiKey:
+    return api_key_update(key=key, actor=actor, disabled=False)
