@@ -1,4 +1,3 @@
-from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
@@ -15,11 +14,6 @@ urlpatterns = [
     path("", include(("apikeys.urls", "api"))),
     path("", include(("workspaces.api_urls", "resources"))),
 ]
-
-if settings.DEBUG:
-    from django.conf.urls.static import static
-
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
 
 handler404 = "apikeys.exceptions.not_found"
 handler500 = "apikeys.exceptions.server_error"

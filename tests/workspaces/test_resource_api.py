@@ -266,3 +266,9 @@ def test_members_use_the_resource_api_from_the_dashboard_session(client, member,
     assert client.get("/acme/shelf").status_code == 200
     assert client.get("/acme/api-keys").status_code == 404
     assert Folder.objects.count() == 2
+
+
+def test_uploaded_files_are_only_reachable_through_the_api(client, world, settings):
+    settings.DEBUG = True
+    name = world["image"].file.name
+    assert client.get(f"/media/{name}").status_code == 404
