@@ -12,7 +12,8 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import connection
-from django.db.models import Count, Q
+from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.http import FileResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, serializers
@@ -47,13 +48,16 @@ def class_color(name: str) -> str:
 
 
 def with_counts(projects):
+    """Projects annotated with the counts the SDK reads: one join on images (so no row
+    explosion across images × versions) and a subquery for versions."""
+    versions = Version.objects.filter(project=OuterRef("pk")).order_by().values("project").annotate(n=Count("pk"))
     return projects.select_related("workspace", "folder").annotate(
-        image_count=Count("images", distinct=True),
-        unannotated_count=Count("images", filter=Q(images__annotated=False), distinct=True),
-        train_count=Count("images", filter=Q(images__split=Split.TRAIN), distinct=True),
-        valid_count=Count("images", filter=Q(images__split=Split.VALID), distinct=True),
-        test_count=Count("images", filter=Q(images__split=Split.TEST), distinct=True),
-        version_count=Count("versions", distinct=True),
+        image_count=Count("images"),
+        unannotated_count=Count("images", filter=Q(images__annotated=False)),
+        train_count=Count("images", filter=Q(images__split=Split.TRAIN)),
+        valid_count=Count("images", filter=Q(images__split=Split.VALID)),
+        test_count=Count("images", filter=Q(images__split=Split.TEST)),
+        version_count=Coalesce(Subquery(versions.values("n")), 0),
     )
 
 
