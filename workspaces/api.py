@@ -49,7 +49,7 @@ def class_color(name: str) -> str:
 
 def with_counts(projects):
     """Projects annotated with the counts the SDK reads: one join on images (so no row
-    explosion across images × versions) and a subquery for versions."""
+    explosion across images and versions) and a subquery for versions."""
     versions = Version.objects.filter(project=OuterRef("pk")).order_by().values("project").annotate(n=Count("pk"))
     return projects.select_related("workspace", "folder").annotate(
         image_count=Count("images"),
