@@ -39,6 +39,8 @@ def manage(*args, **env):
         ({"DEBUG": "true", "CACHE_URL": "memcache://x"}, "CACHE_URL must be a URL with one of the schemes"),
         ({"DEBUG": "true", "CSRF_TRUSTED_ORIGINS": "keys.example.com"}, "CSRF_TRUSTED_ORIGINS entries must start"),
         ({"DEBUG": "true", "MAX_UPLOAD_BYTES": "lots"}, "MAX_UPLOAD_BYTES is not valid"),
+        ({"DEBUG": "true", "API_RATE_LIMIT": "fast"}, "API_RATE_LIMIT must look like 600/min"),
+        ({"DEBUG": "true", "API_AUTH_FAILURE_LIMIT": "10/week"}, "API_AUTH_FAILURE_LIMIT must look like"),
         ({**PRODUCTION, "API_KEY_PEPPER": ""}, "API_KEY_PEPPER must be set when DEBUG is off"),
     ],
 )
