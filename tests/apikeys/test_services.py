@@ -388,7 +388,3 @@ class TestAudit:
         key, _ = make_key(enterprise, name="same")
         api_key_update(key=key, actor=Actor(), name="same")
         assert len(events(key)) == 1
-
-
-def test_service_messages_are_constants():
-    assert services.PLAN_ONE_KEY and services.PROTECTED and services.UNPROTECT_VIA_API
