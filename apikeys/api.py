@@ -15,6 +15,7 @@ from workspaces.models import Folder, Membership, Project, Workspace
 from . import scopes, services
 from .authentication import ApiKeyAuthentication
 from .models import ApiKey
+from .parsers import refuse_bad_text
 from .permissions import ScopePermission
 from .serializers import (
     ApiKeyCreateSerializer,
@@ -104,6 +105,12 @@ class WorkspaceAPIView(APIView):
         if not hasattr(data, "items"):
             raise exceptions.ParseError("The request body must be a JSON object.")
         return {k: v for k, v in data.items() if k != "api_key"}
+
+    def initial(self, request, *args, **kwargs):
+        # Query strings are text from outside like bodies are (see `parsers`).
+        for name in request.query_params:
+            refuse_bad_text(request.query_params.getlist(name), name)
+        super().initial(request, *args, **kwargs)
 
     def finalize_response(self, request, response, *args, **kwargs):
         key = request.auth if isinstance(getattr(request, "auth", None), ApiKey) else None

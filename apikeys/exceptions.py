@@ -39,6 +39,11 @@ class UndeclaredAction(exceptions.PermissionDenied):
     default_code = "undeclared_action"
 
 
+class PayloadTooLarge(exceptions.APIException):
+    status_code = 413
+    default_code = "payload_too_large"
+
+
 TYPES = {
     exceptions.ValidationError: "validation_error",
     exceptions.ParseError: "parse_error",
@@ -75,7 +80,7 @@ def _flatten(detail, prefix: str = "") -> list[str]:
 
 def api_exception_handler(exc, context):
     if isinstance(exc, ServiceError | ResourceError):
-        extra = {"field": exc.field} if exc.field else {}
+        extra = {"field": exc.field, "fields": {exc.field: [exc.message]}} if exc.field else {}
         hint = getattr(exc, "hint", "") or HINTS.get(exc.type, "")
         message = exc.message if not exc.field or exc.message.startswith(exc.field) else f"{exc.field}: {exc.message}"
         return Response(envelope(message, exc.type, hint, **extra), status=exc.status)

@@ -1,3 +1,5 @@
+from datetime import UTC, datetime
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -6,6 +8,8 @@ from django.utils import timezone
 from workspaces.models import Folder, Workspace
 
 from . import keyformat
+
+DATE_CEILING = datetime(2200, 1, 1, tzinfo=UTC)
 
 
 class KeyState(models.TextChoices):
@@ -70,6 +74,13 @@ class ApiKey(models.Model):
             models.CheckConstraint(
                 condition=Q(is_default=False) | Q(revoked_at__isnull=True, rolled_at__isnull=True),
                 name="apikey_default_is_live",
+            ),
+            # A backstop under the API's ten-year limit: no stored date may be one that the
+            # database driver or Python cannot read back (past year 9999 in UTC, say).
+            models.CheckConstraint(
+                condition=(Q(expires_at__isnull=True) | Q(expires_at__lt=DATE_CEILING))
+                & (Q(rotation_due_at__isnull=True) | Q(rotation_due_at__lt=DATE_CEILING)),
+                name="apikey_dates_bounded",
             ),
         ]
         indexes = [models.Index(fields=["workspace", "revoked_at", "rolled_at"], name="apikey_live_idx")]

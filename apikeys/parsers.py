@@ -1,32 +1,62 @@
-"""The JSON parser of the API: DRF's, plus two refusals that would otherwise be 500s: bodies
-nested deeper than Python can parse, and NUL characters, which PostgreSQL cannot store."""
+"""The API's parsers: DRF's JSON, multipart and form parsers, plus one check that every one
+of them applies to every piece of text it hands on (keys and values at any depth, field
+values, file names). Text that a database cannot store, or that no client means to send, is
+a 400 naming the field here, once for every endpoint, rather than a 500 later:
 
-from rest_framework.exceptions import ParseError
-from rest_framework.parsers import JSONParser
+- NUL characters (PostgreSQL refuses them in text and JSON);
+- lone UTF-16 surrogates such as "\\ud800" (valid JSON escapes, but not Unicode text: no
+  UTF-8 encoding exists, so PostgreSQL refuses them);
+- bodies nested deeper than Python can parse.
+"""
+
+from rest_framework.exceptions import ParseError, ValidationError
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 
 NUL_REFUSED = "Text may not contain NUL characters (\\u0000)."
+SURROGATE_REFUSED = "Text may not contain lone UTF-16 surrogates (\\ud800 to \\udfff)."
 TOO_DEEP = "The JSON body is nested too deeply."
 
 
-def has_nul(value) -> bool:
-    """Whether a parsed JSON value holds a NUL character in any string, key or value."""
-    stack = [value]
+def text_problem(text: str) -> str | None:
+    """Why `text` cannot be stored, or None."""
+    if "\x00" in text:
+        return NUL_REFUSED
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return SURROGATE_REFUSED
+    return None
+
+
+def find_bad_text(value, path: str = "") -> tuple[str, str] | None:
+    """(where, why) for the first string in a parsed value, key or value at any depth, that
+    cannot be stored; None when all are fine. `where` reads like `customMetadata.a`."""
+    stack = [(value, path)]
     while stack:
-        item = stack.pop()
+        item, where = stack.pop()
         if isinstance(item, str):
-            if "\x00" in item:
-                return True
+            problem = text_problem(item)
+            if problem:
+                return where, problem
         elif isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return False
+            for key, child in item.items():
+                key_path = f"{where}.{key}" if where else str(key)
+                if isinstance(key, str) and (problem := text_problem(key)):
+                    return (where or "body"), problem
+                stack.append((child, key_path))
+        elif isinstance(item, list | tuple):
+            stack.extend((child, f"{where}[{i}]") for i, child in enumerate(item))
+    return None
 
 
-def is_ascii_id(text: str, max_digits: int = 18) -> bool:
-    """A whole number written in ASCII digits that fits a database id."""
-    return text.isascii() and text.isdigit() and 0 < len(text) <= max_digits
+def refuse_bad_text(value, path: str = "") -> None:
+    """A 400 naming the field (its top-level name) when `value` holds text that cannot be stored."""
+    found = find_bad_text(value, path)
+    if found is not None:
+        where, problem = found
+        field = where.split(".", 1)[0].split("[", 1)[0] or "body"
+        detail = problem if where == field else f"{problem} (at {where})"
+        raise ValidationError({field: [detail]})
 
 
 class SafeJSONParser(JSONParser):
@@ -35,6 +65,27 @@ class SafeJSONParser(JSONParser):
             data = super().parse(stream, media_type, parser_context)
         except RecursionError:
             raise ParseError(TOO_DEEP) from None
-        if has_nul(data):
-            raise ParseError(NUL_REFUSED)
+        refuse_bad_text(data)
+        return data
+
+
+def _refuse_bad_fields(data, files) -> None:
+    for name in data:
+        refuse_bad_text(data.getlist(name), name)
+        refuse_bad_text(name)
+    for name in files:
+        refuse_bad_text([f.name for f in files.getlist(name)], name)
+
+
+class SafeMultiPartParser(MultiPartParser):
+    def parse(self, stream, media_type=None, parser_context=None):
+        parsed = super().parse(stream, media_type, parser_context)
+        _refuse_bad_fields(parsed.data, parsed.files)
+        return parsed
+
+
+class SafeFormParser(FormParser):
+    def parse(self, stream, media_type=None, parser_context=None):
+        data = super().parse(stream, media_type, parser_context)
+        _refuse_bad_fields(data, {})
         return data

@@ -5,6 +5,8 @@ field); what the values mean (scope names, folder ownership, plan and privilege 
 the services' to judge, so the dashboard and the API refuse the same things.
 """
 
+import json
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, time
 from typing import Any
@@ -15,7 +17,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from .models import ApiKey
-from .parsers import is_ascii_id
+from .parsers import find_bad_text
 from .services import UNSET
 
 SERVER_OWNED = frozenset(
@@ -42,12 +44,27 @@ SERVER_FIELD = "set by the server; it cannot be sent."
 MAX_LIST = 100
 
 
+def is_ascii_id(text: str, max_digits: int = 18) -> bool:
+    """A whole number written in ASCII digits that fits a database id."""
+    return text.isascii() and text.isdigit() and 0 < len(text) <= max_digits
+
+
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
 class StrictCharField(serializers.CharField):
-    """A string, never a number or a boolean quietly turned into one."""
+    """A one-line string: never a number or a boolean quietly turned into one, and no control
+    characters (tabs, newlines, escapes), which no name, tag or label needs and which turn into
+    log and header injection wherever text is echoed. DRF's CharField already refuses NUL and
+    lone surrogates."""
+
+    default_error_messages = {"control": "May not contain control characters such as tabs or newlines."}
 
     def to_internal_value(self, data):
         if not isinstance(data, str):
             self.fail("invalid")
+        if CONTROL_CHARACTERS.search(data):
+            self.fail("control")
         return super().to_internal_value(data)
 
 
@@ -95,12 +112,69 @@ class DateOrDateTimeField(serializers.Field):
                 if day is None:
                     self.fail("invalid")
                 moment = datetime.combine(day, time.min)
-        except ValueError:
+            # Into UTC here, so that no later comparison or database write can overflow
+            # (9999-12-31T23:59:59-14:00 is past the last datetime Python can hold).
+            return moment.replace(tzinfo=UTC) if timezone.is_naive(moment) else moment.astimezone(UTC)
+        except (ValueError, OverflowError):
             self.fail("invalid")
-        return moment.replace(tzinfo=UTC) if timezone.is_naive(moment) else moment
 
     def to_representation(self, value):
         return iso(value)
+
+
+class BoundedDictField(serializers.DictField):
+    """A JSON object of at most `max_entries` entries."""
+
+    default_error_messages = {"too_many": "At most {max_entries} entries."}
+
+    def __init__(self, *, max_entries: int = 100, **kwargs):
+        self.max_entries = max_entries
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict) and len(data) > self.max_entries:
+            self.fail("too_many", max_entries=self.max_entries)
+        return super().to_internal_value(data)
+
+
+@extend_schema_field({"type": "string", "description": "A JSON object, sent as a string."})
+class JSONObjectStringField(serializers.Field):
+    """A JSON object sent as text (a multipart field): valid JSON, no NaN or Infinity, at most
+    `max_entries` entries, and only text that can be stored."""
+
+    default_error_messages = {
+        "invalid": "Must be a JSON object.",
+        "too_many": "Must be a JSON object of at most {max_entries} entries.",
+    }
+
+    def __init__(self, *, max_entries: int = 100, **kwargs):
+        self.max_entries = max_entries
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if data in (None, ""):
+            return {}
+        if not isinstance(data, str):
+            self.fail("invalid")
+        try:
+            value = json.loads(data, parse_constant=_refuse_constant)
+        except (ValueError, RecursionError):
+            self.fail("invalid")
+        if not isinstance(value, dict):
+            self.fail("invalid")
+        if len(value) > self.max_entries:
+            self.fail("too_many", max_entries=self.max_entries)
+        found = find_bad_text(value)
+        if found is not None:
+            raise serializers.ValidationError(found[1])
+        return value
+
+    def to_representation(self, value):
+        return json.dumps(value)
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
 
 
 class StrictSerializer(serializers.Serializer):

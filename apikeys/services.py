@@ -35,6 +35,7 @@ NAME_MAX = 100
 METADATA_MAX_ENTRIES = 100
 METADATA_VALUE_MAX_BYTES = 1024
 MAX_GRACE = timedelta(days=7)
+MAX_DATE_AHEAD = timedelta(days=3653)  # ten years, leap days included
 DEFAULT_KEY_NAME = "Default key"
 
 # Messages that tests and clients rely on.
@@ -187,8 +188,11 @@ def clean_future(value: Any, field: str) -> datetime | None:
         return None
     if not isinstance(value, datetime) or timezone.is_naive(value):
         raise InvalidValue(f"{field} must be a date and time with a time zone.", field=field)
-    if value <= timezone.now():
+    now = timezone.now()
+    if value <= now:
         raise InvalidValue(f"{field} must be in the future.", field=field)
+    if value > now + MAX_DATE_AHEAD:
+        raise InvalidValue(f"{field} must be at most 10 years ahead.", field=field)
     return value
 
 

@@ -166,8 +166,8 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
         "apikeys.parsers.SafeJSONParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
+        "apikeys.parsers.SafeFormParser",
+        "apikeys.parsers.SafeMultiPartParser",
     ],
     "UNAUTHENTICATED_USER": None,
     "EXCEPTION_HANDLER": "apikeys.exceptions.api_exception_handler",

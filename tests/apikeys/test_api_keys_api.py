@@ -203,10 +203,11 @@ class TestCreate:
         assert counts() == before
 
     def test_dates_may_be_plain_dates(self, api):
-        response = api.post(body={"name": "k", "rotationDueAt": "2099-01-31", "expiresAt": "2099-02-01T10:00:00"})
+        year = timezone.now().year + 2
+        response = api.post(body={"name": "k", "rotationDueAt": f"{year}-01-31", "expiresAt": f"{year}-02-01T10:00:00"})
         assert response.status_code == 201
-        assert response.json()["apiKey"]["rotationDueAt"] == "2099-01-31T00:00:00Z"
-        assert response.json()["apiKey"]["expiresAt"] == "2099-02-01T10:00:00Z"
+        assert response.json()["apiKey"]["rotationDueAt"] == f"{year}-01-31T00:00:00Z"
+        assert response.json()["apiKey"]["expiresAt"] == f"{year}-02-01T10:00:00Z"
 
     def test_a_key_cannot_create_a_wider_key(self, client, enterprise, make_key):
         _, secret = make_key(enterprise, name="limited", scopes=["api-key:create", "image:read"])
