@@ -51,6 +51,7 @@ IPS_EXCEEDED = (
     "The calling key is limited to some IP addresses, so it can only grant addresses inside its own allowlist."
 )
 EXPIRY_EXCEEDED = "The calling key expires, so it can only grant keys that expire no later than it does."
+NOT_DOMINATED = "This key holds more than the calling key, so the calling key cannot manage it."
 
 
 class ServiceError(Exception):
@@ -292,6 +293,21 @@ def _check_grant(actor: Actor, key_scopes: list[str] | None, folders: list[Folde
         raise PrivilegeExceeded(problem)
 
 
+def _check_dominates(actor: Actor, key: ApiKey) -> None:
+    """A key may change, disable, enable, protect, roll or revoke another key only if it holds
+    at least that key's scopes and folders: a weaker key never manages a stronger one."""
+    if actor.key is None:
+        return
+    problem = registry.grant_excess(
+        grantor_scopes=actor.key.scopes,
+        grantor_folders=actor.key.folder_limit(),
+        scopes=key.scopes,
+        folders=key.folder_limit(),
+    )
+    if problem:
+        raise PrivilegeExceeded(f"{NOT_DOMINATED} {problem}")
+
+
 def _check_ips(actor: Actor, ips: list[str]) -> None:
     if actor.key is None or not actor.key.allowed_ips:
         return
@@ -450,6 +466,7 @@ def api_key_update(
     _authorize(actor, workspace)
     if key.revoked_at is not None or key.rolled_at is not None:
         raise Conflict(REVOKED if key.revoked_at else ALREADY_ROLLED)
+    _check_dominates(actor, key)
     before = snapshot(key)
 
     changes: dict[str, Any] = {}
@@ -493,10 +510,13 @@ def api_key_update(
             real.get("scopes", key.scopes),
             new_folders if folders_change else (list(key.folders.all()) if key.folders_limited else None),
         )
-    if "allowed_ips" in real:
-        _check_ips(actor, real["allowed_ips"])
-    if "expires_at" in real:
-        _check_expiry(actor, real["expires_at"])
+    # Lifting a limit, or enabling a key, hands out what the key then can do: the caller
+    # must be able to grant that itself.
+    enabling = real.get("disabled") is False
+    if "allowed_ips" in real or enabling:
+        _check_ips(actor, real.get("allowed_ips", key.allowed_ips))
+    if "expires_at" in real or enabling:
+        _check_expiry(actor, real.get("expires_at", key.expires_at))
 
     for field_name, value in real.items():
         setattr(key, field_name, value)
@@ -615,6 +635,7 @@ def api_key_revoke(*, key: ApiKey, actor: Actor) -> ApiKey:
     _authorize(actor, key.workspace)
     if key.revoked_at is not None:
         raise Conflict("This key is already revoked.")
+    _check_dominates(actor, key)
     if key.protected:
         raise Conflict(PROTECTED)
     before = {"revoked": False, "default": key.is_default}
