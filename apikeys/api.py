@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 
 from workspaces.models import Folder, Membership, Project, Workspace
 
-from . import scopes, services
+from . import keyformat, scopes, services
 from .authentication import ApiKeyAuthentication
 from .models import ApiKey
 from .parsers import refuse_bad_text
@@ -35,6 +35,10 @@ from .services import Actor
 from .throttling import ApiKeyRateThrottle
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+WHOLE_KEY_IN_PATH = (
+    "No such key: the path takes a keyId, the 12 characters after 'sak_', never the whole key. "
+    "If you sent a whole key somewhere it could be logged, roll it."
+)
 
 
 def touch_last_used(key: ApiKey) -> None:
@@ -196,9 +200,13 @@ class ApiKeyAPIView(WorkspaceAPIView):
         return keys
 
     def get_key(self, key_id: str) -> ApiKey:
+        if key_id.startswith(keyformat.PREFIX):
+            # A whole key (or its prefix) pasted where the keyId belongs: never echo it back.
+            raise exceptions.NotFound(WHOLE_KEY_IN_PATH)
         key = self.keys().filter(key_id=key_id).first()
         if key is None:
-            raise exceptions.NotFound(f"No API key {key_id!r} in this workspace.")
+            shown = f" {key_id!r}" if keyformat.KEY_ID_PATTERN.fullmatch(key_id) else ""
+            raise exceptions.NotFound(f"No API key{shown} in this workspace.")
         return key
 
     def reloaded(self, key: ApiKey) -> ApiKey:

@@ -36,6 +36,7 @@ KEY_PATTERN = re.compile(
     rf"^{PREFIX}(?P<key_id>[a-z0-9]{{{KEY_ID_LENGTH}}})_(?P<secret>[0-9A-Za-z]{{{SECRET_LENGTH}}})"
     rf"(?P<checksum>[0-9A-Za-z]{{{CHECKSUM_LENGTH}}})$"
 )
+KEY_ID_PATTERN = re.compile(rf"[a-z0-9]{{{KEY_ID_LENGTH}}}")
 KEY_LENGTH = len(PREFIX) + KEY_ID_LENGTH + 1 + SECRET_LENGTH + CHECKSUM_LENGTH
 
 

@@ -2,7 +2,7 @@ import logging
 
 import pytest
 
-from apikeys.logging import RedactSecrets, redact
+from apikeys.redaction import RedactSecrets, redact
 
 SECRET = "sak_abcdefghijk1_" + "A1" * 19
 
