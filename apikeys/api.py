@@ -32,7 +32,7 @@ from .serializers import (
     key_json,
 )
 from .services import Actor
-from .throttling import ApiKeyRateThrottle
+from .throttling import RATE_LIMITED, ApiKeyRateThrottle
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 WHOLE_KEY_IN_PATH = (
@@ -109,6 +109,9 @@ class WorkspaceAPIView(APIView):
         if not hasattr(data, "items"):
             raise exceptions.ParseError("The request body must be a JSON object.")
         return {k: v for k, v in data.items() if k != "api_key"}
+
+    def throttled(self, request, wait):
+        raise exceptions.Throttled(wait=wait, detail=RATE_LIMITED)
 
     def initial(self, request, *args, **kwargs):
         # Query strings are text from outside like bodies are (see `parsers`).

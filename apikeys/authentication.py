@@ -1,9 +1,10 @@
 import ipaddress
 
-from django.conf import settings
 from django.db.models import prefetch_related_objects
 from django.utils import timezone
 from rest_framework.authentication import BaseAuthentication
+
+from workspaces.throttling import client_ip
 
 from . import keyformat
 from .exceptions import REALM, InvalidToken, IpNotAllowed
@@ -92,19 +93,6 @@ def authenticate_key(raw: str, *, ip: str | None) -> ApiKey:
     return key
 
 
-def client_ip(request) -> str | None:
-    """The caller's address: REMOTE_ADDR, or with NUM_PROXIES trusted proxies in front, the
-    address the outermost trusted proxy saw (the same rule as DRF's throttles)."""
-    remote = request.META.get("REMOTE_ADDR")
-    proxies = settings.REST_FRAMEWORK.get("NUM_PROXIES") or 0
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR")
-    if proxies and forwarded:
-        addresses = [a.strip() for a in forwarded.split(",") if a.strip()]
-        if addresses:
-            return addresses[-min(proxies, len(addresses))]
-    return remote
-
-
 def ip_allowed(ip: str | None, networks: list[str]) -> bool:
     if not ip:
         return False
@@ -119,16 +107,14 @@ class ApiKeyAuthentication(BaseAuthentication):
     """Returns `(None, api_key)`: `request.auth` is the key; keys are not users."""
 
     def authenticate(self, request):
-        guard = AuthFailureGuard(client_ip(request))
-        guard.check()
+        ip = client_ip(request)
         try:
             raw = credentials(request)
             if raw is None:
                 return None
-            return None, authenticate_key(raw, ip=guard.ip)
-        except InvalidToken:
-            guard.record()
-            raise
+            return None, authenticate_key(raw, ip=ip)
+        except InvalidToken as error:
+            AuthFailureGuard(ip).fail(error)
 
     def authenticate_header(self, request):
         return REALM

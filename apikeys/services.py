@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from workspaces.models import MANAGER_ROLES, Folder, Membership, Workspace
+from workspaces.throttling import client_ip
 
 from . import keyformat
 from . import scopes as registry
@@ -114,8 +115,6 @@ class Actor:
 
     @classmethod
     def from_request(cls, request) -> "Actor":
-        from .authentication import client_ip
-
         key = request.auth if isinstance(getattr(request, "auth", None), ApiKey) else None
         user = request.user if key is None and request.user and request.user.is_authenticated else None
         return cls(user=user, key=key, ip=client_ip(request))

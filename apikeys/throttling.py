@@ -1,13 +1,15 @@
-"""Rate limits on the shared cache: per key (or signed-in user) for authenticated calls, and
-per client IP for failed authentication, so that guessing keys is slow wherever it comes from.
-Rates come from settings (`API_RATE_LIMIT`, `API_AUTH_FAILURE_LIMIT`) on every request."""
+"""Rate limits of the API, on the shared cache's atomic fixed-window counters: calls per key
+(or signed-in user), and failed authentications per client IP, so that guessing keys is slow
+wherever it comes from. Rates come from settings (`API_RATE_LIMIT`, `API_AUTH_FAILURE_LIMIT`),
+read on every request."""
 
-import time
+from typing import NoReturn
 
 from django.conf import settings
-from django.core.cache import cache
-from rest_framework.exceptions import Throttled
-from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.exceptions import APIException, Throttled
+from rest_framework.throttling import BaseThrottle
+
+from workspaces.throttling import FixedWindow
 
 from .models import ApiKey
 
@@ -15,44 +17,38 @@ RATE_LIMITED = "Too many requests for this API key."
 TOO_MANY_FAILURES = "Too many failed authentication attempts from this address."
 
 
-def parse_rate(rate: str) -> tuple[int, int]:
-    """`"120/min"` → (120, 60): the number of requests and the window in seconds."""
-    count, _, period = rate.partition("/")
-    return int(count), {"s": 1, "m": 60, "h": 3600, "d": 86400}[period[0]]
+class KeyRateLimit(FixedWindow):
+    def __init__(self):
+        super().__init__(settings.API_RATE_LIMIT, "ratelimit")
 
 
-class ApiKeyRateThrottle(SimpleRateThrottle):
-    scope = "api_key"
+class ApiKeyRateThrottle(BaseThrottle):
+    """`API_RATE_LIMIT` calls per window for each key, or each signed-in user."""
 
-    def get_rate(self):
-        return settings.API_RATE_LIMIT
-
-    def get_cache_key(self, request, view):
+    def allow_request(self, request, view) -> bool:
         if isinstance(request.auth, ApiKey):
-            return f"throttle:key:{request.auth.pk}"
-        if request.user is not None and request.user.is_authenticated:
-            return f"throttle:user:{request.user.pk}"
-        return None
+            subject = f"key:{request.auth.pk}"
+        elif request.user is not None and request.user.is_authenticated:
+            subject = f"user:{request.user.pk}"
+        else:
+            return True
+        self.limit = KeyRateLimit()
+        return self.limit.hit(subject)
+
+    def wait(self) -> float:
+        return self.limit.retry_after()
 
 
 class AuthFailureGuard:
-    """A fixed-window counter of failed authentications per client IP."""
+    """Failed authentications per client IP. Consulted only when authentication fails, so a
+    valid key is never slowed or locked out by failures from its address (a shared NAT)."""
 
     def __init__(self, ip: str | None):
         self.ip = ip or "unknown"
-        self.limit, self.window = parse_rate(settings.API_AUTH_FAILURE_LIMIT)
-        now = time.time()
-        self.wait = int(self.window - now % self.window) + 1
-        self.cache_key = f"authfail:{self.ip}:{int(now // self.window)}"
+        self.counter = FixedWindow(settings.API_AUTH_FAILURE_LIMIT, "authfail")
 
-    def check(self) -> None:
-        if (cache.get(self.cache_key) or 0) >= self.limit:
-            raise Throttled(wait=self.wait, detail=TOO_MANY_FAILURES)
-
-    def record(self) -> None:
-        if cache.add(self.cache_key, 1, timeout=self.window + 1):
-            return
-        try:
-            cache.incr(self.cache_key)
-        except ValueError:  # expired between add and incr
-            cache.add(self.cache_key, 1, timeout=self.window + 1)
+    def fail(self, error: APIException) -> NoReturn:
+        """Count the failure, then raise it: as a 429 once the address is over its limit."""
+        if not self.counter.hit(self.ip):
+            raise Throttled(wait=self.counter.retry_after(), detail=TOO_MANY_FAILURES) from error
+        raise error

@@ -11,6 +11,8 @@ from urllib.parse import urlsplit
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from workspaces.throttling import parse_rate
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -176,14 +178,18 @@ REST_FRAMEWORK = {
     "NUM_PROXIES": _read("NUM_PROXIES", env.int, 0),
 }
 
-# Rate limits, as "<count>/<s|min|h|day>": per API key (or signed-in user), and per client IP
-# for failed authentication.
+# Rate limits, as "<count>/<n><s|min|h|day>": per API key (or signed-in user), and per client
+# IP for failed authentication.
 API_RATE_LIMIT = env.str("API_RATE_LIMIT", default="1200/min")
 API_AUTH_FAILURE_LIMIT = env.str("API_AUTH_FAILURE_LIMIT", default="30/min")
-for _name in ("API_RATE_LIMIT", "API_AUTH_FAILURE_LIMIT"):
-    _count, _, _period = globals()[_name].partition("/")
-    if not _count.isdigit() or not _period or _period[0] not in "smhd":
-        raise ImproperlyConfigured(f"{_name} must look like 600/min; got {globals()[_name]!r}")
+# Failed log-ins, per account and per client IP, on /accounts/login and /admin/login/.
+LOGIN_FAILURE_LIMIT = env.str("LOGIN_FAILURE_LIMIT", default="10/15min")
+LOGIN_IP_FAILURE_LIMIT = env.str("LOGIN_IP_FAILURE_LIMIT", default="50/15min")
+for _name in ("API_RATE_LIMIT", "API_AUTH_FAILURE_LIMIT", "LOGIN_FAILURE_LIMIT", "LOGIN_IP_FAILURE_LIMIT"):
+    try:
+        parse_rate(globals()[_name])
+    except ValueError:
+        raise ImproperlyConfigured(f"{_name} must look like 600/min or 10/15min; got {globals()[_name]!r}") from None
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Scoped API Keys",

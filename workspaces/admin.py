@@ -1,6 +1,9 @@
 from django.contrib import admin
 
+from .forms import ThrottledAdminLoginForm
 from .models import Folder, Image, Membership, Model, Project, Version, Workspace
+
+admin.site.login_form = ThrottledAdminLoginForm
 
 
 class MembershipInline(admin.TabularInline):

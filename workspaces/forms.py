@@ -1,10 +1,12 @@
 from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import get_user_model, password_validation
 from django.contrib.auth.forms import AuthenticationForm, UsernameField
 from django.core.exceptions import ValidationError
 from django.utils.text import slugify
 
 from .models import Workspace
+from .throttling import LoginThrottle
 
 User = get_user_model()
 
@@ -13,7 +15,30 @@ URL_TAKEN = "This workspace url is taken."
 PASSWORDS_DIFFER = "The two passwords differ."
 
 
-class EmailLoginForm(AuthenticationForm):
+class ThrottledLoginMixin:
+    """Counts failed log-ins per account and per address (`throttling.LoginThrottle`); over the
+    limit the form refuses before checking the password at all."""
+
+    request: object
+    cleaned_data: dict
+
+    def clean(self):
+        throttle = LoginThrottle(self.request, self.cleaned_data.get("username"))
+        if throttle.blocked():
+            raise ValidationError(throttle.message(), code="throttled")
+        try:
+            return super().clean()  # type: ignore[misc]
+        except ValidationError as exc:
+            if exc.code == "invalid_login":
+                throttle.record_failure()
+            raise
+
+
+class ThrottledAdminLoginForm(ThrottledLoginMixin, AdminAuthenticationForm):
+    pass
+
+
+class EmailLoginForm(ThrottledLoginMixin, AuthenticationForm):
     """Log in with the email address; accounts are stored under the lowercased email."""
 
     username = UsernameField(label="Email", widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"}))
