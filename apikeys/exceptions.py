@@ -120,35 +120,3 @@ def api_exception_handler(exc, context):
         extra["scope"] = exc.scope
     response.data = envelope(message, type_, hint, **extra)
     return response
-
-
-# Django-level errors (no view matched, or a crash outside DRF): pages get HTML, the API its envelope.
-PAGE_PREFIXES = ("/app", "/accounts", "/admin", "/settings", "/static", "/media")
-
-
-def _wants_page(request) -> bool:
-    return request.path.startswith(PAGE_PREFIXES) or (
-        "text/html" in request.META.get("HTTP_ACCEPT", "") and "api_key" not in request.GET
-    )
-
-
-def not_found(request, exception=None):
-    from django.http import JsonResponse
-    from django.views.defaults import page_not_found
-
-    if _wants_page(request):
-        return page_not_found(request, exception)
-    return JsonResponse(
-        envelope("Not found.", "not_found", "Check the path; API paths have no trailing slash."), status=404
-    )
-
-
-def server_error(request):
-    from django.http import JsonResponse
-    from django.views.defaults import server_error as page_server_error
-
-    if _wants_page(request):
-        return page_server_error(request)
-    return JsonResponse(
-        envelope("Something went wrong on our side.", "server_error", "Try again; it has been logged."), status=500
-    )

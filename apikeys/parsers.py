@@ -9,12 +9,19 @@ a 400 naming the field here, once for every endpoint, rather than a 500 later:
 - bodies nested deeper than Python can parse.
 """
 
+import io
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+
+from .exceptions import PayloadTooLarge
 
 NUL_REFUSED = "Text may not contain NUL characters (\\u0000)."
 SURROGATE_REFUSED = "Text may not contain lone UTF-16 surrogates (\\ud800 to \\udfff)."
 TOO_DEEP = "The JSON body is nested too deeply."
+BODY_TOO_LARGE = "The request body is over the {limit} bytes this server accepts outside file uploads."
 
 
 def text_problem(text: str) -> str | None:
@@ -59,10 +66,22 @@ def refuse_bad_text(value, path: str = "") -> None:
         raise ValidationError({field: [detail]})
 
 
+def read_bounded(stream) -> io.BytesIO:
+    """The body, read up to DATA_UPLOAD_MAX_MEMORY_SIZE bytes (a 413 past it), whether or not
+    the client declared its length: DRF's JSON and form parsers would read any amount."""
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    if stream is None:
+        return io.BytesIO(b"")
+    data = stream.read() if limit is None else stream.read(limit + 1)
+    if limit is not None and len(data) > limit:
+        raise PayloadTooLarge(BODY_TOO_LARGE.format(limit=limit))
+    return io.BytesIO(data)
+
+
 class SafeJSONParser(JSONParser):
     def parse(self, stream, media_type=None, parser_context=None):
         try:
-            data = super().parse(stream, media_type, parser_context)
+            data = super().parse(read_bounded(stream), media_type, parser_context)
         except RecursionError:
             raise ParseError(TOO_DEEP) from None
         refuse_bad_text(data)
@@ -79,13 +98,22 @@ def _refuse_bad_fields(data, files) -> None:
 
 class SafeMultiPartParser(MultiPartParser):
     def parse(self, stream, media_type=None, parser_context=None):
-        parsed = super().parse(stream, media_type, parser_context)
+        try:
+            parsed = super().parse(stream, media_type, parser_context)
+        except RequestDataTooBig:
+            limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+            raise PayloadTooLarge(BODY_TOO_LARGE.format(limit=limit)) from None
+        except (TooManyFieldsSent, TooManyFilesSent) as exc:
+            raise ParseError(str(exc)) from None
         _refuse_bad_fields(parsed.data, parsed.files)
         return parsed
 
 
 class SafeFormParser(FormParser):
     def parse(self, stream, media_type=None, parser_context=None):
-        data = super().parse(stream, media_type, parser_context)
+        try:
+            data = super().parse(read_bounded(stream), media_type, parser_context)
+        except TooManyFieldsSent as exc:
+            raise ParseError(str(exc)) from None
         _refuse_bad_fields(data, {})
         return data

@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from apikeys.api import RootView
 
@@ -8,12 +8,14 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("workspaces.account_urls")),
     path("api/schema", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("api/docs", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),
     path("", include("workspaces.urls")),
     path("", RootView.as_view(), name="root"),
     path("", include(("apikeys.urls", "api"))),
     path("", include(("workspaces.api_urls", "resources"))),
 ]
 
-handler404 = "apikeys.exceptions.not_found"
-handler500 = "apikeys.exceptions.server_error"
+handler400 = "apikeys.middleware.bad_request"
+handler403 = "apikeys.middleware.permission_denied"
+handler404 = "apikeys.middleware.not_found"
+handler500 = "apikeys.middleware.server_error"

@@ -4,7 +4,7 @@ from django.urls import path
 from rest_framework.response import Response
 
 from apikeys.api import WorkspaceAPIView
-from config.urls import handler404, handler500  # noqa: F401 - the app's error handlers apply here too
+from config.urls import handler400, handler403, handler404, handler500  # noqa: F401 - the app's error handlers apply here too
 from config.urls import urlpatterns as app_urlpatterns
 
 

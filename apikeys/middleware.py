@@ -1,0 +1,90 @@
+"""Every response on an API path is the JSON error envelope, DEBUG or not.
+
+DRF's exception handler covers what the API's views raise. What happens around them does not
+pass through it: a path that matches no route, a body Django refuses before a view runs
+(`RequestDataTooBig`), a crash outside DRF. With DEBUG on, Django answers those with its HTML
+debug pages, and its `handler400`/`handler404` are not even called. This middleware turns any
+non-JSON error on an API path into the envelope; pages (`wants_page`) keep their HTML.
+"""
+
+import logging
+from http import HTTPStatus
+
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.http import JsonResponse
+from django.views import defaults
+
+from .exceptions import HINTS, envelope
+
+PAGE_PREFIXES = ("/app", "/accounts", "/admin", "/settings", "/static", "/media", "/api/docs")
+KEPT_HEADERS = ("Allow", "Retry-After", "WWW-Authenticate")
+ERRORS = {
+    400: ("Bad request.", "bad_request", ""),
+    403: ("Forbidden.", "forbidden", ""),
+    404: ("Not found.", "not_found", "Check the path; API paths have no trailing slash."),
+    405: ("Method not allowed.", "method_not_allowed", ""),
+    413: (
+        "The request body is larger than this server accepts.",
+        "payload_too_large",
+        HINTS["payload_too_large"],
+    ),
+    500: ("Something went wrong on our side.", "server_error", "Try again; it has been logged."),
+}
+security_log = logging.getLogger("django.security")
+
+
+def wants_page(request) -> bool:
+    """Whether a response to `request` is a page (HTML) rather than the API's JSON."""
+    return request.path.startswith(PAGE_PREFIXES) or (
+        "text/html" in request.META.get("HTTP_ACCEPT", "") and "api_key" not in request.GET
+    )
+
+
+def api_error(status: int) -> JsonResponse:
+    phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    message, type_, hint = ERRORS.get(status, (f"{phrase}.", "error", ""))
+    return JsonResponse(envelope(message, type_, hint), status=status)
+
+
+class ApiErrorMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if (
+            response.status_code >= 400
+            and not response.get("Content-Type", "").startswith("application/json")
+            and not wants_page(request)
+        ):
+            replacement = api_error(response.status_code)
+            for header in KEPT_HEADERS:
+                if header in response:
+                    replacement[header] = response[header]
+            return replacement
+        return response
+
+    def process_exception(self, request, exception):
+        if wants_page(request) or not isinstance(exception, SuspiciousOperation):
+            return None  # Django's own handling (and a 500 is rewritten above)
+        security_log.warning("%s: %s", type(exception).__name__, exception)
+        return api_error(413 if isinstance(exception, RequestDataTooBig) else 400)
+
+
+# Django's error handlers (config.urls), for errors outside the middleware's reach with DEBUG off.
+
+
+def bad_request(request, exception=None):
+    return defaults.bad_request(request, exception) if wants_page(request) else api_error(400)
+
+
+def permission_denied(request, exception=None):
+    return defaults.permission_denied(request, exception) if wants_page(request) else api_error(403)
+
+
+def not_found(request, exception=None):
+    return defaults.page_not_found(request, exception) if wants_page(request) else api_error(404)
+
+
+def server_error(request):
+    return defaults.server_error(request) if wants_page(request) else api_error(500)
