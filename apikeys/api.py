@@ -288,7 +288,9 @@ class ApiKeyDetailView(ApiKeyAPIView):
         key = services.api_key_update(key=key, actor=Actor.from_request(request), **body.service_kwargs())
         return Response({"apiKey": key_json(self.reloaded(key), include_folders=True)})
 
-    @extend_schema(operation_id="api_keys_revoke", summary="Revoke an API key for good", responses=RevokedResponse)
+    @extend_schema(
+        operation_id="api_keys_revoke", summary="Revoke an API key for good", responses={200: RevokedResponse}
+    )
     def delete(self, request, ws, key_id):
         key = services.api_key_revoke(key=self.get_key(key_id), actor=Actor.from_request(request))
         return Response({"status": "revoked", "keyId": key.key_id})

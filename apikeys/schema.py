@@ -6,7 +6,7 @@ from drf_spectacular.openapi import AutoSchema
 
 from .permissions import required_for_method
 from .scopes import ANY_KEY
-from .serializers import ErrorSerializer
+from .serializers import ErrorSerializer, StrictSerializer
 
 ERRORS = {
     "400": "Invalid request: the message names the field; nothing was saved.",
@@ -15,7 +15,11 @@ ERRORS = {
     "404": "No such object in the key's workspace and folders.",
     "429": "Rate limited; see Retry-After.",
 }
-WRITE_ERRORS = {"409": "The key is protected, revoked or already rolled."}
+WRITE_ERRORS = {"409": "A conflict: a name already in use, or a key that is protected, revoked or already rolled."}
+BODY_ERRORS = {
+    "413": "The body (or its file) is larger than this server accepts.",
+    "415": "The body is not of the media type this operation takes.",
+}
 
 
 class ScopedAutoSchema(AutoSchema):
@@ -42,18 +46,30 @@ class ScopedAutoSchema(AutoSchema):
         operation["description"] = f"{needs}\n\n{operation.get('description', '')}".strip()
         error = self.resolve_serializer(ErrorSerializer, "response").ref
         errors = dict(ERRORS)
-        if method in {"PATCH", "DELETE", "POST"} and "api-keys/" in path:
+        if method in {"PATCH", "DELETE", "POST"}:
             errors.update(WRITE_ERRORS)
+        if "requestBody" in operation:
+            errors.update(BODY_ERRORS)
         for status, description in errors.items():
             operation["responses"].setdefault(
                 status, {"description": description, "content": {"application/json": {"schema": error}}}
             )
         return operation
 
+    def _map_basic_serializer(self, serializer, direction):
+        schema = super()._map_basic_serializer(serializer, direction)
+        if direction == "request" and isinstance(serializer, StrictSerializer):
+            schema["additionalProperties"] = False  # unknown fields are a 400, never ignored
+        return schema
+
 
 class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
     target_class = "apikeys.authentication.ApiKeyAuthentication"
     name = ["bearerAuth", "apiKeyQuery"]
+
+    def get_security_requirement(self, auto_schema):
+        # Either transport alone authenticates: one requirement each, not both at once.
+        return [{"bearerAuth": []}, {"apiKeyQuery": []}]
 
     def get_security_definition(self, auto_schema):
         return [

@@ -170,11 +170,8 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": [
-        "apikeys.parsers.SafeJSONParser",
-        "apikeys.parsers.SafeFormParser",
-        "apikeys.parsers.SafeMultiPartParser",
-    ],
+    # JSON bodies; the upload endpoints take multipart (and form) bodies themselves.
+    "DEFAULT_PARSER_CLASSES": ["apikeys.parsers.SafeJSONParser"],
     "UNAUTHENTICATED_USER": None,
     "EXCEPTION_HANDLER": "apikeys.exceptions.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "apikeys.schema.ScopedAutoSchema",
@@ -207,6 +204,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # PATCH bodies are documented with their real required fields (each serializer already
+    # makes optional what a PATCH may leave out).
+    "COMPONENT_SPLIT_PATCH": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
 }

@@ -182,7 +182,7 @@ class ProjectDetailView(ResourceAPIView):
     @extend_schema(
         operation_id="project_delete",
         summary="Delete a project, its images, versions and models",
-        responses=DeletedResponse,
+        responses={200: DeletedResponse},
     )
     def delete(self, request, ws, project):
         found = self.get_project(project)
@@ -231,7 +231,7 @@ class FolderDetailView(ResourceAPIView):
         return self.folder_response(services.folder_rename(folder=folder, name=data["name"]))
 
     @extend_schema(
-        operation_id="folder_delete", summary="Delete a folder (its projects stay)", responses=DeletedResponse
+        operation_id="folder_delete", summary="Delete a folder (its projects stay)", responses={200: DeletedResponse}
     )
     def delete(self, request, ws, folder_id):
         folder = self.get_folder(folder_id)
@@ -261,7 +261,7 @@ class FolderProjectsView(ResourceAPIView):
         operation_id="folder_remove_projects",
         summary="Take projects out of a folder",
         request=FolderProjectsBody,
-        responses=FolderResponse,
+        responses={200: FolderResponse},
     )
     def delete(self, request, ws, folder_id):
         return self.move(folder_id, into=False)
@@ -361,7 +361,7 @@ class ImageBulkView(ResourceAPIView):
         operation_id="images_delete",
         summary="Delete images: all or none",
         request=DeleteImagesBody,
-        responses=ImagesDeletedResponse,
+        responses={200: ImagesDeletedResponse},
     )
     def delete(self, request, ws, project):
         found = self.get_project(project)
@@ -450,7 +450,7 @@ class VersionDetailView(ResourceAPIView):
         )
 
     @extend_schema(
-        operation_id="version_delete", summary="Delete a version (its images stay)", responses=DeletedResponse
+        operation_id="version_delete", summary="Delete a version (its images stay)", responses={200: DeletedResponse}
     )
     def delete(self, request, ws, project, version):
         found = self.get_version(project, version)
@@ -514,7 +514,9 @@ class ModelDetailView(ResourceAPIView):
             data["version"] = version_of(model.project, data["version"])
         return Response({"model": ModelSerializer(services.model_update(model=model, **data)).data})
 
-    @extend_schema(operation_id="model_delete", summary="Delete a model and its weights", responses=DeletedResponse)
+    @extend_schema(
+        operation_id="model_delete", summary="Delete a model and its weights", responses={200: DeletedResponse}
+    )
     def delete(self, request, ws, project, model_id):
         model = self.get_model(project, model_id)
         services.model_delete(model=model)

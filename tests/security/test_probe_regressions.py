@@ -295,14 +295,17 @@ def test_the_per_key_rate_limit_holds_under_parallel_calls(settings):
 # 9. Oversize bodies and unknown API paths answered HTML -------------------------------
 
 
-def test_a_body_over_the_memory_limit_is_the_json_envelope_even_in_debug(client, full, settings):
+def test_a_body_over_the_memory_limit_is_the_json_envelope_even_in_debug(client, full, project, settings):
     settings.DEBUG = True
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
-    response = client.post(
-        "/acme/api-keys",
-        {"name": "x" * 2000},
-        **bearer(full[1]),
-    )
+    response = client.post("/acme/api-keys", {"name": "x" * 2000}, **bearer(full[1]))  # multipart, as the probe sent
+    assert response.status_code in (413, 415)
+    assert response["Content-Type"].startswith("application/json")
+    upload = client.post("/dataset/cats/upload", {"name": "x" * 2000, "file": b""}, **bearer(full[1]))
+    assert upload.status_code == 413
+    assert upload["Content-Type"].startswith("application/json")
+    assert upload.json()["error"]["type"] == "payload_too_large"
+    response = send(client, "POST", "/acme/api-keys", {"name": "x" * 2000}, full[1])
     assert response.status_code == 413
     assert response["Content-Type"].startswith("application/json")
     assert response.json()["error"]["type"] == "payload_too_large"
