@@ -6,8 +6,10 @@ shorthands that `expand` turns into leaves when a key is saved, so a key never s
 a scope that is added to a preset later.
 """
 
+import ipaddress
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 
 
 @dataclass(frozen=True)
@@ -153,4 +155,43 @@ def grant_excess(
         outside = sorted(set(folders) - set(grantor_folders))
         if outside:
             return f"The calling key is not allowed in folder{'s' if len(outside) > 1 else ''} {', '.join(map(str, outside))}."
+    return None
+
+
+IPS_EXCEEDED = (
+    "The calling key is limited to some IP addresses, so it can only grant addresses inside its own allowlist."
+)
+EXPIRY_EXCEEDED = "The calling key expires, so it can only grant keys that expire no later than it does."
+
+
+@dataclass(frozen=True)
+class Reach:
+    """Everything a key can reach: scopes (None = all), folders (None = workspace-wide), the
+    addresses it may be used from (empty = any) and when it stops working (None = never)."""
+
+    scopes: list[str] | None
+    folders: Collection[int] | None
+    ips: list[str] = field(default_factory=list)
+    expires: datetime | None = None
+
+
+def reach_excess(grantor: Reach, grant: Reach) -> str | None:
+    """Why `grant` reaches further than `grantor` in any dimension, or None when it does not.
+
+    The privilege-subset rule in full: scopes and folders as `grant_excess`; an IP allowlist
+    inside the grantor's (no allowlist, any address, only from a grantor without one); an
+    expiry no later than the grantor's (never expiring only from a grantor that never expires).
+    """
+    problem = grant_excess(
+        grantor_scopes=grantor.scopes, grantor_folders=grantor.folders, scopes=grant.scopes, folders=grant.folders
+    )
+    if problem:
+        return problem
+    if grantor.ips:
+        own = [ipaddress.ip_network(n) for n in grantor.ips]
+        nets = [ipaddress.ip_network(n) for n in grant.ips]
+        if not nets or not all(any(n.version == o.version and n.subnet_of(o) for o in own) for n in nets):  # type: ignore[arg-type]
+            return IPS_EXCEEDED
+    if grantor.expires is not None and (grant.expires is None or grant.expires > grantor.expires):
+        return EXPIRY_EXCEEDED
     return None

@@ -48,10 +48,6 @@ ALREADY_ROLLED = "This key was already rolled; roll its replacement instead."
 REVOKED = "This key is revoked; revoked keys cannot change."
 EXPIRED = "This key has expired, so its replacement would be expired too; create a new key instead."
 NOT_IN_WORKSPACE = "The caller does not manage keys of this workspace."
-IPS_EXCEEDED = (
-    "The calling key is limited to some IP addresses, so it can only grant addresses inside its own allowlist."
-)
-EXPIRY_EXCEEDED = "The calling key expires, so it can only grant keys that expire no later than it does."
 NOT_DOMINATED = "This key holds more than the calling key, so the calling key cannot manage it."
 
 
@@ -279,15 +275,15 @@ def _folder_ids(folders: list[Folder] | None) -> list[int] | None:
     return None if folders is None else [f.pk for f in folders]
 
 
-def _check_grant(actor: Actor, key_scopes: list[str] | None, folders: list[Folder] | None) -> None:
+def reach(key: ApiKey) -> registry.Reach:
+    return registry.Reach(scopes=key.scopes, folders=key.folder_limit(), ips=key.allowed_ips, expires=key.expires_at)
+
+
+def _check_grant(actor: Actor, grant: registry.Reach) -> None:
+    """A key grants only what it reaches itself (the privilege-subset rule)."""
     if actor.key is None:
         return
-    problem = registry.grant_excess(
-        grantor_scopes=actor.key.scopes,
-        grantor_folders=actor.key.folder_limit(),
-        scopes=key_scopes,
-        folders=_folder_ids(folders),
-    )
+    problem = registry.reach_excess(reach(actor.key), grant)
     if problem:
         raise PrivilegeExceeded(problem)
 
@@ -305,25 +301,6 @@ def _check_dominates(actor: Actor, key: ApiKey) -> None:
     )
     if problem:
         raise PrivilegeExceeded(f"{NOT_DOMINATED} {problem}")
-
-
-def _check_ips(actor: Actor, ips: list[str]) -> None:
-    if actor.key is None or not actor.key.allowed_ips:
-        return
-    if not ips:  # no allowlist: any address, wider than the caller's
-        raise PrivilegeExceeded(IPS_EXCEEDED)
-    own = [ipaddress.ip_network(n) for n in actor.key.allowed_ips]
-    for text in ips:
-        net = ipaddress.ip_network(text)
-        if not any(net.version == o.version and net.subnet_of(o) for o in own):  # type: ignore[arg-type]
-            raise PrivilegeExceeded(IPS_EXCEEDED)
-
-
-def _check_expiry(actor: Actor, expires_at: datetime | None) -> None:
-    if actor.key is None or actor.key.expires_at is None:
-        return
-    if expires_at is None or expires_at > actor.key.expires_at:
-        raise PrivilegeExceeded(EXPIRY_EXCEEDED)
 
 
 def _lock_workspace(workspace: Workspace) -> Workspace:
@@ -403,9 +380,7 @@ def api_key_create(
             raise PlanRequired(PLAN_SCOPED)
         if rotation or expiry or owner_users or ips:
             raise PlanRequired(PLAN_SCOPED)
-    _check_grant(actor, key_scopes, folders)
-    _check_ips(actor, ips)
-    _check_expiry(actor, expiry)
+    _check_grant(actor, registry.Reach(scopes=key_scopes, folders=_folder_ids(folders), ips=ips, expires=expiry))
 
     key = ApiKey(
         workspace=workspace,
@@ -503,19 +478,16 @@ def api_key_update(
         raise Forbidden(UNPROTECT_VIA_API)
     if key.protected and real.get("disabled") is True:
         raise Conflict(PROTECTED)
-    if "scopes" in real or folders_change:
-        _check_grant(
-            actor,
-            real.get("scopes", key.scopes),
-            new_folders if folders_change else (list(key.folders.all()) if key.folders_limited else None),
-        )
-    # Lifting a limit, or enabling a key, hands out what the key then can do: the caller
-    # must be able to grant that itself.
-    enabling = real.get("disabled") is False
-    if "allowed_ips" in real or enabling:
-        _check_ips(actor, real.get("allowed_ips", key.allowed_ips))
-    if "expires_at" in real or enabling:
-        _check_expiry(actor, real.get("expires_at", key.expires_at))
+    # A change that lets the key reach further (or enables it) grants what the key then
+    # reaches, so the caller must be able to grant all of it; narrowing needs only dominance.
+    result = registry.Reach(
+        scopes=real.get("scopes", key.scopes),
+        folders=_folder_ids(new_folders) if folders_change else key.folder_limit(),
+        ips=real.get("allowed_ips", key.allowed_ips),
+        expires=real.get("expires_at", key.expires_at),
+    )
+    if real.get("disabled") is False or registry.reach_excess(reach(key), result):
+        _check_grant(actor, result)
 
     for field_name, value in real.items():
         setattr(key, field_name, value)
@@ -581,9 +553,7 @@ def _roll(*, key: ApiKey, actor: Actor, grace: timedelta, rotation_due_at: Any, 
     if not timedelta(0) <= grace <= MAX_GRACE:
         raise InvalidValue("The grace period must be between 0 seconds and 7 days.", field="oldKeyExpiresIn")
     folders = list(old.folders.all()) if old.folders_limited else None
-    _check_grant(actor, old.scopes, folders)
-    _check_ips(actor, old.allowed_ips)
-    _check_expiry(actor, old.expires_at)
+    _check_grant(actor, reach(old))
     # Omitted, the rotation schedule carries over to the replacement.
     rotation = clean_future(rotation_due_at, "rotationDueAt") if rotation_due_at is not UNSET else old.rotation_due_at
     owner_users = clean_owners(workspace, owners) if owners is not UNSET else list(old.owners.all())
