@@ -7,7 +7,7 @@ PORT ?= 8000
 # Development defaults; production sets its own environment (see README).
 export DEBUG ?= true
 
-.PHONY: run test install install-dev migrate seed lint typecheck bench clean
+.PHONY: run test install install-dev migrate seed lint typecheck bench fuzz clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 12))' || { echo "Python 3.12 or newer is needed: make PYTHON=python3.13 ..."; exit 1; }
@@ -32,6 +32,10 @@ run: seed
 # pytest exits 5 when it collects nothing: that is a failure here, never a pass.
 test: install-dev
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The schema fuzzing suite at ten times its CI size (about 20,000 requests per key).
+fuzz: install-dev
+	FUZZ_EXAMPLES=400 $(BIN)/pytest -m fuzz -p no:logging $(PYTEST_ARGS)
 
 lint: install-dev
 	$(BIN)/ruff check .

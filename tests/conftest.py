@@ -1,4 +1,7 @@
+import socket
+
 import pytest
+from django.core.servers import basehttp
 
 from tests.factories import MembershipFactory, UserFactory, WorkspaceFactory
 from workspaces.models import Plan, Role
@@ -74,3 +77,14 @@ def _fresh_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+def _no_delay_setup(handler, _setup=basehttp.WSGIRequestHandler.setup):
+    # The live test server writes a response's headers and body in two sends; with Nagle's
+    # algorithm on, the second waits for the client's delayed ACK: 40 ms per keep-alive request
+    # on loopback. Real servers (gunicorn) set TCP_NODELAY; so does the test server here.
+    handler.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    _setup(handler)
+
+
+basehttp.WSGIRequestHandler.setup = _no_delay_setup
