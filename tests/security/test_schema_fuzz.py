@@ -162,7 +162,7 @@ def fuzz(schema, world: dict, secret: str, allowed: set[str] | None) -> int:
                     phases=[Phase.explicit, Phase.generate],
                     suppress_health_check=list(HealthCheck),
                 )
-                def run(case):
+                def run(case, checks=checks):
                     nonlocal sent
                     sent += 1
                     case.call_and_validate(session=session, checks=checks, additional_checks=[check])
