@@ -15,7 +15,7 @@ from workspaces.models import Folder, Membership, Project, Workspace
 from . import keyformat, scopes, services
 from .authentication import ApiKeyAuthentication
 from .models import ApiKey
-from .parsers import refuse_bad_text
+from .parsers import refuse_bad_query
 from .permissions import ScopePermission
 from .serializers import (
     ApiKeyCreateSerializer,
@@ -114,9 +114,7 @@ class WorkspaceAPIView(APIView):
         raise exceptions.Throttled(wait=wait, detail=RATE_LIMITED)
 
     def initial(self, request, *args, **kwargs):
-        # Query strings are text from outside like bodies are (see `parsers`).
-        for name in request.query_params:
-            refuse_bad_text(request.query_params.getlist(name), name)
+        refuse_bad_query(request)  # query strings are text from outside, like bodies (see `parsers`)
         super().initial(request, *args, **kwargs)
 
     def finalize_response(self, request, response, *args, **kwargs):

@@ -1,15 +1,19 @@
-"""The API's parsers: DRF's JSON, multipart and form parsers, plus one check that every one
-of them applies to every piece of text it hands on (keys and values at any depth, field
-values, file names). Text that a database cannot store, or that no client means to send, is
-a 400 naming the field here, once for every endpoint, rather than a 500 later:
+"""The API's parsers: DRF's JSON, multipart and form parsers, plus one set of checks that every
+one of them applies to everything it hands on (keys and values at any depth, field values,
+file names), and that the base view applies to query strings. What a database cannot store,
+or no client means to send, is a 4xx here, once for every endpoint, rather than a 500 later:
 
+- bytes that are not UTF-8 (Django would quietly turn them into U+FFFD in forms and queries);
 - NUL characters (PostgreSQL refuses them in text and JSON);
-- lone UTF-16 surrogates such as "\\ud800" (valid JSON escapes, but not Unicode text: no
-  UTF-8 encoding exists, so PostgreSQL refuses them);
-- bodies nested deeper than Python can parse.
+- lone UTF-16 surrogates such as "\\ud800" (valid JSON escapes, but not Unicode text: no UTF-8
+  encoding exists, so PostgreSQL refuses them);
+- JSON nested deeper than `MAX_DEPTH` (deeper still and Python cannot even parse or render it);
+- bodies over DATA_UPLOAD_MAX_MEMORY_SIZE outside file uploads (413).
 """
 
+import codecs
 import io
+from urllib.parse import unquote_to_bytes
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
@@ -20,7 +24,9 @@ from .exceptions import PayloadTooLarge
 
 NUL_REFUSED = "Text may not contain NUL characters (\\u0000)."
 SURROGATE_REFUSED = "Text may not contain lone UTF-16 surrogates (\\ud800 to \\udfff)."
-TOO_DEEP = "The JSON body is nested too deeply."
+NOT_UTF8 = "The request is not valid UTF-8 text."
+MAX_DEPTH = 32
+TOO_DEEP = f"The JSON body is nested too deeply (at most {MAX_DEPTH} levels)."
 BODY_TOO_LARGE = "The request body is over the {limit} bytes this server accepts outside file uploads."
 
 
@@ -37,22 +43,25 @@ def text_problem(text: str) -> str | None:
 
 def find_bad_text(value, path: str = "") -> tuple[str, str] | None:
     """(where, why) for the first string in a parsed value, key or value at any depth, that
-    cannot be stored; None when all are fine. `where` reads like `customMetadata.a`."""
-    stack = [(value, path)]
+    cannot be stored, or the first container nested past MAX_DEPTH; None when all are fine.
+    `where` reads like `customMetadata.a`."""
+    stack = [(value, path, 0)]
     while stack:
-        item, where = stack.pop()
+        item, where, depth = stack.pop()
         if isinstance(item, str):
             problem = text_problem(item)
             if problem:
                 return where, problem
-        elif isinstance(item, dict):
+            continue
+        if isinstance(item, dict | list | tuple) and depth >= MAX_DEPTH:
+            return where, TOO_DEEP
+        if isinstance(item, dict):
             for key, child in item.items():
-                key_path = f"{where}.{key}" if where else str(key)
                 if isinstance(key, str) and (problem := text_problem(key)):
                     return (where or "body"), problem
-                stack.append((child, key_path))
+                stack.append((child, f"{where}.{key}" if where else str(key), depth + 1))
         elif isinstance(item, list | tuple):
-            stack.extend((child, f"{where}[{i}]") for i, child in enumerate(item))
+            stack.extend((child, f"{where}[{i}]", depth + 1) for i, child in enumerate(item))
     return None
 
 
@@ -64,6 +73,18 @@ def refuse_bad_text(value, path: str = "") -> None:
         field = where.split(".", 1)[0].split("[", 1)[0] or "body"
         detail = problem if where == field else f"{problem} (at {where})"
         raise ValidationError({field: [detail]})
+
+
+def refuse_bad_query(request) -> None:
+    """The query string: UTF-8 (checked on the raw bytes, before Django decodes them with
+    replacement characters), and every value storable."""
+    raw = request.META.get("QUERY_STRING", "")
+    try:
+        unquote_to_bytes(raw.replace("+", " ")).decode("utf-8")
+    except UnicodeDecodeError:
+        raise ParseError(NOT_UTF8) from None
+    for name in request.query_params:
+        refuse_bad_text(request.query_params.getlist(name), name)
 
 
 def read_bounded(stream) -> io.BytesIO:
@@ -88,6 +109,33 @@ class SafeJSONParser(JSONParser):
         return data
 
 
+# Django decodes multipart and form fields with errors="replace", so bytes that are not UTF-8
+# would arrive as U+FFFD. This codec is UTF-8 that ignores the errors argument and stays strict.
+STRICT_UTF8 = "utf-8-refusing-invalid"
+
+
+def _strict_utf8_search(name: str) -> codecs.CodecInfo | None:
+    if name != STRICT_UTF8.replace("-", "_"):
+        return None
+    utf8 = codecs.lookup("utf-8")
+    return codecs.CodecInfo(
+        name=STRICT_UTF8,
+        encode=utf8.encode,
+        decode=lambda data, errors="strict": codecs.utf_8_decode(data, "strict", True),
+        incrementalencoder=utf8.incrementalencoder,
+        incrementaldecoder=utf8.incrementaldecoder,
+        streamreader=utf8.streamreader,
+        streamwriter=utf8.streamwriter,
+    )
+
+
+codecs.register(_strict_utf8_search)
+
+
+def _strict(parser_context: dict | None) -> dict:
+    return {**(parser_context or {}), "encoding": STRICT_UTF8}
+
+
 def _refuse_bad_fields(data, files) -> None:
     for name in data:
         refuse_bad_text(data.getlist(name), name)
@@ -99,12 +147,14 @@ def _refuse_bad_fields(data, files) -> None:
 class SafeMultiPartParser(MultiPartParser):
     def parse(self, stream, media_type=None, parser_context=None):
         try:
-            parsed = super().parse(stream, media_type, parser_context)
+            parsed = super().parse(stream, media_type, _strict(parser_context))
         except RequestDataTooBig:
             limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
             raise PayloadTooLarge(BODY_TOO_LARGE.format(limit=limit)) from None
         except (TooManyFieldsSent, TooManyFilesSent) as exc:
             raise ParseError(str(exc)) from None
+        except UnicodeDecodeError:
+            raise ParseError(NOT_UTF8) from None
         _refuse_bad_fields(parsed.data, parsed.files)
         return parsed
 
@@ -112,8 +162,10 @@ class SafeMultiPartParser(MultiPartParser):
 class SafeFormParser(FormParser):
     def parse(self, stream, media_type=None, parser_context=None):
         try:
-            data = super().parse(read_bounded(stream), media_type, parser_context)
+            data = super().parse(read_bounded(stream), media_type, _strict(parser_context))
         except TooManyFieldsSent as exc:
             raise ParseError(str(exc)) from None
+        except UnicodeDecodeError:
+            raise ParseError(NOT_UTF8) from None
         _refuse_bad_fields(data, {})
         return data

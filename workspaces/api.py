@@ -291,14 +291,14 @@ class ImageUploadView(ResourceAPIView):
             image, created = services.image_create(
                 project=found,
                 data=upload.read(),
-                name=(data.get("name") or upload.name or "image")[:255],
+                name=data["name"],
                 split=data.get("split", Split.TRAIN),
                 tags=query.get("tag", []),
                 metadata=data.get("metadata", {}),
                 batch=query.get("batch", ""),
             )
         except DjangoValidationError as exc:
-            if exc.code == "not_an_image":
+            if exc.code in ("not_an_image", "too_many_pixels"):
                 raise exceptions.ValidationError({"file": exc.messages}) from None
             raise
         if not created:

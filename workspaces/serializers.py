@@ -329,6 +329,14 @@ class UploadBody(StrictSerializer):
     split = serializers.ChoiceField(choices=Split.values, required=False)
     metadata = JSONObjectStringField(required=False, help_text="A JSON object, as a string.")
 
+    def validate(self, data: dict) -> dict:
+        if not data.get("name"):  # the file's own name, held to the same rules as a sent one
+            try:
+                data["name"] = StrictCharField(max_length=255).run_validation(data["file"].name[:255] or "image")
+            except serializers.ValidationError as exc:
+                raise serializers.ValidationError({"file": [f"The file's name: {' '.join(exc.detail)}"]}) from None
+        return data
+
 
 class UploadQuery(serializers.Serializer):
     """The upload's query string. Not strict: the SDK adds parameters of its own."""

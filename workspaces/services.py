@@ -3,8 +3,10 @@
 import hashlib
 import io
 import re
+import warnings
 from collections.abc import Sequence
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User as UserType
 from django.core.exceptions import ValidationError
@@ -53,20 +55,31 @@ def user_sign_up(*, email: str, password: str, workspace_name: str, workspace_ur
 
 
 NOT_AN_IMAGE = "The file is not an image that can be read (PNG, JPEG, GIF, BMP, TIFF or WebP)."
+TOO_MANY_PIXELS = "The image is {width} × {height} pixels; this server accepts at most {limit} pixels per image."
 IMAGE_FORMATS = {"PNG": "png", "JPEG": "jpg", "GIF": "gif", "BMP": "bmp", "TIFF": "tiff", "WEBP": "webp"}
 
 
 def read_image(data: bytes) -> tuple[int, int, str]:
-    """Width, height and file suffix of an image, read from its bytes; ValidationError if it is not one."""
+    """Width, height and file suffix of an image, read from its bytes; ValidationError if it is
+    not one. The image is decoded in full, so a header that claims a size its data does not
+    have is refused, and only after its size is checked against MAX_IMAGE_PIXELS, so that a
+    small file that would decompress to gigabytes (a decompression bomb) is never decoded."""
     try:
-        with PILImage.open(io.BytesIO(data)) as picture:
-            picture.verify()
-            width, height = picture.size
-            suffix = IMAGE_FORMATS.get(picture.format or "")
-    except (OSError, SyntaxError, ValueError, PILImage.DecompressionBombError):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", PILImage.DecompressionBombWarning)
+            with PILImage.open(io.BytesIO(data)) as picture:
+                width, height = picture.size
+                suffix = IMAGE_FORMATS.get(picture.format or "")
+                if suffix is None or width < 1 or height < 1:
+                    raise ValidationError(NOT_AN_IMAGE, code="not_an_image")
+                if width * height > settings.MAX_IMAGE_PIXELS:
+                    raise ValidationError(
+                        TOO_MANY_PIXELS.format(width=width, height=height, limit=settings.MAX_IMAGE_PIXELS),
+                        code="too_many_pixels",
+                    )
+                picture.load()
+    except (OSError, SyntaxError, ValueError, PILImage.DecompressionBombError, PILImage.DecompressionBombWarning):
         raise ValidationError(NOT_AN_IMAGE, code="not_an_image") from None
-    if suffix is None or width < 1 or height < 1:
-        raise ValidationError(NOT_AN_IMAGE, code="not_an_image")
     return width, height, suffix
 
 
