@@ -165,7 +165,7 @@ STORAGES = {
     },
 }
 MAX_UPLOAD_BYTES = _read("MAX_UPLOAD_BYTES", env.int, 20 * 1024 * 1024)
-# Largest image accepted, in pixels (width × height); uploads are decoded in full to check them.
+# Largest image accepted, in pixels (width times height); uploads are decoded in full to check them.
 MAX_IMAGE_PIXELS = _read("MAX_IMAGE_PIXELS", env.int, 40_000_000)
 
 REST_FRAMEWORK = {
