@@ -1,8 +1,15 @@
 from django.contrib import admin, messages
+from django.http import HttpResponseRedirect
 from django.utils import timezone
 
 from .models import ApiKey, AuditEvent
+from .redaction import SECRET_ANYWHERE
 from .services import Actor, Conflict, api_key_disable, api_key_revoke
+
+WHOLE_KEY_SEARCHED = (
+    "That was a whole API key, secret included: searched by its prefix instead. "
+    "If the key was shared where others could see it, roll it."
+)
 
 
 class StateFilter(admin.SimpleListFilter):
@@ -81,6 +88,17 @@ class ApiKeyAdmin(admin.ModelAdmin):
         "revoked_at",
     )
     readonly_fields = fields
+
+    def changelist_view(self, request, extra_context=None):
+        # A whole key pasted into the search box would be echoed back in the page (and sit in
+        # the browser's history): search by its public prefix instead, and say why.
+        term = request.GET.get("q", "")
+        if SECRET_ANYWHERE.search(term):
+            query = request.GET.copy()
+            query["q"] = SECRET_ANYWHERE.sub(lambda m: m[1].rstrip("_"), term)
+            self.message_user(request, WHOLE_KEY_SEARCHED, messages.WARNING)
+            return HttpResponseRedirect(f"{request.path}?{query.urlencode()}")
+        return super().changelist_view(request, extra_context)
 
     def get_search_results(self, request, queryset, search_term):
         # A pasted prefix (sak_<keyid>) or whole key finds the key by its id.

@@ -10,6 +10,7 @@ from rest_framework.views import exception_handler
 
 from workspaces.services import ResourceError
 
+from .redaction import redact
 from .services import ServiceError
 
 REALM = 'Bearer realm="api"'
@@ -65,7 +66,9 @@ HINTS = {
 
 
 def envelope(message: str, type_: str, hint: str = "", **extra) -> dict:
-    return {"error": {"message": message, "type": type_, "hint": hint, **extra}}
+    # Messages quote what they were sent (a path's project, a field's value); a key pasted
+    # there is not echoed back into the response, nor into whatever logs the response.
+    return {"error": {"message": redact(message), "type": type_, "hint": hint, **extra}}
 
 
 def _flatten(detail, prefix: str = "") -> list[str]:
