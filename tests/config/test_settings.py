@@ -68,3 +68,43 @@ def test_redis_cache_url_uses_djangos_redis_backend():
         CACHE_URL="redis://127.0.0.1:6379/3",
     )
     assert result.stdout.strip().splitlines()[-1] == "django.core.cache.backends.redis.RedisCache"
+
+
+HEADERS_SCRIPT = """
+import json
+from django.test import Client
+client = Client(HTTP_HOST="keys.example.com")
+result = {}
+for path in ["/accounts/login", "/admin/login/", "/api/docs", "/nowhere/at/all"]:
+    response = client.get(path, secure=True)
+    result[path] = {"status": response.status_code, "headers": dict(response.headers),
+                    "cookies": {k: dict(v) for k, v in response.cookies.items()}}
+plain = client.get("/accounts/login")
+result["http"] = {"status": plain.status_code, "location": plain.get("Location")}
+print(json.dumps(result))
+"""
+
+
+def test_pages_carry_the_hardening_headers_in_production(tmp_path):
+    import json
+
+    env = PRODUCTION | {"DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}", "STATIC_ROOT": str(tmp_path / "static")}
+    assert manage("collectstatic", "--noinput", "-v0", **env).returncode == 0
+    result = manage("shell", "-c", HEADERS_SCRIPT, **env)
+    assert result.returncode == 0, result.stderr
+    pages = json.loads(result.stdout.strip().splitlines()[-1])
+    assert pages["http"] == {"status": 301, "location": "https://keys.example.com/accounts/login"}
+    for path in ["/accounts/login", "/admin/login/", "/api/docs", "/nowhere/at/all"]:
+        headers = pages[path]["headers"]
+        assert headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains; preload", path
+        assert headers["X-Frame-Options"] == "DENY", path
+        assert headers["Referrer-Policy"] == "same-origin", path
+        assert headers["X-Content-Type-Options"] == "nosniff", path
+        assert headers["Cross-Origin-Opener-Policy"] == "same-origin", path
+        policy = dict(d.strip().split(" ", 1) for d in headers["Content-Security-Policy"].split(";") if d.strip())
+        assert policy["default-src"] == "'self'" and policy["frame-ancestors"] == "'none'", path
+        assert policy["script-src"].startswith("'self'") and "unsafe" not in policy["script-src"], path
+        assert policy["object-src"] == "'none'" and policy["base-uri"] == "'none'", path
+    for path in ["/accounts/login", "/admin/login/"]:
+        csrf = pages[path]["cookies"]["csrftoken"]
+        assert csrf["secure"] is True and csrf["samesite"] == "Lax", path
