@@ -87,4 +87,4 @@ def _no_delay_setup(handler, _setup=basehttp.WSGIRequestHandler.setup):
     _setup(handler)
 
 
-basehttp.WSGIRequestHandler.setup = _no_delay_setup
+basehttp.WSGIRequestHandler.setup = _no_delay_setup  # type: ignore[method-assign]

@@ -15,30 +15,27 @@ URL_TAKEN = "This workspace url is taken."
 PASSWORDS_DIFFER = "The two passwords differ."
 
 
-class ThrottledLoginMixin:
+class ThrottledLoginForm(AuthenticationForm):
     """Counts failed log-ins per account and per address (`throttling.LoginThrottle`); over the
     limit the form refuses before checking the password at all."""
-
-    request: object
-    cleaned_data: dict
 
     def clean(self):
         throttle = LoginThrottle(self.request, self.cleaned_data.get("username"))
         if throttle.blocked():
             raise ValidationError(throttle.message(), code="throttled")
         try:
-            return super().clean()  # type: ignore[misc]
+            return super().clean()
         except ValidationError as exc:
             if exc.code == "invalid_login":
                 throttle.record_failure()
             raise
 
 
-class ThrottledAdminLoginForm(ThrottledLoginMixin, AdminAuthenticationForm):
+class ThrottledAdminLoginForm(ThrottledLoginForm, AdminAuthenticationForm):
     pass
 
 
-class EmailLoginForm(ThrottledLoginMixin, AuthenticationForm):
+class EmailLoginForm(ThrottledLoginForm):
     """Log in with the email address; accounts are stored under the lowercased email."""
 
     username = UsernameField(label="Email", widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"}))

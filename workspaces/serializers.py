@@ -334,7 +334,9 @@ class UploadBody(StrictSerializer):
             try:
                 data["name"] = StrictCharField(max_length=255).run_validation(data["file"].name[:255] or "image")
             except serializers.ValidationError as exc:
-                raise serializers.ValidationError({"file": [f"The file's name: {' '.join(exc.detail)}"]}) from None
+                raise serializers.ValidationError(
+                    {"file": [f"The file's name: {' '.join(map(str, exc.detail))}"]}
+                ) from None
         return data
 
 

@@ -154,7 +154,7 @@ def world(enterprise, settings):
 def state(media_root: Path) -> tuple:
     """Every row of every model, and every file under MEDIA_ROOT: what a refusal must not change."""
     rows = tuple(
-        sorted(map(str, model.objects.values_list("pk", flat=True)))
+        sorted(map(str, model._default_manager.values_list("pk", flat=True)))
         for model in apps.get_models()
         if model._meta.app_label in {"apikeys", "workspaces", "auth"}
     )

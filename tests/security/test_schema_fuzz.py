@@ -35,7 +35,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from apikeys.services import Actor, api_key_create
-from tests.factories import FolderFactory, ImageFactory, ModelFactory, ProjectFactory, VersionFactory
+from tests.factories import ImageFactory, ModelFactory, VersionFactory
 from workspaces.demo import demo_png
 from workspaces.models import Folder, Plan, Project, Workspace
 
@@ -55,28 +55,19 @@ CHECKS = [
 def seed_world() -> dict:
     """The objects the fuzzer's real path parameters name; idempotent, so deleted ones return."""
     workspace, _ = Workspace.objects.get_or_create(url="acme", defaults={"name": "Acme", "plan": Plan.ENTERPRISE})
-    inside = Folder.objects.filter(workspace=workspace, name="Inside").first() or FolderFactory(
-        workspace=workspace, name="Inside"
-    )
-    outside = Folder.objects.filter(workspace=workspace, name="Outside").first() or FolderFactory(
-        workspace=workspace, name="Outside"
-    )
-    world = {"ws": "acme", "inside": inside, "outside": outside}
-    for slug, folder in [("cats", inside), ("dogs", outside)]:
-        project = Project.objects.filter(workspace=workspace, slug=slug).first() or ProjectFactory(
-            workspace=workspace, slug=slug, name=slug.title(), folder=folder
+    world: dict = {"ws": "acme"}
+    for slug, folder_name in [("cats", "Inside"), ("dogs", "Outside")]:
+        folder, _ = Folder.objects.get_or_create(workspace=workspace, name=folder_name)
+        project, _ = Project.objects.get_or_create(
+            workspace=workspace, slug=slug, defaults={"name": slug.title(), "folder": folder, "annotation": "pets"}
         )
-        image = project.images.first() or ImageFactory(
+        image = project.images.first() or ImageFactory.create(
             project=project, file=ContentFile(demo_png(slug), name=f"{slug}.png")
         )
-        version = project.versions.first() or VersionFactory(project=project, number=1)
-        model = project.models.first() or ModelFactory(project=project, version=version)
-        world[slug] = {
-            "project": slug,
-            "image_id": image.pk,
-            "version": version.number,
-            "model_id": model.pk,
-        }
+        version = project.versions.first() or VersionFactory.create(project=project, number=1)
+        model = project.models.first() or ModelFactory.create(project=project, version=version)
+        world[folder_name.lower()] = folder
+        world[slug] = {"project": slug, "image_id": image.pk, "version": version.number, "model_id": model.pk}
     return world
 
 
