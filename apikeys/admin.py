@@ -111,7 +111,9 @@ class ApiKeyAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):
-        return obj is None  # the list and its actions; the form is read-only
+        # The list and its actions, for operators granted the change permission; the form is
+        # read-only for everyone.
+        return obj is None and super().has_change_permission(request)
 
     def has_delete_permission(self, request, obj=None):
         return False
@@ -141,11 +143,11 @@ class ApiKeyAdmin(admin.ModelAdmin):
         for line in refused:
             self.message_user(request, line, messages.ERROR)
 
-    @admin.action(description="Disable selected keys")
+    @admin.action(description="Disable selected keys", permissions=["change"])
     def disable_keys(self, request, queryset):
         self._each(request, queryset.live(), lambda key, actor: api_key_disable(key=key, actor=actor), "Disabled")
 
-    @admin.action(description="Revoke selected keys")
+    @admin.action(description="Revoke selected keys", permissions=["change"])
     def revoke_keys(self, request, queryset):
         self._each(
             request,

@@ -66,9 +66,19 @@ HINTS = {
 
 
 def envelope(message: str, type_: str, hint: str = "", **extra) -> dict:
-    # Messages quote what they were sent (a path's project, a field's value); a key pasted
-    # there is not echoed back into the response, nor into whatever logs the response.
-    return {"error": {"message": redact(message), "type": type_, "hint": hint, **extra}}
+    # Messages and field errors quote what they were sent (a path's project, a field's name
+    # or value); a key pasted there is not echoed back, nor into whatever logs the response.
+    return {"error": {"message": redact(message), "type": type_, "hint": hint, **_redacted(extra)}}
+
+
+def _redacted(value):
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {_redacted(k): _redacted(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redacted(v) for v in value]
+    return value
 
 
 def _flatten(detail, prefix: str = "") -> list[str]:

@@ -78,10 +78,10 @@ def refuse_bad_text(value, path: str = "") -> None:
 def refuse_bad_query(request) -> None:
     """The query string: UTF-8 (checked on the raw bytes, before Django decodes them with
     replacement characters), and every value storable."""
-    raw = request.META.get("QUERY_STRING", "")
+    raw = request.META.get("QUERY_STRING", "")  # WSGI hands the raw bytes over as latin-1
     try:
-        unquote_to_bytes(raw.replace("+", " ")).decode("utf-8")
-    except UnicodeDecodeError:
+        unquote_to_bytes(raw.encode("latin-1")).decode("utf-8")
+    except (UnicodeDecodeError, UnicodeEncodeError):
         raise ParseError(NOT_UTF8) from None
     for name in request.query_params:
         refuse_bad_text(request.query_params.getlist(name), name)

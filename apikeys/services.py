@@ -260,13 +260,16 @@ def _audit(*, key: ApiKey, actor: Actor, action: str, before: dict, after: dict)
 
 
 def _authorize(actor: Actor, workspace: Workspace) -> None:
-    """The actor acts in this workspace: its own key, a manager member, or an operator."""
+    """The actor acts in this workspace: its own key, a manager member, or an operator (a user
+    granted the change permission on keys, as superusers are; being staff alone is not enough)."""
     if actor.key is not None:
         allowed = actor.key.workspace_id == workspace.pk
-    elif actor.user is not None and not (actor.user.is_staff or actor.user.is_superuser):
-        allowed = Membership.objects.filter(user=actor.user, workspace=workspace, role__in=MANAGER_ROLES).exists()
+    elif actor.user is not None:
+        allowed = actor.user.has_perm("apikeys.change_apikey") or (
+            Membership.objects.filter(user=actor.user, workspace=workspace, role__in=MANAGER_ROLES).exists()
+        )
     else:
-        allowed = True
+        allowed = True  # an operator's command on the shell
     if not allowed:
         raise Forbidden(NOT_IN_WORKSPACE)
 
@@ -314,8 +317,13 @@ def _lock_key(key: ApiKey) -> ApiKey:
     return ApiKey.objects.select_for_update(of=("self",)).select_related("workspace").get(pk=key.pk)
 
 
-def _set_default(key: ApiKey) -> None:
-    ApiKey.objects.filter(workspace_id=key.workspace_id, is_default=True).exclude(pk=key.pk).update(is_default=False)
+def _set_default(key: ApiKey, actor: Actor) -> None:
+    """Move the default flag to `key`. Taking it from another key changes that key, so the
+    caller must dominate it too (a weak key cannot demote a strong default)."""
+    current = ApiKey.objects.filter(workspace_id=key.workspace_id, is_default=True).exclude(pk=key.pk).first()
+    if current is not None:
+        _check_dominates(actor, current)
+        ApiKey.objects.filter(pk=current.pk).update(is_default=False)
 
 
 def _visible_folders(actor: Actor) -> list[int] | None:
@@ -400,7 +408,7 @@ def api_key_create(
     secret = keyformat.new_key(key.key_id)
     key.digest = keyformat.digest(secret)
     if is_default:
-        _set_default(key)
+        _set_default(key, actor)
     key.save()
     key.folders.set(folders or [])
     key.owners.set(owner_users)
@@ -492,7 +500,7 @@ def api_key_update(
     for field_name, value in real.items():
         setattr(key, field_name, value)
     if real.get("is_default"):
-        _set_default(key)
+        _set_default(key, actor)
     if folders_change:
         key.folders_limited = new_folders is not None
     key.save()

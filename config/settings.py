@@ -185,10 +185,18 @@ REST_FRAMEWORK = {
 # IP for failed authentication.
 API_RATE_LIMIT = env.str("API_RATE_LIMIT", default="1200/min")
 API_AUTH_FAILURE_LIMIT = env.str("API_AUTH_FAILURE_LIMIT", default="30/min")
-# Failed log-ins, per account and per client IP, on /accounts/login and /admin/login/.
+# Failed log-ins on /accounts/login and /admin/login/: per account from one address, per
+# address, and per account from anywhere.
 LOGIN_FAILURE_LIMIT = env.str("LOGIN_FAILURE_LIMIT", default="10/15min")
 LOGIN_IP_FAILURE_LIMIT = env.str("LOGIN_IP_FAILURE_LIMIT", default="50/15min")
-for _name in ("API_RATE_LIMIT", "API_AUTH_FAILURE_LIMIT", "LOGIN_FAILURE_LIMIT", "LOGIN_IP_FAILURE_LIMIT"):
+LOGIN_ACCOUNT_FAILURE_LIMIT = env.str("LOGIN_ACCOUNT_FAILURE_LIMIT", default="100/h")
+for _name in (
+    "API_RATE_LIMIT",
+    "API_AUTH_FAILURE_LIMIT",
+    "LOGIN_FAILURE_LIMIT",
+    "LOGIN_IP_FAILURE_LIMIT",
+    "LOGIN_ACCOUNT_FAILURE_LIMIT",
+):
     try:
         parse_rate(globals()[_name])
     except ValueError:
@@ -248,7 +256,9 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["redact_secrets"]}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
-        # Django's own handlers for these would print unfiltered: route them through ours.
+        # Django's own handlers for these would print unfiltered: route them through ours
+        # (naming a logger replaces the handlers Django's default configuration gives it).
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "django.request": {"handlers": ["console"], "level": "WARNING", "propagate": False},
     },

@@ -333,7 +333,14 @@ class ImageFileView(ImageAPIView):
     )
     def get(self, request, ws, project, image_id):
         image = self.get_image(project, image_id)
-        return FileResponse(image.file.open("rb"), filename=image.name)
+        # Always an attachment of the verified image type, never what the uploader's name
+        # suggests (a file named x.html would be a page of ours), and sandboxed besides.
+        response = FileResponse(
+            image.file.open("rb"), filename=image.name, as_attachment=True, content_type=image.media_type
+        )
+        response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+        response["Cross-Origin-Resource-Policy"] = "same-origin"
+        return response
 
 
 class ImageTagsView(ImageAPIView):

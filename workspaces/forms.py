@@ -21,14 +21,16 @@ class ThrottledLoginForm(AuthenticationForm):
 
     def clean(self):
         throttle = LoginThrottle(self.request, self.cleaned_data.get("username"))
-        if throttle.blocked():
+        if not throttle.begin():
             raise ValidationError(throttle.message(), code="throttled")
         try:
-            return super().clean()
+            cleaned = super().clean()
         except ValidationError as exc:
-            if exc.code == "invalid_login":
-                throttle.record_failure()
+            if exc.code != "invalid_login":  # only wrong passwords count
+                throttle.take_back()
             raise
+        throttle.take_back()
+        return cleaned
 
 
 class ThrottledAdminLoginForm(ThrottledLoginForm, AdminAuthenticationForm):

@@ -174,6 +174,20 @@ class Project(models.Model):
             raise ValidationError({"folder": "The folder belongs to another workspace."})
 
 
+# The image formats uploads may have: Pillow's name → (file suffix, media type). Files are
+# stored under their digest and this suffix, and served as this media type, never as what
+# the uploader's file name suggests.
+IMAGE_FORMATS = {
+    "PNG": ("png", "image/png"),
+    "JPEG": ("jpg", "image/jpeg"),
+    "GIF": ("gif", "image/gif"),
+    "BMP": ("bmp", "image/bmp"),
+    "TIFF": ("tiff", "image/tiff"),
+    "WEBP": ("webp", "image/webp"),
+}
+MEDIA_TYPES = dict(IMAGE_FORMATS.values())
+
+
 def image_upload_to(image: "Image", filename: str) -> str:
     return f"images/{image.project.workspace_id}/{image.project_id}/{filename}"
 
@@ -208,6 +222,10 @@ class Image(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def media_type(self) -> str:
+        return MEDIA_TYPES.get(self.file.name.rsplit(".", 1)[-1], "application/octet-stream")
 
 
 class Version(models.Model):

@@ -17,6 +17,7 @@ from django.utils.text import slugify
 from PIL import Image as PILImage
 
 from .models import (
+    IMAGE_FORMATS,
     RESERVED_PROJECT_SLUGS,
     Folder,
     Image,
@@ -56,7 +57,6 @@ def user_sign_up(*, email: str, password: str, workspace_name: str, workspace_ur
 
 NOT_AN_IMAGE = "The file is not an image that can be read (PNG, JPEG, GIF, BMP, TIFF or WebP)."
 TOO_MANY_PIXELS = "The image is {width} × {height} pixels; this server accepts at most {limit} pixels per image."
-IMAGE_FORMATS = {"PNG": "png", "JPEG": "jpg", "GIF": "gif", "BMP": "bmp", "TIFF": "tiff", "WEBP": "webp"}
 
 
 def read_image(data: bytes) -> tuple[int, int, str]:
@@ -67,9 +67,9 @@ def read_image(data: bytes) -> tuple[int, int, str]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", PILImage.DecompressionBombWarning)
-            with PILImage.open(io.BytesIO(data)) as picture:
+            with PILImage.open(io.BytesIO(data), formats=list(IMAGE_FORMATS)) as picture:
                 width, height = picture.size
-                suffix = IMAGE_FORMATS.get(picture.format or "")
+                suffix = IMAGE_FORMATS.get(picture.format or "", (None, None))[0]
                 if suffix is None or width < 1 or height < 1:
                     raise ValidationError(NOT_AN_IMAGE, code="not_an_image")
                 if width * height > settings.MAX_IMAGE_PIXELS:

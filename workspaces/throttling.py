@@ -5,15 +5,19 @@ which Redis runs as SET NX and INCR), so a limit holds exactly however many work
 once. The API's limits (`apikeys.throttling`) use the same counters.
 """
 
+import ipaddress
+import logging
 import re
 import time
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.redis import RedisCache
 
 RATE = re.compile(r"^(?P<count>\d+)/(?P<n>\d*)(?P<unit>s|sec|second|m|min|minute|h|hour|d|day)s?$")
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
+log = logging.getLogger(__name__)
 LOGIN_THROTTLED = (
     "Too many failed log-in attempts for this account or from this address. Try again in {minutes} minutes."
 )
@@ -37,12 +41,22 @@ def client_ip(request) -> str | None:
     if proxies and forwarded:
         addresses = [a.strip() for a in forwarded.split(",") if a.strip()]
         if addresses:
-            return addresses[-min(proxies, len(addresses))]
+            chosen = addresses[-min(proxies, len(addresses))]
+            try:
+                return str(ipaddress.ip_address(chosen))
+            except ValueError:  # not an address (a proxy that appends a port, say): not trusted
+                pass
     return remote
 
 
 class FixedWindow:
-    """At most `limit` hits per subject in each window of `window` seconds."""
+    """At most `limit` hits per subject in each window of `window` seconds.
+
+    On Redis a hit is one round trip (INCRBY and EXPIRE NX in a pipeline, so no counter ever
+    outlives its window); on other caches, `add` then `incr` (the local-memory cache does both
+    under one lock, but counts per process: production needs a shared cache). If the cache
+    cannot be reached the counter fails open, logged: the API stays up without its limits.
+    """
 
     def __init__(self, rate: str, prefix: str):
         self.limit, self.window = parse_rate(rate)
@@ -56,18 +70,32 @@ class FixedWindow:
         return int(self.window - time.time() % self.window) + 1
 
     def count(self, subject: str) -> int:
-        return cache.get(self._key(subject)) or 0
+        try:
+            return cache.get(self._key(subject)) or 0
+        except Exception:
+            log.warning("Rate limits are off: the cache cannot be read.", exc_info=True)
+            return 0
 
-    def incr(self, subject: str) -> int:
-        """Count one more hit; the number of hits in this window, this one included."""
+    def incr(self, subject: str, delta: int = 1) -> int:
+        """Add `delta` hits; the number of hits in this window, these included."""
         key = self._key(subject)
-        for _ in range(3):
-            cache.add(key, 0, timeout=self.window + 1)
-            try:
-                return cache.incr(key)
-            except ValueError:  # the window ended between add and incr
-                continue
-        return self.limit + 1
+        try:
+            backend = caches["default"]
+            if isinstance(backend, RedisCache):
+                raw = backend.make_and_validate_key(key)
+                pipe = backend._cache.get_client(raw, write=True).pipeline(transaction=False)
+                pipe.incrby(raw, delta)
+                pipe.expire(raw, self.window + 1, nx=True)
+                return int(pipe.execute()[0])
+            for _ in range(3):
+                cache.add(key, 0, timeout=self.window + 1)
+                try:
+                    return cache.incr(key, delta)
+                except ValueError:  # the window ended between add and incr
+                    continue
+        except Exception:
+            log.warning("Rate limits are off: the cache cannot count.", exc_info=True)
+        return 0
 
     def hit(self, subject: str) -> bool:
         """Count a hit; whether it is within the limit."""
@@ -78,24 +106,38 @@ class FixedWindow:
 
 
 class LoginThrottle:
-    """Failed log-ins are limited per account (`LOGIN_FAILURE_LIMIT`) and per client address
-    (`LOGIN_IP_FAILURE_LIMIT`); over either, even the right password is refused until the
-    window ends, so guessing a password is slow from anywhere."""
+    """Failed log-ins, limited per account and address together (`LOGIN_FAILURE_LIMIT`), per
+    address (`LOGIN_IP_FAILURE_LIMIT`) and per account from anywhere
+    (`LOGIN_ACCOUNT_FAILURE_LIMIT`, higher, so that nobody locks a user out from elsewhere
+    with a handful of tries). Over any of them even the right password is refused until the
+    window ends.
+
+    An attempt is counted before the password is checked and taken back if it succeeds, so
+    concurrent attempts cannot all slip past the limit between the check and the count.
+    """
 
     def __init__(self, request, username: str | None):
-        self.account = FixedWindow(settings.LOGIN_FAILURE_LIMIT, "loginfail:account")
-        self.address = FixedWindow(settings.LOGIN_IP_FAILURE_LIMIT, "loginfail:ip")
         self.username = (username or "").strip().lower()
         self.ip = (client_ip(request) if request is not None else None) or "unknown"
+        self.counters = [
+            (FixedWindow(settings.LOGIN_FAILURE_LIMIT, "loginfail:pair"), f"{self.username}|{self.ip}"),
+            (FixedWindow(settings.LOGIN_IP_FAILURE_LIMIT, "loginfail:ip"), self.ip),
+            (FixedWindow(settings.LOGIN_ACCOUNT_FAILURE_LIMIT, "loginfail:account"), self.username),
+        ]
 
-    def blocked(self) -> bool:
-        return (bool(self.username) and self.account.exceeded(self.username)) or self.address.exceeded(self.ip)
+    def begin(self) -> bool:
+        """Count the attempt; False (and nothing counted) when a limit is already reached."""
+        counts = [counter.incr(subject) for counter, subject in self.counters]
+        if all(n <= counter.limit for n, (counter, _) in zip(counts, self.counters, strict=True)):
+            return True
+        self.take_back()
+        return False
 
-    def record_failure(self) -> None:
-        if self.username:
-            self.account.incr(self.username)
-        self.address.incr(self.ip)
+    def take_back(self) -> None:
+        """Uncount the attempt: it succeeded, or it was refused unchecked."""
+        for counter, subject in self.counters:
+            counter.incr(subject, -1)
 
     def message(self) -> str:
-        minutes = max(1, -(-max(self.account.retry_after(), self.address.retry_after()) // 60))
+        minutes = max(1, -(-max(counter.retry_after() for counter, _ in self.counters) // 60))
         return LOGIN_THROTTLED.format(minutes=minutes)

@@ -53,3 +53,19 @@ def test_the_audit_log_is_read_only(client, operator, enterprise, make_key):
     assert client.get("/admin/apikeys/auditevent/").status_code == 200
     assert client.post(f"/admin/apikeys/auditevent/{event.pk}/delete/", {"post": "yes"}).status_code == 403
     assert AuditEvent.objects.filter(pk=event.pk).exists()
+
+
+def test_staff_without_the_key_permission_can_neither_list_nor_revoke_keys(client, enterprise, make_key):
+    key, _ = make_key(enterprise, name="Victim")
+    staff = get_user_model().objects.create_user("helpdesk@example.com", "helpdesk@example.com", "x-long-password")
+    staff.is_staff = True
+    staff.save()
+    client.force_login(staff)
+    assert client.get("/admin/apikeys/apikey/").status_code == 403
+    client.post("/admin/apikeys/apikey/", {"action": "revoke_keys", "_selected_action": [key.pk]})
+    key.refresh_from_db()
+    assert key.revoked_at is None
+    from apikeys.services import Actor, Forbidden, api_key_revoke
+
+    with pytest.raises(Forbidden):
+        api_key_revoke(key=key, actor=Actor(user=staff))

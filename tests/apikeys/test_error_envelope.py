@@ -44,3 +44,13 @@ def test_pages_keep_their_html_404(client):
     response = client.get("/app/nope/at/all")
     assert response.status_code == 404
     assert response["Content-Type"].startswith("text/html")
+
+
+def test_field_errors_never_echo_a_key(client, enterprise, make_key):
+    _, secret = make_key(enterprise)
+    for body in [{"name": "x", "allowedIps": [secret]}, {"name": "x", secret: 1}, {"name": "x", "scopes": [secret]}]:
+        response = client.post(
+            "/acme/api-keys", body, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {secret}"
+        )
+        assert response.status_code == 400
+        assert secret not in response.content.decode()

@@ -388,3 +388,12 @@ class TestAudit:
         key, _ = make_key(enterprise, name="same")
         api_key_update(key=key, actor=Actor(), name="same")
         assert len(events(key)) == 1
+
+
+def test_a_weak_key_cannot_take_the_default_flag_from_a_strong_key(enterprise, make_key):
+    strong, _ = make_key(enterprise, name="Strong default", default=True)
+    weak, _ = make_key(enterprise, name="Weak", scopes=["api-key:create"])
+    with pytest.raises(PrivilegeExceeded):
+        api_key_create(workspace=enterprise, actor=Actor(key=weak), name="usurper", default=True)
+    strong.refresh_from_db()
+    assert strong.is_default

@@ -34,3 +34,21 @@ def test_the_logging_config_filters_every_console_line():
     assert "redact_secrets" in settings.LOGGING["handlers"]["console"]["filters"]
     for name in ["django.server", "django.request"]:
         assert settings.LOGGING["loggers"][name]["handlers"] == ["console"]
+
+
+def test_djangos_own_loggers_are_redacted_too_with_debug_on():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = "import logging; logging.getLogger('django.security.DisallowedHost').error('Invalid host: %s', KEY)"
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", script.replace("KEY", repr(SECRET))],
+        cwd=Path(__file__).resolve().parents[2],
+        env={"PATH": "/usr/bin:/bin", "DEBUG": "true", "DATABASE_URL": "sqlite:////tmp/unused.sqlite3"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "Invalid host: sak_abcdefghijk1_[redacted]" in result.stderr
+    assert SECRET not in result.stderr + result.stdout

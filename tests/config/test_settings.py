@@ -15,6 +15,7 @@ PRODUCTION = {
     "ALLOWED_HOSTS": "keys.example.com",
     "CSRF_TRUSTED_ORIGINS": "https://keys.example.com",
     "DATABASE_URL": "sqlite:////tmp/never-opened.sqlite3",
+    "CACHE_URL": "redis://127.0.0.1:6379/3",
 }
 
 
@@ -57,6 +58,11 @@ def test_check_deploy_is_clean_with_production_settings():
     result = manage("check", "--deploy", "--fail-level", "WARNING", **PRODUCTION)
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout
+
+
+def test_check_deploy_warns_about_a_per_process_cache():
+    result = manage("check", "--deploy", **(PRODUCTION | {"CACHE_URL": "locmemcache://"}))
+    assert "workspaces.W001" in result.stderr + result.stdout
 
 
 def test_redis_cache_url_uses_djangos_redis_backend():

@@ -383,3 +383,16 @@ def test_a_key_with_trailing_junk_in_the_header_is_a_401(client, world):
         response = client.post("/", HTTP_AUTHORIZATION=header)
         assert response.status_code == 401
         assert response.json()["error"]["type"] == "invalid_token"
+
+
+@pytest.mark.parametrize("name", ["evil.html", "evil.js", "evil.svg", "evil"])
+def test_a_download_is_always_an_image_attachment_whatever_its_name(client, world, name):
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {world['secret']}"}
+    upload = SimpleUploadedFile("x.png", demo_png(name))
+    image_id = client.post("/dataset/cats/upload", {"file": upload, "name": name}, **auth).json()["id"]
+    download = client.get(f"/acme/cats/images/{image_id}/file", **auth)
+    download.close()
+    assert download["Content-Type"] == "image/png"
+    assert download["Content-Disposition"].startswith("attachment;")
+    assert download["Content-Security-Policy"] == "default-src 'none'; sandbox"
+    assert download["X-Content-Type-Options"] == "nosniff"

@@ -242,16 +242,49 @@ def test_a_whole_key_pasted_as_a_key_id_is_not_echoed_back(client, full):
 
 @pytest.mark.parametrize("path", ["/accounts/login", "/admin/login/"])
 def test_many_wrong_passwords_lock_the_account_for_a_while(client, owner, path):
-    owner.is_staff = True
-    owner.save()
-    for _ in range(60):
-        client.post(path, {"username": owner.email, "password": "wrong"}, REMOTE_ADDR="203.0.113.9")
     from tests.factories import PASSWORD
 
-    response = client.post(path, {"username": owner.email, "password": PASSWORD}, REMOTE_ADDR="203.0.113.10")
+    owner.is_staff = True
+    owner.save()
+    guesser = {"REMOTE_ADDR": "203.0.113.9"}
+    for _ in range(60):
+        client.post(path, {"username": owner.email, "password": "wrong"}, **guesser)
+    response = client.post(path, {"username": owner.email, "password": PASSWORD}, **guesser)
     assert response.status_code == 200  # the form again, not a redirect
     assert "_auth_user_id" not in client.session
     assert "Too many failed log-in attempts" in response.content.decode()
+    # The owner, elsewhere, is not locked out by the guesser's handful of tries...
+    elsewhere = client.post(path, {"username": owner.email, "password": PASSWORD}, REMOTE_ADDR="198.51.100.2")
+    assert elsewhere.status_code == 302
+    client.logout()
+    # ...until guesses from many addresses pass the account's own limit.
+    for n in range(110):
+        client.post(path, {"username": owner.email, "password": "wrong"}, REMOTE_ADDR=f"192.0.2.{n}")
+    locked = client.post(path, {"username": owner.email, "password": PASSWORD}, REMOTE_ADDR="198.51.100.2")
+    assert "Too many failed log-in attempts" in locked.content.decode()
+
+
+def test_concurrent_log_in_attempts_cannot_slip_past_the_limit(owner, settings):
+    from django.test import RequestFactory
+
+    from workspaces.throttling import LoginThrottle
+
+    settings.LOGIN_FAILURE_LIMIT = "10/15min"
+    request = RequestFactory().post("/accounts/login", REMOTE_ADDR="203.0.113.50")
+    admitted = []
+    barrier = threading.Barrier(8)
+
+    def attempt():
+        barrier.wait()
+        for _ in range(5):
+            admitted.append(LoginThrottle(request, owner.email).begin())  # each one then fails
+
+    threads = [threading.Thread(target=attempt) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(admitted) == 10
 
 
 # 7. No Content-Security-Policy --------------------------------------------------------
