@@ -225,7 +225,7 @@ class Image(models.Model):
 
     @property
     def media_type(self) -> str:
-        return MEDIA_TYPES.get(self.file.name.rsplit(".", 1)[-1], "application/octet-stream")
+        return MEDIA_TYPES.get((self.file.name or "").rsplit(".", 1)[-1], "application/octet-stream")
 
 
 class Version(models.Model):
