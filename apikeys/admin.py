@@ -1,10 +1,11 @@
 from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
-from django.utils import timezone
 
-from .models import ApiKey, AuditEvent
+from workspaces.errors import ServiceError
+
+from .models import ApiKey, AuditEvent, KeyState
 from .redaction import SECRET_ANYWHERE
-from .services import Actor, Conflict, api_key_disable, api_key_revoke
+from .services import Actor, api_key_disable, api_key_revoke
 
 WHOLE_KEY_SEARCHED = (
     "That was a whole API key, secret included: searched by its prefix instead. "
@@ -17,29 +18,10 @@ class StateFilter(admin.SimpleListFilter):
     parameter_name = "state"
 
     def lookups(self, request, model_admin):
-        return [
-            ("active", "Active"),
-            ("disabled", "Disabled"),
-            ("expired", "Expired"),
-            ("rolled", "Rolled"),
-            ("revoked", "Revoked"),
-        ]
+        return KeyState.choices
 
     def queryset(self, request, queryset):
-        now = timezone.now()
-        live = queryset.filter(revoked_at__isnull=True, rolled_at__isnull=True)
-        match self.value():
-            case "active":
-                return live.filter(disabled=False).exclude(expires_at__lte=now)
-            case "disabled":
-                return live.filter(disabled=True)
-            case "expired":
-                return live.filter(expires_at__lte=now)
-            case "rolled":
-                return queryset.filter(rolled_at__isnull=False, revoked_at__isnull=True)
-            case "revoked":
-                return queryset.filter(revoked_at__isnull=False)
-        return queryset
+        return queryset.in_state(KeyState(self.value())) if self.value() in KeyState.values else queryset
 
 
 @admin.register(ApiKey)
@@ -134,9 +116,9 @@ class ApiKeyAdmin(admin.ModelAdmin):
         done, refused = 0, []
         for key in queryset:
             try:
-                apply(key, Actor(user=request.user, ip=request.META.get("REMOTE_ADDR")))
+                apply(key, Actor.from_request(request))
                 done += 1
-            except Conflict as exc:
+            except ServiceError as exc:
                 refused.append(f"{key.prefix}: {exc.message}")
         if done:
             self.message_user(request, f"{verb} {done} key{'s' if done != 1 else ''}.", messages.SUCCESS)

@@ -1,134 +1,49 @@
+"""The key-management API (SPEC 5) and the API's root, as viewsets. Routes: `apikeys.urls`."""
+
+from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db.models import Q
 from django.shortcuts import redirect
-from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from workspaces.models import Folder, Membership, Project, Workspace
+from workspaces.models import Folder
 
 from . import keyformat, scopes, services
 from .authentication import ApiKeyAuthentication
 from .models import ApiKey
-from .parsers import refuse_bad_query
-from .permissions import ScopePermission
 from .serializers import (
     ApiKeyCreateSerializer,
     ApiKeyListResponse,
     ApiKeyResponse,
     ApiKeyRollSerializer,
-    ApiKeyWriteSerializer,
+    ApiKeySerializer,
+    ApiKeySpecSerializer,
     CreatedKeyResponse,
     PublishableKeyResponse,
     RevokedResponse,
     RolledKeyResponse,
     RootResponse,
-    iso,
-    key_json,
 )
 from .services import Actor
-from .throttling import RATE_LIMITED, ApiKeyRateThrottle
+from .spec import KeySpec
+from .viewsets import ScopedViewSet
 
-LAST_USED_RESOLUTION = timedelta(minutes=1)
 WHOLE_KEY_IN_PATH = (
     "No such key: the path takes a keyId, the 12 characters after 'sak_', never the whole key. "
     "If you sent a whole key somewhere it could be logged, roll it."
 )
 
 
-def touch_last_used(key: ApiKey) -> None:
-    """Record use at most once a minute per key: one conditional UPDATE, none while recent."""
-    now = timezone.now()
-    cutoff = now - LAST_USED_RESOLUTION
-    if key.last_used_at is not None and key.last_used_at > cutoff:
-        return
-    ApiKey.objects.filter(pk=key.pk).filter(Q(last_used_at__isnull=True) | Q(last_used_at__lte=cutoff)).update(
-        last_used_at=now
-    )
-    key.last_used_at = now
-
-
-class WorkspaceAPIView(APIView):
-    """Base of every API view: key or session authentication, the scope permission, and
-    querysets already limited to the caller's workspace (and the key's folders).
-
-    Subclasses declare `required_scopes = {"get": "project:read", ...}`; an action left out
-    is refused to every caller. The workspace is `self.workspace` once permissions pass.
-    """
-
-    authentication_classes = [ApiKeyAuthentication, SessionAuthentication]
-    permission_classes = [ScopePermission]
-    throttle_classes = [ApiKeyRateThrottle]
-    required_scopes: dict[str, str | tuple[str, ...]] = {}
-    workspace: Workspace
-    membership: Membership | None = None
-
-    @property
-    def key(self) -> ApiKey | None:
-        auth = self.request.auth
-        return auth if isinstance(auth, ApiKey) else None
-
-    def bind_workspace(self, request) -> Membership | None:
-        """Settle which workspace the request acts in; a 404 when the caller may not see it."""
-        url = self.kwargs.get("ws")
-        key = request.auth if isinstance(request.auth, ApiKey) else None
-        if key is not None:
-            if url is not None and url != key.workspace.url:
-                raise exceptions.NotFound("Not found.")
-            self.workspace = key.workspace
-            return None
-        if url is None:
-            raise exceptions.NotFound("Not found.")
-        membership = (
-            Membership.objects.select_related("workspace").filter(user=request.user, workspace__url=url).first()
-        )
-        if membership is None:
-            raise exceptions.NotFound("Not found.")
-        self.workspace, self.membership = membership.workspace, membership
-        return membership
-
-    def folder_limit(self) -> list[int] | None:
-        """The folders the key is limited to; None when it is workspace-wide (and for users)."""
-        return self.key.folder_limit() if self.key is not None else None
-
-    def projects(self):
-        projects = Project.objects.filter(workspace=self.workspace)
-        folder_limit = self.folder_limit()
-        if folder_limit is not None:
-            projects = projects.filter(folder_id__in=folder_limit)
-        return projects
-
-    def body(self) -> dict:
-        """The JSON body without the `api_key` it may carry; a 400 unless it is an object."""
-        data = self.request.data
-        if not hasattr(data, "items"):
-            raise exceptions.ParseError("The request body must be a JSON object.")
-        return {k: v for k, v in data.items() if k != "api_key"}
-
-    def throttled(self, request, wait):
-        raise exceptions.Throttled(wait=wait, detail=RATE_LIMITED)
-
-    def initial(self, request, *args, **kwargs):
-        refuse_bad_query(request)  # query strings are text from outside, like bodies (see `parsers`)
-        super().initial(request, *args, **kwargs)
-
-    def finalize_response(self, request, response, *args, **kwargs):
-        key = request.auth if isinstance(getattr(request, "auth", None), ApiKey) else None
-        if key is not None and response.status_code < 400:
-            touch_last_used(key)
-        return super().finalize_response(request, response, *args, **kwargs)
-
-
-class RootView(WorkspaceAPIView):
+class RootViewSet(ScopedViewSet):
     """`GET /` and `POST /`: checks a key, says which workspace it belongs to (the SDK's first call)."""
 
     authentication_classes = [ApiKeyAuthentication]
-    required_scopes = {"get": scopes.ANY_KEY, "post": scopes.ANY_KEY}
+    required_scopes = {"retrieve": scopes.ANY_KEY, "check": scopes.ANY_KEY}
+    schema_tags = ["Authentication"]
 
     def dispatch(self, request, *args, **kwargs):
         # A browser opening `/` goes to the dashboard; every other request is the API's root.
@@ -139,7 +54,7 @@ class RootView(WorkspaceAPIView):
         return super().dispatch(request, *args, **kwargs)
 
     @extend_schema(operation_id="root", summary="Check a key; name its workspace", responses=RootResponse)
-    def get(self, request):
+    def retrieve(self, request):
         return Response(
             {
                 "welcome": "Welcome to the Scoped API Keys API.",
@@ -152,8 +67,8 @@ class RootView(WorkspaceAPIView):
     @extend_schema(
         operation_id="root_post", summary="Check a key (the SDK's first call)", request=None, responses=RootResponse
     )
-    def post(self, request):
-        return self.get(request)
+    def check(self, request):
+        return self.retrieve(request)
 
 
 def query_flag(request, name: str) -> bool:
@@ -168,30 +83,35 @@ def query_flag(request, name: str) -> bool:
     raise exceptions.ValidationError({name: ["Must be true or false."]})
 
 
-def minted(key: ApiKey, secret: str, **extra) -> dict:
-    """The answer to a create or a roll: the one response that carries a key's secret."""
-    wire = key_json(key)
-    return {
-        "keyId": key.key_id,
-        "key": secret,
-        "name": key.name,
-        "prefix": key.prefix,
-        "scopes": key.scopes,
-        "folderIds": wire["folderIds"],
-        "protected": key.protected,
-        **extra,
-        "apiKey": wire,
-    }
+@dataclass(frozen=True)
+class Minted:
+    """A key with the secret it was just given (and, for a roll, the key it replaced)."""
+
+    key: ApiKey
+    secret: str
+    old: ApiKey | None = None
 
 
-class ApiKeyAPIView(WorkspaceAPIView):
+class ApiKeyViewSet(ScopedViewSet):
     """Key management. A folder-limited caller sees (and manages) only keys limited to folders
     within its own limit: any other key is a 404, as if it did not exist."""
+
+    authentication_classes = [ApiKeyAuthentication, SessionAuthentication]
+    required_scopes = {
+        "list": "api-key:read",
+        "retrieve": "api-key:read",
+        "create": "api-key:create",
+        "partial_update": "api-key:update",
+        "destroy": "api-key:revoke",
+        "roll": ("api-key:create", "api-key:revoke"),
+        "publishable": "workspace:read",
+    }
+    schema_tags = ["API keys"]
 
     def keys(self):
         keys = (
             ApiKey.objects.filter(workspace=self.workspace, revoked_at__isnull=True)
-            .select_related("created_by_user", "created_by_key", "rolled_from")
+            .select_related("workspace", "created_by_user", "created_by_key", "rolled_from")
             .prefetch_related("folders", "owners")
         )
         limit = self.folder_limit()
@@ -210,12 +130,11 @@ class ApiKeyAPIView(WorkspaceAPIView):
             raise exceptions.NotFound(f"No API key{shown} in this workspace.")
         return key
 
-    def reloaded(self, key: ApiKey) -> ApiKey:
-        return self.keys().get(pk=key.pk)
+    def context(self) -> dict:
+        return {"workspace": self.workspace, "actor": Actor.from_request(self.request)}
 
-
-class ApiKeyListView(ApiKeyAPIView):
-    required_scopes = {"get": "api-key:read", "post": "api-key:create"}
+    def render(self, key: ApiKey, *, include_folders: bool = True) -> dict:
+        return ApiKeySerializer(self.keys().get(pk=key.pk), context={"include_folders": include_folders}).data
 
     @extend_schema(
         operation_id="api_keys_list",
@@ -226,18 +145,13 @@ class ApiKeyListView(ApiKeyAPIView):
         ],
         responses=ApiKeyListResponse,
     )
-    def get(self, request, ws):
-        include_disabled = query_flag(request, "includeDisabled")
+    def list(self, request, ws):
         include_folders = query_flag(request, "includeFolders")
         keys = self.keys().filter(rolled_at__isnull=True)
-        if not include_disabled:
+        if not query_flag(request, "includeDisabled"):
             keys = keys.filter(disabled=False)
-        return Response(
-            {
-                "apiKeys": [key_json(k, include_folders=include_folders) for k in keys],
-                "publishableKey": self.workspace.publishable_key,
-            }
-        )
+        items = ApiKeySerializer(keys, many=True, context={"include_folders": include_folders}).data
+        return Response({"apiKeys": items, "publishableKey": self.workspace.publishable_key})
 
     @extend_schema(
         operation_id="api_keys_create",
@@ -246,56 +160,43 @@ class ApiKeyListView(ApiKeyAPIView):
         request=ApiKeyCreateSerializer,
         responses={201: CreatedKeyResponse},
     )
-    def post(self, request, ws):
-        body = ApiKeyCreateSerializer(data=self.body())
+    def create(self, request, ws):
+        body = ApiKeyCreateSerializer(data=self.body(), context=self.context())
         body.is_valid(raise_exception=True)
-        key, secret = services.api_key_create(
-            workspace=self.workspace, actor=Actor.from_request(request), **body.service_kwargs()
-        )
-        key = self.reloaded(key)
-        return Response(minted(key, secret, publishableKey=self.workspace.publishable_key), status=201)
-
-
-class PublishableKeyView(ApiKeyAPIView):
-    required_scopes = {"get": "workspace:read"}
+        actor = body.context["actor"]
+        spec = body.spec(services.api_key_defaults(workspace=self.workspace, actor=actor))
+        key, secret = services.api_key_create(workspace=self.workspace, actor=actor, spec=spec)
+        return Response(CreatedKeyResponse(Minted(self.keys().get(pk=key.pk), secret)).data, status=201)
 
     @extend_schema(
         operation_id="api_keys_publishable", summary="The workspace's publishable key", responses=PublishableKeyResponse
     )
-    def get(self, request, ws):
+    def publishable(self, request, ws):
         return Response({"publishableKey": self.workspace.publishable_key})
 
-
-class ApiKeyDetailView(ApiKeyAPIView):
-    required_scopes = {"get": "api-key:read", "patch": "api-key:update", "delete": "api-key:revoke"}
-
     @extend_schema(operation_id="api_keys_get", summary="One API key", responses=ApiKeyResponse)
-    def get(self, request, ws, key_id):
-        return Response({"apiKey": key_json(self.get_key(key_id), include_folders=True)})
+    def retrieve(self, request, ws, key_id):
+        return Response({"apiKey": self.render(self.get_key(key_id))})
 
     @extend_schema(
         operation_id="api_keys_update",
         summary="Change an API key: only the fields sent",
-        request=ApiKeyWriteSerializer,
+        request=ApiKeySpecSerializer,
         responses=ApiKeyResponse,
     )
-    def patch(self, request, ws, key_id):
+    def partial_update(self, request, ws, key_id):
         key = self.get_key(key_id)
-        body = ApiKeyWriteSerializer(data=self.body())
+        body = ApiKeySpecSerializer(data=self.body(), context=self.context())
         body.is_valid(raise_exception=True)
-        key = services.api_key_update(key=key, actor=Actor.from_request(request), **body.service_kwargs())
-        return Response({"apiKey": key_json(self.reloaded(key), include_folders=True)})
+        key = services.api_key_update(key=key, actor=body.context["actor"], spec=body.spec(KeySpec.of(key)))
+        return Response({"apiKey": self.render(key)})
 
     @extend_schema(
         operation_id="api_keys_revoke", summary="Revoke an API key for good", responses={200: RevokedResponse}
     )
-    def delete(self, request, ws, key_id):
+    def destroy(self, request, ws, key_id):
         key = services.api_key_revoke(key=self.get_key(key_id), actor=Actor.from_request(request))
         return Response({"status": "revoked", "keyId": key.key_id})
-
-
-class ApiKeyRollView(ApiKeyAPIView):
-    required_scopes = {"post": ("api-key:create", "api-key:revoke")}
 
     @extend_schema(
         operation_id="api_keys_roll",
@@ -304,23 +205,15 @@ class ApiKeyRollView(ApiKeyAPIView):
         request=ApiKeyRollSerializer,
         responses=RolledKeyResponse,
     )
-    def post(self, request, ws, key_id):
+    def roll(self, request, ws, key_id):
         old = self.get_key(key_id)
-        body = ApiKeyRollSerializer(data=self.body())
+        body = ApiKeyRollSerializer(data=self.body(), context=self.context())
         body.is_valid(raise_exception=True)
-        grace = timedelta(seconds=body.validated_data.get("oldKeyExpiresIn", 0))
         new, secret = services.api_key_roll(
-            key=old, actor=Actor.from_request(request), grace=grace, **body.service_kwargs()
+            key=old,
+            actor=body.context["actor"],
+            grace=timedelta(seconds=body.validated_data.get("oldKeyExpiresIn", 0)),
+            spec=body.spec(KeySpec.of(old)),
         )
         old.refresh_from_db()
-        new = self.reloaded(new)
-        return Response(
-            minted(
-                new,
-                secret,
-                disabled=new.disabled,
-                default=new.is_default,
-                revokedKeyId=old.key_id,
-                oldKeyExpiresAt=iso(old.grace_until),
-            )
-        )
+        return Response(RolledKeyResponse(Minted(self.keys().get(pk=new.pk), secret, old)).data)

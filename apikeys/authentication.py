@@ -8,7 +8,7 @@ from workspaces.throttling import client_ip
 
 from . import keyformat
 from .exceptions import REALM, InvalidToken, IpNotAllowed
-from .models import ApiKey
+from .models import ApiKey, KeyState
 from .throttling import AuthFailureGuard
 
 MALFORMED = "The API key is malformed."
@@ -28,6 +28,12 @@ DISABLED_HINT = "An admin can enable it again in Settings → API Keys."
 IP_NOT_ALLOWED = "This API key may not be used from this IP address."
 
 MAX_GRACE_HOPS = 10
+REFUSALS = {
+    KeyState.REVOKED: (REVOKED, REVOKED_HINT),
+    KeyState.ROLLED: (ROLLED, ROLLED_HINT),
+    KeyState.EXPIRED: (EXPIRED, EXPIRED_HINT),
+    KeyState.DISABLED: (DISABLED, DISABLED_HINT),
+}
 
 
 def credentials(request) -> str | None:
@@ -70,23 +76,19 @@ def authenticate_key(raw: str, *, ip: str | None) -> ApiKey:
 
     now = timezone.now()
     for _ in range(MAX_GRACE_HOPS):
-        if key.revoked_at is not None:
-            raise InvalidToken(REVOKED, REVOKED_HINT)
-        if key.rolled_at is None:
-            break
-        if not key.in_grace(now):
-            raise InvalidToken(ROLLED, ROLLED_HINT)
-        replacement = ApiKey.objects.select_related("workspace").filter(rolled_from=key).first()
-        if replacement is None:
-            raise InvalidToken(ROLLED, ROLLED_HINT)
-        key = replacement
+        state = key.state(now)
+        if state == KeyState.ROLLED and key.in_grace(now):
+            replacement = ApiKey.objects.select_related("workspace").filter(rolled_from=key).first()
+            if replacement is None:
+                raise InvalidToken(ROLLED, ROLLED_HINT)
+            key = replacement
+            continue
+        if state != KeyState.ACTIVE:
+            raise InvalidToken(*REFUSALS[state])
+        break
     else:
         raise InvalidToken(ROLLED, ROLLED_HINT)
 
-    if key.expires_at is not None and key.expires_at <= now:
-        raise InvalidToken(EXPIRED, EXPIRED_HINT)
-    if key.disabled:
-        raise InvalidToken(DISABLED, DISABLED_HINT)
     if key.allowed_ips and not ip_allowed(ip, key.allowed_ips):
         raise IpNotAllowed(IP_NOT_ALLOWED)
     prefetch_related_objects([key], "folders")

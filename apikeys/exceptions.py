@@ -8,10 +8,9 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from workspaces.services import ResourceError
+from workspaces.errors import ServiceError
 
 from .redaction import redact
-from .services import ServiceError
 
 REALM = 'Bearer realm="api"'
 
@@ -92,7 +91,7 @@ def _flatten(detail, prefix: str = "") -> list[str]:
 
 
 def api_exception_handler(exc, context):
-    if isinstance(exc, ServiceError | ResourceError):
+    if isinstance(exc, ServiceError):
         extra = {"field": exc.field, "fields": {exc.field: [exc.message]}} if exc.field else {}
         hint = getattr(exc, "hint", "") or HINTS.get(exc.type, "")
         message = exc.message if not exc.field or exc.message.startswith(exc.field) else f"{exc.field}: {exc.message}"

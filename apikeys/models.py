@@ -1,4 +1,4 @@
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import models
@@ -10,6 +10,7 @@ from workspaces.models import Folder, Workspace
 from . import keyformat
 
 DATE_CEILING = datetime(2200, 1, 1, tzinfo=UTC)
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 class KeyState(models.TextChoices):
@@ -24,6 +25,22 @@ class ApiKeyQuerySet(models.QuerySet):
     def live(self):
         """Keys that are neither revoked nor rolled: the workspace's keys as listed."""
         return self.filter(revoked_at__isnull=True, rolled_at__isnull=True)
+
+    def in_state(self, state: "KeyState", now=None):
+        """The keys whose `state()` is `state`: the same rule, in SQL."""
+        now = now or timezone.now()
+        unexpired = Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+        match state:
+            case KeyState.REVOKED:
+                return self.filter(revoked_at__isnull=False)
+            case KeyState.ROLLED:
+                return self.filter(revoked_at__isnull=True, rolled_at__isnull=False)
+            case KeyState.EXPIRED:
+                return self.live().exclude(unexpired)
+            case KeyState.DISABLED:
+                return self.live().filter(unexpired, disabled=True)
+            case _:
+                return self.live().filter(unexpired, disabled=False)
 
 
 class ApiKey(models.Model):
@@ -97,6 +114,7 @@ class ApiKey(models.Model):
         return self.scopes is None
 
     def state(self, now=None) -> KeyState:
+        """Where the key is in its life; `ApiKeyQuerySet.in_state` is the same rule in SQL."""
         now = now or timezone.now()
         if self.revoked_at is not None:
             return KeyState.REVOKED
@@ -107,6 +125,18 @@ class ApiKey(models.Model):
         if self.disabled:
             return KeyState.DISABLED
         return KeyState.ACTIVE
+
+    def record_use(self) -> None:
+        """Note that the key was used, at most once a minute: one conditional UPDATE, and none
+        at all while the last one is recent (no write per request)."""
+        now = timezone.now()
+        cutoff = now - LAST_USED_RESOLUTION
+        if self.last_used_at is not None and self.last_used_at > cutoff:
+            return
+        ApiKey.objects.filter(pk=self.pk).filter(Q(last_used_at__isnull=True) | Q(last_used_at__lte=cutoff)).update(
+            last_used_at=now
+        )
+        self.last_used_at = now
 
     def in_grace(self, now=None) -> bool:
         now = now or timezone.now()

@@ -1,13 +1,15 @@
-"""The one permission class of the API. Every API view declares the scope each of its
-actions needs, e.g. `required_scopes = {"get": "image:read", "post": "image:create"}`;
-this class enforces it, and refuses any action that is not declared.
+"""The one permission class of the API. Every viewset declares the scope each of its actions
+needs, e.g. `required_scopes = {"list": "image:read", "create": "image:create"}`; this class
+enforces it, and refuses any action that is not declared.
 
-- Key callers: the key's workspace must be the one in the path (else 404), then the key
-  must hold every scope the action declares (else 403 insufficient_scope).
-- Signed-in users (the dashboard's session): checked by their role in the workspace
-  instead; members never reach API key management (404, not a hint that it exists).
+- Key callers: the key must hold every scope the action declares (else 403
+  insufficient_scope). That the workspace in the path is the key's own (else 404) was settled
+  before, by the viewset (`apikeys.viewsets.ScopedViewSet`), which this class only reads.
+- Signed-in users (the dashboard's session): checked by their role in the workspace instead;
+  members never reach API key management (404, not a hint that it exists).
 """
 
+from django.core.exceptions import ImproperlyConfigured
 from rest_framework import exceptions
 from rest_framework.permissions import BasePermission
 
@@ -18,21 +20,15 @@ from .exceptions import InsufficientScope, UndeclaredAction
 from .models import ApiKey
 
 UNDECLARED = "This endpoint declares no scope for this action, so no API key may call it."
+NOT_A_SCOPED_VIEW = "ScopePermission guards ScopedViewSet views only: they settle the workspace it checks against."
 
 
-def required_for_method(view, method: str) -> tuple[str, ...] | None:
-    """The scopes a view declares for an HTTP method (or a viewset action); None if undeclared."""
-    action = getattr(view, "action", None) or method.lower()
-    if action == "head":
-        action = "get"
-    required = getattr(view, "required_scopes", {}).get(action)
+def required_for(view) -> tuple[str, ...] | None:
+    """The scopes a view declares for its current action; None if it declares none."""
+    required = getattr(view, "required_scopes", {}).get(getattr(view, "action", None))
     if required is None:
         return None
     return (required,) if isinstance(required, str) else tuple(required)
-
-
-def required_for(view, request) -> tuple[str, ...] | None:
-    return required_for_method(view, request.method)
 
 
 def session_role_allows(role: str, required: tuple[str, ...]) -> bool:
@@ -41,23 +37,20 @@ def session_role_allows(role: str, required: tuple[str, ...]) -> bool:
 
 class ScopePermission(BasePermission):
     def has_permission(self, request, view) -> bool:
-        required = required_for(view, request)
-        key = request.auth if isinstance(request.auth, ApiKey) else None
-        if key is None and (request.user is None or not request.user.is_authenticated):
-            raise exceptions.NotAuthenticated("Authentication credentials were not provided.")
-        if not hasattr(view, "action") and not hasattr(view, request.method.lower()):
-            return True  # the view then answers 405 Method Not Allowed
-        if key is not None:
+        if getattr(view, "workspace", None) is None:
+            raise ImproperlyConfigured(NOT_A_SCOPED_VIEW)
+        if getattr(view, "action", None) is None:
+            return True  # a method the view does not map: it answers 405 Method Not Allowed
+        required = required_for(view)
+        if isinstance(request.auth, ApiKey):
             if required is None:
                 raise UndeclaredAction(UNDECLARED)
-            view.bind_workspace(request)
             for scope in required:
-                if not scopes.holds(key.scopes, scope):
+                if not scopes.holds(request.auth.scopes, scope):
                     raise InsufficientScope(scope)
             return True
         if required is None or scopes.ANY_KEY in required:
             raise UndeclaredAction(UNDECLARED)
-        membership = view.bind_workspace(request)
-        if not session_role_allows(membership.role, required):
+        if not session_role_allows(view.membership.role, required):
             raise exceptions.NotFound("Not found.")
         return True

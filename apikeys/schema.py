@@ -4,7 +4,7 @@
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
 
-from .permissions import required_for_method
+from .permissions import required_for
 from .scopes import ANY_KEY
 from .serializers import ErrorSerializer, StrictSerializer
 
@@ -24,18 +24,13 @@ BODY_ERRORS = {
 
 class ScopedAutoSchema(AutoSchema):
     def get_tags(self):
-        path = self.path
-        if "/api-keys" in path:
-            return ["API keys"]
-        if path == "/":
-            return ["Authentication"]
         return getattr(self.view, "schema_tags", None) or ["Workspace"]
 
     def get_operation(self, path, path_regex, path_prefix, method, registry):
         operation = super().get_operation(path, path_regex, path_prefix, method, registry)
         if operation is None or not hasattr(self.view, "required_scopes"):
             return operation
-        required = list(required_for_method(self.view, method) or [])
+        required = list(required_for(self.view) or [])
         operation["x-required-scopes"] = required
         if required == [ANY_KEY]:
             needs = "Any valid API key."
@@ -46,7 +41,7 @@ class ScopedAutoSchema(AutoSchema):
         operation["description"] = f"{needs}\n\n{operation.get('description', '')}".strip()
         error = self.resolve_serializer(ErrorSerializer, "response").ref
         errors = dict(ERRORS)
-        if method in {"PATCH", "DELETE", "POST"}:
+        if method in {"PATCH", "DELETE", "POST"} and required != [ANY_KEY]:
             errors.update(WRITE_ERRORS)
         if "requestBody" in operation:
             errors.update(BODY_ERRORS)
@@ -55,6 +50,11 @@ class ScopedAutoSchema(AutoSchema):
                 status, {"description": description, "content": {"application/json": {"schema": error}}}
             )
         return operation
+
+    def _is_list_view(self, serializer=None) -> bool:
+        # A `list` action answers an object (`{"apiKeys": [...]}`, `{"models": [...]}`), as the
+        # SDK expects; no operation of this API answers a bare array.
+        return False
 
     def _get_request_body(self, direction="request"):
         # drf-spectacular documents bodies for PUT, PATCH and POST only; two DELETEs take one

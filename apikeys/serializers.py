@@ -1,248 +1,151 @@
-"""Wire shapes of the key-management API: strict request bodies, and the key object.
+"""Wire shapes of the key-management API: the key's writable fields, validated once into a
+`KeySpec` (the settings pages use the same serializer, so they refuse exactly what the API
+refuses), and the key object that responses carry.
 
-Bodies are parsed here for type and shape only (a string where a string belongs, a known
-field); what the values mean (scope names, folder ownership, plan and privilege rules) is
-the services' to judge, so the dashboard and the API refuse the same things.
+The serializers need `workspace` and `actor` in their context: folders are those of the
+workspace that the calling key may see, owners are its members.
 """
 
+import ipaddress
 import json
-import re
-from collections.abc import Mapping
-from datetime import UTC, datetime, time
+from dataclasses import replace
 from typing import Any
 
-from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from workspaces.models import Folder, Membership
+
+from . import scopes as registry
+from .fields import FutureDateField, IdField, StrictBooleanField, StrictCharField, StrictSerializer, iso
 from .models import ApiKey
-from .parsers import find_bad_text
-from .services import UNSET
+from .spec import KeySpec
 
-SERVER_OWNED = frozenset(
-    {
-        "workspace",
-        "prefix",
-        "created_by",
-        "createdBy",
-        "created_on",
-        "createdOn",
-        "digest",
-        "keyDigest",
-        "key",
-        "keyId",
-        "id",
-        "lastUsedAt",
-        "state",
-        "rolledFrom",
-        "workspaceWide",
-    }
-)
-UNKNOWN_FIELD = "not a field of this request."
-SERVER_FIELD = "set by the server; it cannot be sent."
+NAME_MAX = 100
 MAX_LIST = 100
-
-
-def is_ascii_id(text: str, max_digits: int = 18) -> bool:
-    """A whole number written in ASCII digits that fits a database id."""
-    return text.isascii() and text.isdigit() and 0 < len(text) <= max_digits
-
-
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-
-class StrictCharField(serializers.CharField):
-    """A one-line string: never a number or a boolean quietly turned into one, and no control
-    characters (tabs, newlines, escapes), which no name, tag or label needs and which turn into
-    log and header injection wherever text is echoed. DRF's CharField already refuses NUL and
-    lone surrogates."""
-
-    default_error_messages = {"control": "May not contain control characters such as tabs or newlines."}
-
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid")
-        if CONTROL_CHARACTERS.search(data):
-            self.fail("control")
-        return super().to_internal_value(data)
-
-
-class StrictBooleanField(serializers.BooleanField):
-    default_error_messages = {"invalid": "Must be true or false."}
-
-    def to_internal_value(self, data):
-        if not isinstance(data, bool):
-            self.fail("invalid")
-        return data
-
-
-@extend_schema_field({"oneOf": [{"type": "string", "pattern": "^[0-9]+$"}, {"type": "integer", "minimum": 1}]})
-class IdField(serializers.Field):
-    """An id sent as a number or a string of digits, as the official client sends them."""
-
-    default_error_messages = {"invalid": "Must be an id: a positive whole number."}
-
-    def to_internal_value(self, data):
-        if isinstance(data, bool):
-            self.fail("invalid")
-        if isinstance(data, str) and is_ascii_id(data):
-            data = int(data)
-        if not isinstance(data, int) or data < 1 or data > 2**63 - 1:
-            self.fail("invalid")
-        return data
-
-    def to_representation(self, value):
-        return str(value)
-
-
-@extend_schema_field({"type": "string", "format": "date-time", "description": "ISO 8601 date or date-time (UTC)."})
-class DateOrDateTimeField(serializers.Field):
-    """An ISO date (midnight UTC) or date-time; one without a zone is taken as UTC."""
-
-    default_error_messages = {"invalid": "Must be an ISO 8601 date (2027-01-31) or date-time (2027-01-31T12:00:00Z)."}
-
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid")
-        try:
-            moment = parse_datetime(data)
-            if moment is None:
-                day = parse_date(data)
-                if day is None:
-                    self.fail("invalid")
-                moment = datetime.combine(day, time.min)
-            # Into UTC here, so that no later comparison or database write can overflow
-            # (9999-12-31T23:59:59-14:00 is past the last datetime Python can hold).
-            return moment.replace(tzinfo=UTC) if timezone.is_naive(moment) else moment.astimezone(UTC)
-        except (ValueError, OverflowError):
-            self.fail("invalid")
-
-    def to_representation(self, value):
-        return iso(value)
-
-
-class BoundedDictField(serializers.DictField):
-    """A JSON object of at most `max_entries` entries."""
-
-    default_error_messages = {"too_many": "At most {max_entries} entries."}
-
-    def __init__(self, *, max_entries: int = 100, **kwargs):
-        self.max_entries = max_entries
-        super().__init__(**kwargs)
-
-    def to_internal_value(self, data):
-        if isinstance(data, dict) and len(data) > self.max_entries:
-            self.fail("too_many", max_entries=self.max_entries)
-        return super().to_internal_value(data)
-
-
-@extend_schema_field({"type": "string", "description": "A JSON object, sent as a string."})
-class JSONObjectStringField(serializers.Field):
-    """A JSON object sent as text (a multipart field): valid JSON, no NaN or Infinity, at most
-    `max_entries` entries, and only text that can be stored."""
-
-    default_error_messages = {
-        "invalid": "Must be a JSON object.",
-        "too_many": "Must be a JSON object of at most {max_entries} entries.",
-    }
-
-    def __init__(self, *, max_entries: int = 100, **kwargs):
-        self.max_entries = max_entries
-        super().__init__(**kwargs)
-
-    def to_internal_value(self, data):
-        if data in (None, ""):
-            return {}
-        if not isinstance(data, str):
-            self.fail("invalid")
-        try:
-            value = json.loads(data, parse_constant=_refuse_constant)
-        except (ValueError, RecursionError):
-            self.fail("invalid")
-        if not isinstance(value, dict):
-            self.fail("invalid")
-        if len(value) > self.max_entries:
-            self.fail("too_many", max_entries=self.max_entries)
-        found = find_bad_text(value)
-        if found is not None:
-            raise serializers.ValidationError(found[1])
-        return value
-
-    def to_representation(self, value):
-        return json.dumps(value)
-
-
-def _refuse_constant(name: str):
-    raise ValueError(f"{name} is not JSON")
-
-
-class StrictSerializer(serializers.Serializer):
-    """Refuses fields it does not declare, naming each; server-owned ones get their own word."""
-
-    def to_internal_value(self, data):
-        if not isinstance(data, Mapping):
-            raise serializers.ValidationError({"non_field_errors": ["The request body must be a JSON object."]})
-        extra = sorted(set(data) - set(self.fields) - {"api_key"})
-        if extra:
-            raise serializers.ValidationError(
-                {name: [SERVER_FIELD if name in SERVER_OWNED else UNKNOWN_FIELD] for name in extra}
-            )
-        return super().to_internal_value(data)
+METADATA_MAX_ENTRIES = 100
+METADATA_VALUE_MAX_BYTES = 1024
+SCOPE_WORDS = [*registry.SCOPE_NAMES, *registry.SECTIONS, *registry.PRESETS]
+# The body's field names, and the KeySpec fields they fill.
+SPEC_FIELDS = {
+    "name": "name",
+    "scopes": "scopes",
+    "folderIds": "folders",
+    "customMetadata": "custom_metadata",
+    "protected": "protected",
+    "disabled": "disabled",
+    "default": "default",
+    "rotationDueAt": "rotation_due_at",
+    "owners": "owners",
+    "expiresAt": "expires_at",
+    "allowedIps": "allowed_ips",
+}
 
 
 def _list(child, **kwargs):
     return serializers.ListField(child=child, max_length=MAX_LIST, **kwargs)
 
 
-class ApiKeyWriteSerializer(StrictSerializer):
-    """Fields of a PATCH: each optional; only those sent change."""
+@extend_schema_field({"type": "string", "enum": SCOPE_WORDS})
+class ScopeWordField(StrictCharField):
+    """A scope (`image:read`), a section (`image`) or a preset (`role:uploader`)."""
 
-    name = StrictCharField(max_length=100, required=False)
+
+class ApiKeySpecSerializer(StrictSerializer):
+    """The writable fields of a key; each optional, and only those sent change (`spec`)."""
+
+    name = StrictCharField(max_length=NAME_MAX, required=False)
     scopes = _list(
-        StrictCharField(),
+        ScopeWordField(),
         required=False,
         allow_null=True,
         help_text="null: full access; []: no abilities; else scopes, sections or role:* presets.",
     )
     folderIds = _list(IdField(), required=False, help_text="Folders the key is limited to; [] for workspace-wide.")
-    customMetadata = serializers.DictField(required=False, help_text="Up to 100 entries; {} clears.")
+    customMetadata = serializers.DictField(
+        required=False, help_text=f"Up to {METADATA_MAX_ENTRIES} entries of at most 1 KB; {{}} clears."
+    )
     protected = StrictBooleanField(required=False, help_text="true protects; only the dashboard unprotects.")
     disabled = StrictBooleanField(required=False)
     default = StrictBooleanField(required=False)
-    rotationDueAt = DateOrDateTimeField(required=False, allow_null=True, help_text="Future date; null clears.")
+    rotationDueAt = FutureDateField(required=False, allow_null=True, help_text="Future date; null clears.")
     owners = _list(
         IdField(), required=False, help_text="Member ids reminded before the rotation date; [] = everyone who may roll."
     )
-    expiresAt = DateOrDateTimeField(
-        required=False, allow_null=True, help_text="Future date after which the key stops working."
+    expiresAt = FutureDateField(
+        required=False, allow_null=True, help_text="Future date (at most 10 years ahead) after which the key stops."
     )
     allowedIps = _list(StrictCharField(), required=False, help_text="Addresses or CIDR blocks; [] allows any.")
 
-    WIRE_TO_SERVICE = {
-        "name": "name",
-        "scopes": "scopes",
-        "folderIds": "folder_ids",
-        "customMetadata": "custom_metadata",
-        "protected": "protected",
-        "disabled": "disabled",
-        "default": "default",
-        "rotationDueAt": "rotation_due_at",
-        "owners": "owners",
-        "expiresAt": "expires_at",
-        "allowedIps": "allowed_ips",
+    def validate_scopes(self, words: list[str] | None) -> tuple[str, ...] | None:
+        if words is None:
+            return None
+        try:
+            return tuple(registry.expand(words))
+        except registry.UnknownScope as exc:
+            raise serializers.ValidationError(str(exc)) from None
+
+    def validate_folderIds(self, ids: list[int]) -> tuple[Folder, ...] | None:
+        if not ids:
+            return None  # workspace-wide
+        found = Folder.objects.filter(workspace=self.context["workspace"], pk__in=ids)
+        actor_key = self.context["actor"].key
+        if actor_key is not None and actor_key.folders_limited:
+            # Folders outside the calling key's own limit are reported like missing ones.
+            found = found.filter(pk__in=actor_key.folder_limit())
+        by_id = {f.pk: f for f in found}
+        unknown = sorted(set(ids) - set(by_id))
+        if unknown:
+            raise serializers.ValidationError(f"No folder {', '.join(map(str, unknown))} in this workspace.")
+        return tuple(by_id[i] for i in sorted(by_id))
+
+    def validate_customMetadata(self, metadata: dict) -> dict:
+        if len(metadata) > METADATA_MAX_ENTRIES:
+            raise serializers.ValidationError(f"At most {METADATA_MAX_ENTRIES} entries.")
+        for name, value in metadata.items():
+            if not name or len(name) > NAME_MAX:
+                raise serializers.ValidationError(f"Keys are 1 to {NAME_MAX} characters.")
+            if value is not None and not isinstance(value, str | int | float | bool):
+                raise serializers.ValidationError(f"{name!r} must be a string, number, boolean or null.")
+            if len(json.dumps(value).encode()) > METADATA_VALUE_MAX_BYTES:
+                raise serializers.ValidationError(f"{name!r} is over {METADATA_VALUE_MAX_BYTES} bytes.")
+        return metadata
+
+    def validate_owners(self, ids: list[int]) -> tuple:
+        return members_of(self.context["workspace"], ids)
+
+    def validate_allowedIps(self, texts: list[str]) -> tuple[str, ...]:
+        networks = []
+        for text in texts:
+            try:
+                networks.append(ipaddress.ip_network(text.strip(), strict=False))
+            except ValueError:
+                raise serializers.ValidationError(f"{text!r} is not an IP address or CIDR block.") from None
+        return tuple(str(n) for n in sorted(set(networks), key=lambda n: (n.version, n)))
+
+    def spec(self, base: KeySpec) -> KeySpec:
+        """`base` with what was sent."""
+        return replace(base, **{SPEC_FIELDS[name]: value for name, value in self.validated_data.items()})
+
+
+def members_of(workspace, ids: list[int]) -> tuple:
+    """The members of the workspace with these user ids; a field error naming any other id."""
+    members = {
+        m.user_id: m.user
+        for m in Membership.objects.filter(workspace=workspace, user_id__in=ids).select_related("user")
     }
+    unknown = sorted(set(ids) - set(members))
+    if unknown:
+        raise serializers.ValidationError(f"No member {', '.join(map(str, unknown))} in this workspace.")
+    return tuple(members[i] for i in sorted(members))
 
-    def service_kwargs(self) -> dict[str, Any]:
-        return {self.WIRE_TO_SERVICE[k]: v for k, v in self.validated_data.items()}
 
-
-class ApiKeyCreateSerializer(ApiKeyWriteSerializer):
-    name = StrictCharField(max_length=100)
+class ApiKeyCreateSerializer(ApiKeySpecSerializer):
+    name = StrictCharField(max_length=NAME_MAX)
 
 
 class ApiKeyRollSerializer(StrictSerializer):
-    rotationDueAt = DateOrDateTimeField(
+    rotationDueAt = FutureDateField(
         required=False, allow_null=True, help_text="Omitted, the old key's date carries over."
     )
     owners = _list(IdField(), required=False, help_text="Omitted, the old key's owners carry over.")
@@ -253,122 +156,128 @@ class ApiKeyRollSerializer(StrictSerializer):
         help_text="Seconds the old secret keeps working (at most 7 days).",
     )
 
-    def service_kwargs(self) -> dict[str, Any]:
+    def validate_owners(self, ids: list[int]) -> tuple:
+        return members_of(self.context["workspace"], ids)
+
+    def spec(self, base: KeySpec) -> KeySpec:
         data = self.validated_data
-        return {
-            "rotation_due_at": data.get("rotationDueAt", UNSET),
-            "owners": data.get("owners", UNSET),
-        }
+        return replace(
+            base,
+            rotation_due_at=data.get("rotationDueAt", base.rotation_due_at),
+            owners=data.get("owners", base.owners),
+        )
 
 
-def iso(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+# The key object ------------------------------------------------------------------------
 
 
-def created_by(key: ApiKey) -> str | None:
-    if key.created_by_user is not None:
-        return key.created_by_user.get_username()
-    if key.created_by_key is not None:
-        return f"API key {key.created_by_key.prefix}"
-    return None
+@extend_schema_field({"type": "string", "format": "date-time", "nullable": True})
+class IsoDateTimeField(serializers.ReadOnlyField):
+    def to_representation(self, value):
+        return iso(value)
 
 
-def key_json(key: ApiKey, *, include_folders: bool = False) -> dict[str, Any]:
-    """The key object of the API. Never the secret, never the digest."""
-    folders = sorted(key.folders.all(), key=lambda f: f.pk) if key.folders_limited else []
-    data: dict[str, Any] = {
-        "keyId": key.key_id,
-        "name": key.name,
-        "prefix": key.prefix,
-        "state": key.state().value,
-        "scopes": key.scopes,
-        "folderIds": [str(f.pk) for f in folders],
-        "workspaceWide": not key.folders_limited,
-        "default": key.is_default,
-        "protected": key.protected,
-        "disabled": key.disabled,
-        "customMetadata": key.custom_metadata,
-        "rotationDueAt": iso(key.rotation_due_at),
-        "owners": [str(u.pk) for u in sorted(key.owners.all(), key=lambda u: u.pk)],
-        "expiresAt": iso(key.expires_at),
-        "allowedIps": key.allowed_ips,
-        "created_on": iso(key.created),
-        "created_by": created_by(key),
-        "lastUsedAt": iso(key.last_used_at),
-        "rolledFrom": key.rolled_from.key_id if key.rolled_from_id and key.rolled_from else None,
-    }
-    if include_folders:
-        data["folders"] = [{"id": str(f.pk), "name": f.name} for f in folders]
-    return data
+class FolderRefSerializer(serializers.Serializer):
+    id = serializers.CharField(source="pk")
+    name = serializers.CharField()
 
 
-class ApiKeyObjectSerializer(serializers.Serializer):
-    """The key object, for the OpenAPI schema (responses are built by `key_json`)."""
+class ApiKeySerializer(serializers.Serializer):
+    """The key object of the API. Never the secret, never the digest. `folders` (id and name)
+    is there when the context asks for it (`include_folders`)."""
 
-    keyId = serializers.CharField()
+    keyId = serializers.CharField(source="key_id")
     name = serializers.CharField()
     prefix = serializers.CharField()
-    state = serializers.ChoiceField(choices=["active", "disabled", "expired", "revoked", "rolled"])
+    state = serializers.SerializerMethodField()
     scopes = serializers.ListField(child=serializers.CharField(), allow_null=True)
-    folderIds = serializers.ListField(child=serializers.CharField())
-    workspaceWide = serializers.BooleanField()
-    default = serializers.BooleanField()
+    folderIds = serializers.SerializerMethodField()
+    workspaceWide = serializers.SerializerMethodField()
+    default = serializers.BooleanField(source="is_default")
     protected = serializers.BooleanField()
     disabled = serializers.BooleanField()
-    customMetadata = serializers.DictField()
-    rotationDueAt = serializers.DateTimeField(allow_null=True)
-    owners = serializers.ListField(child=serializers.CharField())
-    expiresAt = serializers.DateTimeField(allow_null=True)
-    allowedIps = serializers.ListField(child=serializers.CharField())
-    created_on = serializers.DateTimeField()
-    created_by = serializers.CharField(allow_null=True)
-    lastUsedAt = serializers.DateTimeField(allow_null=True)
-    rolledFrom = serializers.CharField(allow_null=True)
+    customMetadata = serializers.DictField(source="custom_metadata")
+    rotationDueAt = IsoDateTimeField(source="rotation_due_at")
+    owners = serializers.SerializerMethodField()
+    expiresAt = IsoDateTimeField(source="expires_at")
+    allowedIps = serializers.ListField(child=serializers.CharField(), source="allowed_ips")
+    created_on = IsoDateTimeField(source="created")
+    created_by = serializers.SerializerMethodField()
+    lastUsedAt = IsoDateTimeField(source="last_used_at")
+    rolledFrom = serializers.SerializerMethodField()
+    folders = FolderRefSerializer(many=True, required=False, source="limited_folders")
+
+    def to_representation(self, key: ApiKey) -> dict[str, Any]:
+        key.limited_folders = sorted(key.folders.all(), key=lambda f: f.pk) if key.folders_limited else []  # type: ignore[attr-defined]
+        data = super().to_representation(key)
+        if not self.context.get("include_folders"):
+            del data["folders"]
+        return data
+
+    def get_state(self, key: ApiKey) -> str:
+        return key.state().value
+
+    def get_folderIds(self, key: ApiKey) -> list[str]:
+        return [str(f.pk) for f in key.limited_folders]  # type: ignore[attr-defined]
+
+    def get_workspaceWide(self, key: ApiKey) -> bool:
+        return not key.folders_limited
+
+    def get_owners(self, key: ApiKey) -> list[str]:
+        return [str(u.pk) for u in sorted(key.owners.all(), key=lambda u: u.pk)]
+
+    def get_created_by(self, key: ApiKey) -> str | None:
+        if key.created_by_user is not None:
+            return key.created_by_user.get_username()
+        if key.created_by_key is not None:
+            return f"API key {key.created_by_key.prefix}"
+        return None
+
+    def get_rolledFrom(self, key: ApiKey) -> str | None:
+        return key.rolled_from.key_id if key.rolled_from_id and key.rolled_from else None
 
 
-# Response shapes, for the OpenAPI schema ---------------------------------------------
+# Response shapes ----------------------------------------------------------------------
 
 
 class ApiKeyListResponse(serializers.Serializer):
-    apiKeys = ApiKeyObjectSerializer(many=True)
+    apiKeys = ApiKeySerializer(many=True)
     publishableKey = serializers.CharField()
 
 
 class ApiKeyResponse(serializers.Serializer):
-    apiKey = ApiKeyObjectSerializer()
+    apiKey = ApiKeySerializer()
 
 
 class PublishableKeyResponse(serializers.Serializer):
     publishableKey = serializers.CharField(help_text="rf_<workspace id>: not a secret, not a credential.")
 
 
-class CreatedKeyResponse(serializers.Serializer):
-    keyId = serializers.CharField()
-    key = serializers.CharField(help_text="The secret. Shown here once, never again.")
-    name = serializers.CharField()
-    prefix = serializers.CharField()
-    scopes = serializers.ListField(child=serializers.CharField(), allow_null=True)
-    folderIds = serializers.ListField(child=serializers.CharField())
-    protected = serializers.BooleanField()
-    publishableKey = serializers.CharField()
-    apiKey = ApiKeyObjectSerializer()
+class MintedKeySerializer(serializers.Serializer):
+    """The answer to a create or a roll: the one response that carries a key's secret."""
+
+    keyId = serializers.CharField(source="key.key_id")
+    key = serializers.CharField(source="secret", help_text="The secret. Shown here once, never again.")
+    name = serializers.CharField(source="key.name")
+    prefix = serializers.CharField(source="key.prefix")
+    scopes = serializers.ListField(child=serializers.CharField(), allow_null=True, source="key.scopes")
+    folderIds = serializers.SerializerMethodField()
+    protected = serializers.BooleanField(source="key.protected")
+    apiKey = ApiKeySerializer(source="key")
+
+    def get_folderIds(self, minted: Any) -> list[str]:
+        return [str(pk) for pk in (minted.key.folder_limit() or [])]
 
 
-class RolledKeyResponse(serializers.Serializer):
-    keyId = serializers.CharField(help_text="The replacement's id.")
-    key = serializers.CharField(help_text="The replacement's secret. Shown here once, never again.")
-    name = serializers.CharField()
-    prefix = serializers.CharField()
-    scopes = serializers.ListField(child=serializers.CharField(), allow_null=True)
-    folderIds = serializers.ListField(child=serializers.CharField())
-    protected = serializers.BooleanField()
-    apiKey = ApiKeyObjectSerializer()
-    disabled = serializers.BooleanField()
-    default = serializers.BooleanField()
-    revokedKeyId = serializers.CharField(help_text="The key that was rolled.")
-    oldKeyExpiresAt = serializers.DateTimeField(allow_null=True, help_text="End of the old secret's grace period.")
+class CreatedKeyResponse(MintedKeySerializer):
+    publishableKey = serializers.CharField(source="key.workspace.publishable_key")
+
+
+class RolledKeyResponse(MintedKeySerializer):
+    disabled = serializers.BooleanField(source="key.disabled")
+    default = serializers.BooleanField(source="key.is_default")
+    revokedKeyId = serializers.CharField(source="old.key_id", help_text="The key that was rolled.")
+    oldKeyExpiresAt = IsoDateTimeField(source="old.grace_until", help_text="End of the old secret's grace period.")
 
 
 class RevokedResponse(serializers.Serializer):

@@ -1,43 +1,38 @@
-"""Every write to API keys. Each service is one transaction that locks what it changes,
-checks that the actor belongs to the workspace, enforces the plan, the privilege-subset rule
-and protection, and writes an AuditEvent.
+"""Every write to API keys: one function per action, each one transaction that locks what it
+changes (the workspace, then the key: one order, so writers never deadlock), checks the actor
+(`_authorize`) and the rules (`_check_write`: plan, protection, privilege), and writes an
+AuditEvent.
 
-The settings pages, the REST API, the admin and the management commands all call these;
-none of them writes an ApiKey another way.
+The API, the settings pages, the admin and the management commands all call these; none of
+them writes an ApiKey another way. What they pass in is already validated at their edge (a
+`KeySpec`); these functions enforce the business rules only.
 """
 
-import ipaddress
-import json
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from dataclasses import dataclass, replace
+from datetime import timedelta
 
-from django.contrib.auth.models import User
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from workspaces.models import MANAGER_ROLES, Folder, Membership, Workspace
+from workspaces.errors import Conflict, Forbidden, InvalidValue, PlanRequired, PrivilegeExceeded
+from workspaces.models import MANAGER_ROLES, Membership, Plan, Workspace
+from workspaces.services import workspace_create
 from workspaces.throttling import client_ip
 
 from . import keyformat
-from . import scopes as registry
 from .models import ApiKey, AuditAction, AuditEvent
+from .scopes import grant_excess, reach_excess
+from .spec import KeySpec
 
-
-class _Unset:
-    def __repr__(self) -> str:
-        return "UNSET"
-
-
-UNSET: Any = _Unset()
-"""A field the caller did not send, as opposed to one sent as null."""
-
-NAME_MAX = 100
-METADATA_MAX_ENTRIES = 100
-METADATA_VALUE_MAX_BYTES = 1024
 MAX_GRACE = timedelta(days=7)
-MAX_DATE_AHEAD = timedelta(days=3653)  # ten years, leap days included
 DEFAULT_KEY_NAME = "Default key"
+DEFAULT_KEY = KeySpec(name=DEFAULT_KEY_NAME, default=True)  # full access: every workspace's first key
+# What only Enterprise workspaces may set (disabling and protecting are checked apart).
+ENTERPRISE_FIELDS = frozenset(
+    {"scopes", "folders", "custom_metadata", "rotation_due_at", "expires_at", "allowed_ips", "owners"}
+)
+ROLL_KEEPS_ALL_BUT = frozenset({"rotation_due_at", "owners"})
 
 # Messages that tests and clients rely on.
 PLAN_ONE_KEY = "This workspace's plan allows a single API key. Roll it to get a new secret, or upgrade to Enterprise for more keys."
@@ -46,50 +41,12 @@ PROTECTED = "This key is protected. An owner or admin must unprotect it in the d
 UNPROTECT_VIA_API = "A key cannot be unprotected through the API; an owner or admin can unprotect it in the dashboard."
 ALREADY_ROLLED = "This key was already rolled; roll its replacement instead."
 REVOKED = "This key is revoked; revoked keys cannot change."
+ALREADY_REVOKED = "This key is already revoked."
 EXPIRED = "This key has expired, so its replacement would be expired too; create a new key instead."
+BAD_GRACE = "The grace period must be between 0 seconds and 7 days."
 NOT_IN_WORKSPACE = "The caller does not manage keys of this workspace."
 NOT_DOMINATED = "This key holds more than the calling key, so the calling key cannot manage it."
-
-
-class ServiceError(Exception):
-    status = 400
-    type = "invalid_request"
-    hint = ""
-
-    def __init__(self, message: str, *, field: str | None = None, hint: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.field = field
-        if hint is not None:
-            self.hint = hint
-
-
-class InvalidValue(ServiceError):
-    status = 400
-    type = "validation_error"
-
-
-class PlanRequired(ServiceError):
-    status = 403
-    type = "plan_required"
-    hint = "Operators change a workspace's plan in the admin; downgraded keys keep their restrictions."
-
-
-class PrivilegeExceeded(ServiceError):
-    status = 403
-    type = "privilege_exceeded"
-    hint = "A key can grant only the scopes, folders, IP addresses and lifetime it holds itself."
-
-
-class Forbidden(ServiceError):
-    status = 403
-    type = "forbidden"
-
-
-class Conflict(ServiceError):
-    status = 409
-    type = "conflict"
-    hint = "Protected keys must be unprotected in the dashboard; a rolled key lives on as its replacement."
+CONFLICT_HINT = "Protected keys must be unprotected in the dashboard; a rolled key lives on as its replacement."
 
 
 @dataclass(frozen=True)
@@ -97,7 +54,7 @@ class Actor:
     """Who is acting: a signed-in user, a key over the API, or neither (an operator's command).
     `ip` is for the audit log."""
 
-    user: User | None = None
+    user: AbstractBaseUser | None = None
     key: ApiKey | None = None
     ip: str | None = None
 
@@ -116,147 +73,151 @@ class Actor:
         return cls(user=user, key=key, ip=client_ip(request))
 
 
-# Validation of values -----------------------------------------------------------------
+# Services -----------------------------------------------------------------------------
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+def api_key_defaults(*, workspace: Workspace, actor: Actor, name: str = "") -> KeySpec:
+    """A new key before the caller's own choices: a calling key's scopes, folders, IP allowlist
+    and expiry, so that no key mints a wider one by leaving them out; on Enterprise, the acting
+    person (or whoever made the calling key) as the owner reminded to rotate it."""
+    spec = KeySpec(name=name)
+    if actor.key is not None:
+        own = KeySpec.of(actor.key)
+        spec = replace(
+            spec, scopes=own.scopes, folders=own.folders, allowed_ips=own.allowed_ips, expires_at=own.expires_at
+        )
+    reminded = actor.user or (actor.key.created_by_user if actor.key else None)
+    if workspace.is_enterprise and reminded is not None and workspace.memberships.filter(user=reminded).exists():
+        spec = replace(spec, owners=(reminded,))
+    return spec
 
 
-def clean_name(name: Any) -> str:
-    if not isinstance(name, str) or not name.strip():
-        raise InvalidValue("name must be a non-empty string.", field="name")
-    name = name.strip()
-    if len(name) > NAME_MAX:
-        raise InvalidValue(f"name must be at most {NAME_MAX} characters.", field="name")
-    return name
+@transaction.atomic
+def api_key_create(*, workspace: Workspace, actor: Actor, spec: KeySpec) -> tuple[ApiKey, str]:
+    """Create a key; returns it with its secret, which is never available again."""
+    _authorize(actor, workspace)
+    workspace = Workspace.objects.select_for_update().get(pk=workspace.pk)
+    _check_write(actor, workspace, before=None, after=spec)
+    key, secret = _mint(workspace=workspace, spec=spec, actor=actor)
+    _audit(key=key, actor=actor, action=AuditAction.CREATE, before={}, after=spec.snapshot())
+    return key, secret
 
 
-def clean_scopes(value: Any) -> list[str] | None:
-    if value is None:
-        return None
-    if not isinstance(value, list):
-        raise InvalidValue("scopes must be null (full access), [] or a list of scope names.", field="scopes")
+@transaction.atomic
+def workspace_create_with_key(
+    *, name: str, url: str, owner: AbstractBaseUser, plan: str = Plan.FREE
+) -> tuple[Workspace, ApiKey, str]:
+    """A new workspace, owned by `owner`, with its full-access default key (and its secret)."""
+    workspace = workspace_create(name=name, url=url, owner=owner, plan=plan)
+    key, secret = api_key_create(workspace=workspace, actor=Actor(user=owner), spec=DEFAULT_KEY)
+    return workspace, key, secret
+
+
+def api_key_update(*, key: ApiKey, actor: Actor, spec: KeySpec) -> ApiKey:
+    """Make the key what `spec` says. The fields in which `spec` differs from `key` as the
+    caller loaded it are applied to the key as it is now, under its lock, so that concurrent
+    edits of other fields are kept. The audit action says what kind of change it was."""
+    return _edit(key=key, actor=actor, edits={name: getattr(spec, name) for name in spec.changed(KeySpec.of(key))})
+
+
+@transaction.atomic
+def _edit(*, key: ApiKey, actor: Actor, edits: dict) -> ApiKey:
+    key = _lock_key(key)
+    _authorize(actor, key.workspace)
+    if key.revoked_at is not None or key.rolled_at is not None:
+        raise Conflict(REVOKED if key.revoked_at else ALREADY_ROLLED, hint=CONFLICT_HINT)
+    before = KeySpec.of(key)
+    after = replace(before, **edits)
+    if not after.changed(before):
+        return key
+    _check_write(actor, key.workspace, before=before, after=after)
+    if after.default and not before.default:
+        _set_default(key, actor)
+    _save(key, after)
+    _audit(key=key, actor=actor, action=_action_for(before, after), before=before.snapshot(), after=after.snapshot())
+    return key
+
+
+def api_key_roll(
+    *, key: ApiKey, actor: Actor, grace: timedelta = timedelta(0), spec: KeySpec | None = None
+) -> tuple[ApiKey, str]:
+    """Replace a key's secret: a new key that is the old one (or `spec`, which may change only
+    the rotation date and the owners), with a new secret. The old secret dies at once or after
+    `grace` (at most 7 days), during which it acts as the replacement."""
     try:
-        return registry.expand(value)
-    except registry.UnknownScope as exc:
-        raise InvalidValue(str(exc), field="scopes") from None
+        with transaction.atomic():
+            return _roll(key=key, actor=actor, grace=grace, spec=spec)
+    except IntegrityError:
+        # A concurrent roll of the same key committed first (the unique rolled_from link).
+        raise Conflict(ALREADY_ROLLED, hint=CONFLICT_HINT) from None
 
 
-def clean_folders(workspace: Workspace, folder_ids: Any, visible: list[int] | None = None) -> list[Folder] | None:
-    """Folders of the workspace; None for [] (workspace-wide). Folders outside `visible` (the
-    calling key's own limit) are reported exactly like folders that do not exist."""
-    if not isinstance(folder_ids, list) or not all(_is_int(i) for i in folder_ids):
-        raise InvalidValue("folderIds must be a list of folder ids.", field="folderIds")
-    if not folder_ids:
-        return None
-    found = Folder.objects.filter(workspace=workspace, pk__in=folder_ids)
-    if visible is not None:
-        found = found.filter(pk__in=visible)
-    by_id = {f.pk: f for f in found}
-    unknown = sorted(set(folder_ids) - set(by_id))
-    if unknown:
-        raise InvalidValue(f"No folder {', '.join(map(str, unknown))} in this workspace.", field="folderIds")
-    return [by_id[i] for i in sorted(by_id)]
-
-
-def clean_metadata(value: Any) -> dict:
-    if not isinstance(value, dict):
-        raise InvalidValue("customMetadata must be an object of keys to values.", field="customMetadata")
-    if len(value) > METADATA_MAX_ENTRIES:
-        raise InvalidValue(f"customMetadata holds at most {METADATA_MAX_ENTRIES} entries.", field="customMetadata")
-    for k, v in value.items():
-        if not k or len(k) > NAME_MAX:
-            raise InvalidValue(f"customMetadata keys are 1 to {NAME_MAX} characters.", field="customMetadata")
-        if v is not None and not isinstance(v, str | int | float | bool):
-            raise InvalidValue(
-                f"customMetadata[{k!r}] must be a string, number, boolean or null.", field="customMetadata"
-            )
-        if len(json.dumps(v).encode()) > METADATA_VALUE_MAX_BYTES:
-            raise InvalidValue(
-                f"customMetadata[{k!r}] is over {METADATA_VALUE_MAX_BYTES} bytes.", field="customMetadata"
-            )
-    return value
-
-
-def clean_future(value: Any, field: str) -> datetime | None:
-    if value is None:
-        return None
-    if not isinstance(value, datetime) or timezone.is_naive(value):
-        raise InvalidValue(f"{field} must be a date and time with a time zone.", field=field)
+def _roll(*, key: ApiKey, actor: Actor, grace: timedelta, spec: KeySpec | None) -> tuple[ApiKey, str]:
+    old = _lock_key(key)
+    _authorize(actor, old.workspace)
     now = timezone.now()
-    if value <= now:
-        raise InvalidValue(f"{field} must be in the future.", field=field)
-    if value > now + MAX_DATE_AHEAD:
-        raise InvalidValue(f"{field} must be at most 10 years ahead.", field=field)
-    return value
+    if old.revoked_at is not None or old.rolled_at is not None or old.protected:
+        raise Conflict(
+            REVOKED if old.revoked_at else ALREADY_ROLLED if old.rolled_at else PROTECTED, hint=CONFLICT_HINT
+        )
+    if old.expires_at is not None and old.expires_at <= now:
+        raise Conflict(EXPIRED)
+    if not timedelta(0) <= grace <= MAX_GRACE:
+        raise InvalidValue(BAD_GRACE, field="oldKeyExpiresIn")
+    before = KeySpec.of(old)
+    after = before if spec is None else replace(spec, default=before.default)
+    if after.changed(before) - ROLL_KEEPS_ALL_BUT:
+        raise ValueError("A roll keeps everything but the secret, the rotation date and the owners.")
+    _check_write(actor, old.workspace, before=before, after=after)
+    _check_grant(actor, before)  # a roll hands out the whole key again
+    old.rolled_at, old.grace_until, old.is_default = now, (now + grace if grace else None), False
+    old.save(update_fields=["rolled_at", "grace_until", "is_default"])
+    new, secret = _mint(workspace=old.workspace, spec=after, actor=actor, rolled_from=old)
+    grace_until = old.grace_until.isoformat() if old.grace_until else None
+    _audit(
+        key=old,
+        actor=actor,
+        action=AuditAction.ROLL,
+        before={"keyId": old.key_id},
+        after={"keyId": new.key_id, "graceUntil": grace_until},
+    )
+    return new, secret
 
 
-def clean_ips(value: Any) -> list[str]:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise InvalidValue("allowedIps must be a list of addresses or CIDR blocks.", field="allowedIps")
-    networks = []
-    for text in value:
-        try:
-            networks.append(ipaddress.ip_network(text.strip(), strict=False))
-        except ValueError:
-            raise InvalidValue(f"{text!r} is not an IP address or CIDR block.", field="allowedIps") from None
-    return [str(n) for n in sorted(set(networks), key=lambda n: (n.version, n))]
+@transaction.atomic
+def api_key_revoke(*, key: ApiKey, actor: Actor) -> ApiKey:
+    """Revoke for good. A rolled key in its grace period can be revoked to end the grace now."""
+    key = _lock_key(key)
+    _authorize(actor, key.workspace)
+    if key.revoked_at is not None or key.protected:
+        raise Conflict(ALREADY_REVOKED if key.revoked_at else PROTECTED, hint=CONFLICT_HINT)
+    _check_dominates(actor, KeySpec.of(key))
+    before = {"revoked": False, "default": key.is_default}
+    key.revoked_at, key.is_default = timezone.now(), False
+    key.save(update_fields=["revoked_at", "is_default"])
+    _audit(key=key, actor=actor, action=AuditAction.REVOKE, before=before, after={"revoked": True, "default": False})
+    return key
 
 
-def clean_owners(workspace: Workspace, value: Any) -> list[User]:
-    """Members reminded before the rotation date ([] = everyone who may roll the key)."""
-    if not isinstance(value, list) or not all(_is_int(i) for i in value):
-        raise InvalidValue("owners must be a list of member ids.", field="owners")
-    members = {
-        m.user_id: m.user
-        for m in Membership.objects.filter(workspace=workspace, user_id__in=value).select_related("user")
-    }
-    unknown = sorted(set(value) - set(members))
-    if unknown:
-        raise InvalidValue(f"No member {', '.join(map(str, unknown))} in this workspace.", field="owners")
-    return [members[i] for i in sorted(members)]
+def api_key_protect(*, key: ApiKey, actor: Actor) -> ApiKey:
+    """From then on the key cannot be disabled, rolled or revoked until it is unprotected."""
+    return _edit(key=key, actor=actor, edits={"protected": True})
 
 
-def clean_bool(value: Any, field: str) -> bool:
-    if not isinstance(value, bool):
-        raise InvalidValue(f"{field} must be true or false.", field=field)
-    return value
+def api_key_unprotect(*, key: ApiKey, actor: Actor) -> ApiKey:
+    """Only a signed-in owner or admin (or an operator) may unprotect; a key never can."""
+    return _edit(key=key, actor=actor, edits={"protected": False})
+
+
+def api_key_disable(*, key: ApiKey, actor: Actor) -> ApiKey:
+    return _edit(key=key, actor=actor, edits={"disabled": True})
+
+
+def api_key_enable(*, key: ApiKey, actor: Actor) -> ApiKey:
+    return _edit(key=key, actor=actor, edits={"disabled": False})
 
 
 # Rules --------------------------------------------------------------------------------
-
-
-def snapshot(key: ApiKey) -> dict[str, Any]:
-    """What the audit log records of a key: never its secret or digest."""
-    return {
-        "name": key.name,
-        "scopes": key.scopes,
-        "folderIds": key.folder_limit(),
-        "default": key.is_default,
-        "protected": key.protected,
-        "disabled": key.disabled,
-        "customMetadata": key.custom_metadata,
-        "rotationDueAt": key.rotation_due_at.isoformat() if key.rotation_due_at else None,
-        "expiresAt": key.expires_at.isoformat() if key.expires_at else None,
-        "allowedIps": key.allowed_ips,
-        "owners": sorted(u.pk for u in key.owners.all()),
-    }
-
-
-def _audit(*, key: ApiKey, actor: Actor, action: str, before: dict, after: dict) -> AuditEvent:
-    changed = [k for k in after if before.get(k) != after.get(k)] if before else list(after)
-    return AuditEvent.objects.create(
-        workspace_id=key.workspace_id,
-        api_key=key,
-        action=action,
-        actor_user=actor.user,
-        actor_key=actor.key,
-        actor_label=actor.label[:200],
-        ip=actor.ip,
-        before={k: before[k] for k in changed if k in before},
-        after={k: after[k] for k in changed},
-    )
 
 
 def _authorize(actor: Actor, workspace: Workspace) -> None:
@@ -274,47 +235,99 @@ def _authorize(actor: Actor, workspace: Workspace) -> None:
         raise Forbidden(NOT_IN_WORKSPACE)
 
 
-def _folder_ids(folders: list[Folder] | None) -> list[int] | None:
-    return None if folders is None else [f.pk for f in folders]
+def _check_write(actor: Actor, workspace: Workspace, *, before: KeySpec | None, after: KeySpec) -> None:
+    """The plan, protection and privilege rules for making a key `after` (from `before`, or
+    from nothing when it is created).
 
-
-def reach(key: ApiKey) -> registry.Reach:
-    return registry.Reach(scopes=key.scopes, folders=key.folder_limit(), ips=key.allowed_ips, expires=key.expires_at)
-
-
-def _check_grant(actor: Actor, grant: registry.Reach) -> None:
-    """A key grants only what it reaches itself (the privilege-subset rule)."""
-    if actor.key is None:
+    - Plan: a non-Enterprise workspace has one live key, and its keys use no Enterprise
+      feature; on a downgraded workspace a key keeps what it has but gains nothing new.
+    - Protection: a key never unprotects, and a protected key is not disabled.
+    - Privilege: a calling key manages only keys it dominates (scopes and folders), and a key
+      that ends up reaching further than before (or enabled) must be within the caller's reach.
+    """
+    changed = after.changed(before or KeySpec(name=after.name))
+    if not workspace.is_enterprise:
+        if before is None and ApiKey.objects.filter(workspace=workspace).live().exists():
+            raise PlanRequired(PLAN_ONE_KEY)
+        protecting = after.protected and not (before and before.protected)
+        if changed & ENTERPRISE_FIELDS or protecting or (before is None and after.disabled):
+            raise PlanRequired(PLAN_SCOPED)
+    if before is None:
+        _check_grant(actor, after)
         return
-    problem = registry.reach_excess(reach(actor.key), grant)
-    if problem:
+    if before.protected and not after.protected and actor.key is not None:
+        raise Forbidden(UNPROTECT_VIA_API)
+    if before.protected and after.disabled and not before.disabled:
+        raise Conflict(PROTECTED, hint=CONFLICT_HINT)
+    _check_dominates(actor, before)
+    if (before.disabled and not after.disabled) or reach_excess(before.reach(), after.reach()):
+        _check_grant(actor, after)
+
+
+def _check_grant(actor: Actor, spec: KeySpec) -> None:
+    """A key grants only what it reaches itself (the privilege-subset rule)."""
+    if actor.key is not None and (problem := reach_excess(KeySpec.of(actor.key).reach(), spec.reach())):
         raise PrivilegeExceeded(problem)
 
 
-def _check_dominates(actor: Actor, key: ApiKey) -> None:
-    """A key may change, disable, enable, protect, roll or revoke another key only if it holds
-    at least that key's scopes and folders: a weaker key never manages a stronger one."""
+def _check_dominates(actor: Actor, target: KeySpec) -> None:
+    """A weaker key never manages a stronger one: the caller holds the target's scopes and folders."""
     if actor.key is None:
         return
-    problem = registry.grant_excess(
-        grantor_scopes=actor.key.scopes,
-        grantor_folders=actor.key.folder_limit(),
-        scopes=key.scopes,
-        folders=key.folder_limit(),
+    own = actor.key
+    problem = grant_excess(
+        grantor_scopes=own.scopes,
+        grantor_folders=own.folder_limit(),
+        scopes=None if target.scopes is None else list(target.scopes),
+        folders=target.folder_ids,
     )
     if problem:
         raise PrivilegeExceeded(f"{NOT_DOMINATED} {problem}")
 
 
-def _lock_workspace(workspace: Workspace) -> Workspace:
-    return Workspace.objects.select_for_update().get(pk=workspace.pk)
+def _action_for(before: KeySpec, after: KeySpec) -> str:
+    changed = after.changed(before)
+    if changed == {"protected"}:
+        return AuditAction.PROTECT if after.protected else AuditAction.UNPROTECT
+    if changed == {"disabled"}:
+        return AuditAction.DISABLE if after.disabled else AuditAction.ENABLE
+    return AuditAction.UPDATE
+
+
+# Writes -------------------------------------------------------------------------------
 
 
 def _lock_key(key: ApiKey) -> ApiKey:
     """Lock the key's workspace, then the key: always in this order, so writers never deadlock,
     and default-flag moves within a workspace are serialised."""
-    _lock_workspace(key.workspace)
+    Workspace.objects.select_for_update().get(pk=key.workspace_id)
     return ApiKey.objects.select_for_update(of=("self",)).select_related("workspace").get(pk=key.pk)
+
+
+def _mint(
+    *, workspace: Workspace, spec: KeySpec, actor: Actor, rolled_from: ApiKey | None = None
+) -> tuple[ApiKey, str]:
+    """A new key row made from `spec`, with a new secret; returns the key and the secret."""
+    key = ApiKey(workspace=workspace, created_by_user=actor.user, created_by_key=actor.key, rolled_from=rolled_from)
+    secret = keyformat.new_key(key.key_id)
+    key.digest = keyformat.digest(secret)
+    if spec.default:
+        _set_default(key, actor)
+    _save(key, spec)
+    return key, secret
+
+
+def _save(key: ApiKey, spec: KeySpec) -> None:
+    key.name = spec.name
+    key.scopes = None if spec.scopes is None else list(spec.scopes)
+    key.folders_limited = spec.folders is not None
+    key.custom_metadata = dict(spec.custom_metadata)
+    key.protected, key.disabled, key.is_default = spec.protected, spec.disabled, spec.default
+    key.rotation_due_at, key.expires_at = spec.rotation_due_at, spec.expires_at
+    key.allowed_ips = list(spec.allowed_ips)
+    key.save()
+    key.folders.set(spec.folders or [])
+    key.owners.set(spec.owners)
 
 
 def _set_default(key: ApiKey, actor: Actor) -> None:
@@ -322,320 +335,21 @@ def _set_default(key: ApiKey, actor: Actor) -> None:
     caller must dominate it too (a weak key cannot demote a strong default)."""
     current = ApiKey.objects.filter(workspace_id=key.workspace_id, is_default=True).exclude(pk=key.pk).first()
     if current is not None:
-        _check_dominates(actor, current)
+        _check_dominates(actor, KeySpec.of(current))
         ApiKey.objects.filter(pk=current.pk).update(is_default=False)
 
 
-def _visible_folders(actor: Actor) -> list[int] | None:
-    return actor.key.folder_limit() if actor.key is not None else None
-
-
-# Services -----------------------------------------------------------------------------
-
-
-@transaction.atomic
-def api_key_create(
-    *,
-    workspace: Workspace,
-    actor: Actor,
-    name: Any,
-    scopes: Any = UNSET,
-    folder_ids: Any = UNSET,
-    custom_metadata: Any = UNSET,
-    protected: Any = UNSET,
-    disabled: Any = UNSET,
-    default: Any = UNSET,
-    rotation_due_at: Any = UNSET,
-    owners: Any = UNSET,
-    expires_at: Any = UNSET,
-    allowed_ips: Any = UNSET,
-) -> tuple[ApiKey, str]:
-    """Create a key; returns it with its secret, which is never available again.
-
-    What a calling key omits is copied from the calling key (scopes, folders, IP allowlist,
-    expiry), so that a key never mints a wider one. Omitted owners default to the acting
-    user on Enterprise workspaces.
-    """
-    _authorize(actor, workspace)
-    workspace = _lock_workspace(workspace)
-    caller = actor.key
-    name = clean_name(name)
-    key_scopes = clean_scopes(scopes) if scopes is not UNSET else (caller.scopes if caller else None)
-    if folder_ids is not UNSET:
-        folders = clean_folders(workspace, folder_ids, _visible_folders(actor))
-    else:
-        folders = list(caller.folders.all()) if caller and caller.folders_limited else None
-    metadata = clean_metadata(custom_metadata) if custom_metadata is not UNSET else {}
-    is_protected = clean_bool(protected, "protected") if protected is not UNSET else False
-    is_disabled = clean_bool(disabled, "disabled") if disabled is not UNSET else False
-    is_default = clean_bool(default, "default") if default is not UNSET else False
-    rotation = clean_future(rotation_due_at, "rotationDueAt") if rotation_due_at is not UNSET else None
-    expiry = (
-        clean_future(expires_at, "expiresAt") if expires_at is not UNSET else (caller.expires_at if caller else None)
+def _audit(*, key: ApiKey, actor: Actor, action: str, before: dict, after: dict) -> AuditEvent:
+    """Record what changed (only the fields that did), by whom, from where."""
+    changed = [k for k in after if before.get(k) != after.get(k)] if before else list(after)
+    return AuditEvent.objects.create(
+        workspace_id=key.workspace_id,
+        api_key=key,
+        action=action,
+        actor_user=actor.user,
+        actor_key=actor.key,
+        actor_label=actor.label[:200],
+        ip=actor.ip,
+        before={k: before[k] for k in changed if k in before},
+        after={k: after[k] for k in changed},
     )
-    ips = clean_ips(allowed_ips) if allowed_ips is not UNSET else (list(caller.allowed_ips) if caller else [])
-    if owners is not UNSET:
-        owner_users = clean_owners(workspace, owners)
-    else:
-        reminded = actor.user or (caller.created_by_user if caller else None)
-        member = reminded and Membership.objects.filter(workspace=workspace, user=reminded).exists()
-        owner_users = [reminded] if workspace.is_enterprise and member and reminded else []
-
-    if not workspace.is_enterprise:
-        if ApiKey.objects.filter(workspace=workspace).live().exists():
-            raise PlanRequired(PLAN_ONE_KEY)
-        if key_scopes is not None or folders is not None or metadata or is_protected or is_disabled:
-            raise PlanRequired(PLAN_SCOPED)
-        if rotation or expiry or owner_users or ips:
-            raise PlanRequired(PLAN_SCOPED)
-    _check_grant(actor, registry.Reach(scopes=key_scopes, folders=_folder_ids(folders), ips=ips, expires=expiry))
-
-    key = ApiKey(
-        workspace=workspace,
-        name=name,
-        scopes=key_scopes,
-        folders_limited=folders is not None,
-        is_default=is_default,
-        protected=is_protected,
-        disabled=is_disabled,
-        custom_metadata=metadata,
-        rotation_due_at=rotation,
-        expires_at=expiry,
-        allowed_ips=ips,
-        created_by_user=actor.user,
-        created_by_key=caller,
-    )
-    secret = keyformat.new_key(key.key_id)
-    key.digest = keyformat.digest(secret)
-    if is_default:
-        _set_default(key, actor)
-    key.save()
-    key.folders.set(folders or [])
-    key.owners.set(owner_users)
-    _audit(key=key, actor=actor, action=AuditAction.CREATE, before={}, after=snapshot(key))
-    return key, secret
-
-
-def api_key_create_default(*, workspace: Workspace, actor: Actor) -> tuple[ApiKey, str]:
-    """The full-access default key every workspace gets when it is created."""
-    return api_key_create(workspace=workspace, actor=actor, name=DEFAULT_KEY_NAME, scopes=None, default=True)
-
-
-@transaction.atomic
-def api_key_update(
-    *,
-    key: ApiKey,
-    actor: Actor,
-    name: Any = UNSET,
-    scopes: Any = UNSET,
-    folder_ids: Any = UNSET,
-    custom_metadata: Any = UNSET,
-    protected: Any = UNSET,
-    disabled: Any = UNSET,
-    default: Any = UNSET,
-    rotation_due_at: Any = UNSET,
-    owners: Any = UNSET,
-    expires_at: Any = UNSET,
-    allowed_ips: Any = UNSET,
-) -> ApiKey:
-    """Change only what is given. The audit action says what kind of change it was.
-
-    On a workspace that left Enterprise, only the name, the default flag, disabling and
-    (in the dashboard) unprotecting remain possible: nothing can widen a downgraded key.
-    """
-    key = _lock_key(key)
-    workspace = key.workspace
-    _authorize(actor, workspace)
-    if key.revoked_at is not None or key.rolled_at is not None:
-        raise Conflict(REVOKED if key.revoked_at else ALREADY_ROLLED)
-    _check_dominates(actor, key)
-    before = snapshot(key)
-
-    changes: dict[str, Any] = {}
-    if name is not UNSET:
-        changes["name"] = clean_name(name)
-    if scopes is not UNSET:
-        changes["scopes"] = clean_scopes(scopes)
-    if custom_metadata is not UNSET:
-        changes["custom_metadata"] = clean_metadata(custom_metadata)
-    if protected is not UNSET:
-        changes["protected"] = clean_bool(protected, "protected")
-    if disabled is not UNSET:
-        changes["disabled"] = clean_bool(disabled, "disabled")
-    if default is not UNSET:
-        changes["is_default"] = clean_bool(default, "default")
-    if rotation_due_at is not UNSET:
-        changes["rotation_due_at"] = clean_future(rotation_due_at, "rotationDueAt")
-    if expires_at is not UNSET:
-        changes["expires_at"] = clean_future(expires_at, "expiresAt")
-    if allowed_ips is not UNSET:
-        changes["allowed_ips"] = clean_ips(allowed_ips)
-    new_folders = clean_folders(workspace, folder_ids, _visible_folders(actor)) if folder_ids is not UNSET else UNSET
-    owner_users = clean_owners(workspace, owners) if owners is not UNSET else None
-
-    real = {f: v for f, v in changes.items() if getattr(key, f) != v}
-    folders_change = new_folders is not UNSET and _folder_ids(new_folders) != key.folder_limit()
-    owners_change = owner_users is not None and sorted(u.pk for u in owner_users) != before["owners"]
-
-    if not workspace.is_enterprise:
-        plan_fields = {"scopes", "custom_metadata", "rotation_due_at", "expires_at", "allowed_ips"}
-        protecting = real.get("protected") is True
-        if set(real) & plan_fields or protecting or folders_change or owners_change:
-            raise PlanRequired(PLAN_SCOPED)
-    if real.get("protected") is False and actor.key is not None:
-        raise Forbidden(UNPROTECT_VIA_API)
-    if key.protected and real.get("disabled") is True:
-        raise Conflict(PROTECTED)
-    # A change that lets the key reach further (or enables it) grants what the key then
-    # reaches, so the caller must be able to grant all of it; narrowing needs only dominance.
-    result = registry.Reach(
-        scopes=real.get("scopes", key.scopes),
-        folders=_folder_ids(new_folders) if folders_change else key.folder_limit(),
-        ips=real.get("allowed_ips", key.allowed_ips),
-        expires=real.get("expires_at", key.expires_at),
-    )
-    if real.get("disabled") is False or registry.reach_excess(reach(key), result):
-        _check_grant(actor, result)
-
-    for field_name, value in real.items():
-        setattr(key, field_name, value)
-    if real.get("is_default"):
-        _set_default(key, actor)
-    if folders_change:
-        key.folders_limited = new_folders is not None
-    key.save()
-    if folders_change:
-        key.folders.set(new_folders or [])
-    if owners_change:
-        key.owners.set(owner_users or [])
-
-    after = snapshot(key)
-    if after != before:
-        _audit(key=key, actor=actor, action=_action_for(before, after), before=before, after=after)
-    return key
-
-
-def _action_for(before: dict, after: dict) -> str:
-    changed = {k for k in after if before[k] != after[k]}
-    if changed == {"protected"}:
-        return AuditAction.PROTECT if after["protected"] else AuditAction.UNPROTECT
-    if changed == {"disabled"}:
-        return AuditAction.DISABLE if after["disabled"] else AuditAction.ENABLE
-    return AuditAction.UPDATE
-
-
-def api_key_roll(
-    *,
-    key: ApiKey,
-    actor: Actor,
-    grace: timedelta = timedelta(0),
-    rotation_due_at: Any = UNSET,
-    owners: Any = UNSET,
-) -> tuple[ApiKey, str]:
-    """Replace a key's secret: a new key with the same name, scopes, folders, metadata,
-    protection, disabled and default state, and rotation schedule unless a new one is given.
-    The old secret dies at once, or after `grace` (at most 7 days), during which it acts as
-    the replacement. The caller must hold at least the key's scopes and folders.
-    """
-    try:
-        with transaction.atomic():
-            return _roll(key=key, actor=actor, grace=grace, rotation_due_at=rotation_due_at, owners=owners)
-    except IntegrityError:
-        # A concurrent roll of the same key committed first (the unique rolled_from link).
-        raise Conflict(ALREADY_ROLLED) from None
-
-
-def _roll(*, key: ApiKey, actor: Actor, grace: timedelta, rotation_due_at: Any, owners: Any) -> tuple[ApiKey, str]:
-    old = _lock_key(key)
-    workspace = old.workspace
-    _authorize(actor, workspace)
-    if old.revoked_at is not None:
-        raise Conflict(REVOKED)
-    if old.rolled_at is not None:
-        raise Conflict(ALREADY_ROLLED)
-    if old.protected:
-        raise Conflict(PROTECTED)
-    now = timezone.now()
-    if old.expires_at is not None and old.expires_at <= now:
-        raise Conflict(EXPIRED)
-    if not timedelta(0) <= grace <= MAX_GRACE:
-        raise InvalidValue("The grace period must be between 0 seconds and 7 days.", field="oldKeyExpiresIn")
-    folders = list(old.folders.all()) if old.folders_limited else None
-    _check_grant(actor, reach(old))
-    # Omitted, the rotation schedule carries over to the replacement.
-    rotation = clean_future(rotation_due_at, "rotationDueAt") if rotation_due_at is not UNSET else old.rotation_due_at
-    owner_users = clean_owners(workspace, owners) if owners is not UNSET else list(old.owners.all())
-    if not workspace.is_enterprise and (rotation_due_at not in (UNSET, None) or (owners is not UNSET and owner_users)):
-        raise PlanRequired(PLAN_SCOPED)
-
-    was_default = old.is_default
-    old.rolled_at = now
-    old.grace_until = now + grace if grace else None
-    old.is_default = False
-    old.save(update_fields=["rolled_at", "grace_until", "is_default"])
-
-    new = ApiKey(
-        workspace=workspace,
-        name=old.name,
-        scopes=old.scopes,
-        folders_limited=old.folders_limited,
-        is_default=was_default,
-        protected=old.protected,
-        disabled=old.disabled,
-        custom_metadata=old.custom_metadata,
-        rotation_due_at=rotation,
-        expires_at=old.expires_at,
-        allowed_ips=old.allowed_ips,
-        created_by_user=actor.user,
-        created_by_key=actor.key,
-        rolled_from=old,
-    )
-    secret = keyformat.new_key(new.key_id)
-    new.digest = keyformat.digest(secret)
-    new.save()
-    new.folders.set(folders or [])
-    new.owners.set(owner_users)
-    _audit(
-        key=old,
-        actor=actor,
-        action=AuditAction.ROLL,
-        before={"keyId": old.key_id},
-        after={"keyId": new.key_id, "graceUntil": old.grace_until.isoformat() if old.grace_until else None},
-    )
-    return new, secret
-
-
-@transaction.atomic
-def api_key_revoke(*, key: ApiKey, actor: Actor) -> ApiKey:
-    """Revoke for good. A rolled key in its grace period can be revoked to end the grace now."""
-    key = _lock_key(key)
-    _authorize(actor, key.workspace)
-    if key.revoked_at is not None:
-        raise Conflict("This key is already revoked.")
-    _check_dominates(actor, key)
-    if key.protected:
-        raise Conflict(PROTECTED)
-    before = {"revoked": False, "default": key.is_default}
-    key.revoked_at = timezone.now()
-    key.is_default = False
-    key.save(update_fields=["revoked_at", "is_default"])
-    _audit(key=key, actor=actor, action=AuditAction.REVOKE, before=before, after={"revoked": True, "default": False})
-    return key
-
-
-def api_key_protect(*, key: ApiKey, actor: Actor) -> ApiKey:
-    """Protect a key: from then on it cannot be disabled, rolled or revoked until unprotected."""
-    return api_key_update(key=key, actor=actor, protected=True)
-
-
-def api_key_unprotect(*, key: ApiKey, actor: Actor) -> ApiKey:
-    """Only a signed-in owner or admin (or an operator) may unprotect; a key never can."""
-    return api_key_update(key=key, actor=actor, protected=False)
-
-
-def api_key_disable(*, key: ApiKey, actor: Actor) -> ApiKey:
-    return api_key_update(key=key, actor=actor, disabled=True)
-
-
-def api_key_enable(*, key: ApiKey, actor: Actor) -> ApiKey:
-    return api_key_update(key=key, actor=actor, disabled=False)

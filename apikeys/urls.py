@@ -1,12 +1,18 @@
-"""Key-management API routes, at the site root as the official SDK expects (no trailing slash)."""
+"""Key-management routes, at the site root as the official SDK expects (no trailing slash),
+each method mapped to its viewset action explicitly."""
 
 from django.urls import path
 
-from . import api
+from .api import ApiKeyViewSet
+
+keys = ApiKeyViewSet.as_view({"get": "list", "post": "create"})
+publishable = ApiKeyViewSet.as_view({"get": "publishable"})
+key = ApiKeyViewSet.as_view({"get": "retrieve", "patch": "partial_update", "delete": "destroy"})
+roll = ApiKeyViewSet.as_view({"post": "roll"})
 
 urlpatterns = [
-    path("<slug:ws>/api-keys", api.ApiKeyListView.as_view(), name="api-keys"),
-    path("<slug:ws>/api-keys/publishable", api.PublishableKeyView.as_view(), name="api-keys-publishable"),
-    path("<slug:ws>/api-keys/<slug:key_id>", api.ApiKeyDetailView.as_view(), name="api-key"),
-    path("<slug:ws>/api-keys/<slug:key_id>/roll", api.ApiKeyRollView.as_view(), name="api-key-roll"),
+    path("<slug:ws>/api-keys", keys, name="api-keys"),
+    path("<slug:ws>/api-keys/publishable", publishable, name="api-keys-publishable"),
+    path("<slug:ws>/api-keys/<slug:key_id>", key, name="api-key"),
+    path("<slug:ws>/api-keys/<slug:key_id>/roll", roll, name="api-key-roll"),
 ]

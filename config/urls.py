@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from apikeys.api import RootView
+from apikeys.api import RootViewSet
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -10,7 +10,7 @@ urlpatterns = [
     path("api/schema", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),
     path("", include("workspaces.urls")),
-    path("", RootView.as_view(), name="root"),
+    path("", RootViewSet.as_view({"get": "retrieve", "post": "check"}), name="root"),
     path("", include(("apikeys.urls", "api"))),
     path("", include(("workspaces.api_urls", "resources"))),
 ]

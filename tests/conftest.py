@@ -4,6 +4,7 @@ import pytest
 from django.core.servers import basehttp
 
 from tests.factories import MembershipFactory, UserFactory, WorkspaceFactory
+from tests.keys import create_key
 from workspaces.models import Plan, Role
 
 
@@ -61,10 +62,10 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture
 def make_key(db):
     """A key created through the services, as an operator would; returns (key, secret)."""
-    from apikeys.services import Actor, api_key_create
+    from apikeys.services import Actor
 
     def make(workspace, name="Test key", **fields):
-        return api_key_create(workspace=workspace, actor=Actor(), name=name, **fields)
+        return create_key(workspace=workspace, actor=Actor(), name=name, **fields)
 
     return make
 

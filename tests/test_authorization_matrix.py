@@ -28,13 +28,12 @@ from django.utils import timezone
 from rest_framework.parsers import JSONParser
 
 from apikeys import authentication
-from apikeys.api import WorkspaceAPIView
 from apikeys.models import ApiKey
-from apikeys.permissions import required_for_method
 from apikeys.scopes import ANY_KEY, SCOPE_NAMES
-from apikeys.services import Actor, api_key_revoke, api_key_roll
+from apikeys.services import Actor, api_key_revoke
 from tests.factories import FolderFactory, ImageFactory, ModelFactory, ProjectFactory, VersionFactory
-from tests.routes import api_routes, methods_of, openapi_path
+from tests.keys import roll_key
+from tests.routes import Route, api_routes, openapi_path
 from workspaces.models import Folder
 
 PARAM = re.compile(r"<(?:\w+:)?(\w+)>")
@@ -46,17 +45,16 @@ REFUSALS = (401, 403, 404)
 
 @dataclass(frozen=True)
 class Action:
-    route: str
-    view: type[WorkspaceAPIView]
+    route: Route
     method: str
 
     @property
     def required(self) -> tuple[str, ...] | None:
-        return required_for_method(self.view, self.method)
+        return self.route.required(self.method)
 
     @property
     def params(self) -> list[str]:
-        return PARAM.findall(self.route)
+        return PARAM.findall(self.route.pattern)
 
     @property
     def project_bound(self) -> bool:
@@ -67,11 +65,11 @@ class Action:
         return self.required is not None and ANY_KEY in self.required
 
     def __str__(self) -> str:
-        return f"{self.method} {openapi_path(self.route)}"
+        return f"{self.method} {openapi_path(self.route.pattern)}"
 
 
 ROUTES = api_routes()
-ACTIONS = [Action(route, view, method) for route, view in ROUTES for method in methods_of(view)]
+ACTIONS = [Action(route, method) for route in ROUTES for method in route.methods]
 DECLARED = [a for a in ACTIONS if a.required is not None]
 DEAD_STATES = {
     "disabled": authentication.DISABLED,
@@ -136,7 +134,7 @@ def world(enterprise, make_key):
 
 
 def path_of(action: Action, world: World) -> str:
-    return "/" + PARAM.sub(lambda m: world.values[m.group(1)], action.route)
+    return "/" + PARAM.sub(lambda m: world.values[m.group(1)], action.route.pattern)
 
 
 def call(client, action: Action, world: World, secret: str | None = None):
@@ -145,7 +143,7 @@ def call(client, action: Action, world: World, secret: str | None = None):
     path = path_of(action, world)
     if action.method == "GET":
         return client.get(path, **headers)
-    if any(issubclass(parser, JSONParser) for parser in action.view.parser_classes):
+    if any(issubclass(parser, JSONParser) for parser in action.route.parser_classes):
         return client.generic(action.method, path, b"{}", content_type="application/json", **headers)
     return client.generic(
         action.method, path, encode_multipart(BOUNDARY, {}), content_type=MULTIPART_CONTENT, **headers
@@ -211,7 +209,7 @@ def test_reading_needs_only_read_scopes_and_changing_needs_more_than_reading():
 
 def test_the_matrix_covers_every_api_route_and_method(capsys):
     assert ROUTES, "the URL configuration yields no API route"
-    assert all(methods_of(view) for _, view in ROUTES), "every API view handles a method"
+    assert all(route.methods for route in ROUTES), "every API route maps a method"
     unknown = sorted({f"{a}: <{p}>" for a in ACTIONS for p in a.params if p not in WORLD_PARAMS})
     assert not unknown, f"URL parameters the matrix's world cannot fill: {unknown}"
     total = sum(CASES.values())
@@ -280,7 +278,7 @@ def dead_key(state: str, workspace, make_key) -> str:
     if state == "revoked":
         api_key_revoke(key=key, actor=Actor())
     else:
-        api_key_roll(key=key, actor=Actor())
+        roll_key(key=key, actor=Actor())
     return secret
 
 

@@ -1,21 +1,21 @@
-"""The workspace resource API: workspace, projects, folders, images, versions, models.
+"""The workspace resource API: workspace, projects, folders, images, versions, models, one
+viewset each (routes: `workspaces.api_urls`).
 
-Roboflow-shaped, so that the official SDK works unchanged. Every view is a WorkspaceAPIView:
-it declares its scope per method, and reaches projects only through `self.projects()`, which
+Roboflow-shaped, so that the official SDK works unchanged. Every viewset is a ScopedViewSet:
+it declares its scope per action, and reaches projects only through `self.projects()`, which
 is already limited to the caller's workspace and folders; anything else is a 404.
 """
 
 from django.conf import settings
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import connection
 from django.http import FileResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions
 from rest_framework.response import Response
 
-from apikeys.api import WorkspaceAPIView
 from apikeys.exceptions import PayloadTooLarge
 from apikeys.parsers import SafeFormParser, SafeJSONParser, SafeMultiPartParser
+from apikeys.viewsets import ScopedViewSet
 
 from . import services
 from .models import Folder, Image, Membership, Model, Project, Split, Version
@@ -63,7 +63,13 @@ FOLDER_LIMITED_FOLDERS = "A key limited to some folders cannot create or rename 
 TOO_LARGE = "The file is larger than the {limit} bytes this server accepts."
 
 
-class ResourceAPIView(WorkspaceAPIView):
+# The upload routes take multipart bodies (and forms), as the SDK sends them; a JSON body to
+# the weights upload is read too, to say what is missing. Everything else takes JSON.
+UPLOAD_PARSERS = [SafeMultiPartParser, SafeFormParser]
+WEIGHTS_PARSERS = [SafeMultiPartParser, SafeFormParser, SafeJSONParser]
+
+
+class ResourceViewSet(ScopedViewSet):
     schema_tags = ["Workspace"]
 
     def get_project(self, slug: str) -> Project:
@@ -93,6 +99,13 @@ class ResourceAPIView(WorkspaceAPIView):
             raise exceptions.ValidationError({"projects": [f"No project {', '.join(missing)} in this workspace."]})
         return list(found.values())
 
+    def get_image(self, project: str, image_id: int) -> Image:
+        found = self.get_project(project)
+        image = Image.objects.select_related("project__workspace").filter(project=found, pk=image_id).first()
+        if image is None:
+            raise exceptions.NotFound(f"No image {image_id} in this project.")
+        return image
+
     def folder_response(self, folder: Folder, status: int = 200) -> Response:
         slugs = list(self.projects().filter(folder=folder).values_list("slug", flat=True))
         return Response({"group": FolderSerializer(folder_with(folder, slugs)).data}, status=status)
@@ -109,13 +122,13 @@ def refuse_oversize(request) -> None:
         raise PayloadTooLarge(TOO_LARGE.format(limit=limit))
 
 
-class WorkspaceView(ResourceAPIView):
-    required_scopes = {"get": "workspace:read"}
+class WorkspaceViewSet(ResourceViewSet):
+    required_scopes = {"retrieve": "workspace:read"}
 
     @extend_schema(
         operation_id="workspace_get", summary="The workspace, its members and projects", responses=WorkspaceResponse
     )
-    def get(self, request, ws):
+    def retrieve(self, request, ws):
         members = Membership.objects.filter(workspace=self.workspace).select_related("user").order_by("user__username")
         return Response(
             {
@@ -130,8 +143,13 @@ class WorkspaceView(ResourceAPIView):
         )
 
 
-class ProjectListView(ResourceAPIView):
-    required_scopes = {"post": "project:create"}
+class ProjectViewSet(ResourceViewSet):
+    required_scopes = {
+        "create": "project:create",
+        "retrieve": "project:read",
+        "partial_update": "project:update",
+        "destroy": "project:update",
+    }
 
     @extend_schema(
         operation_id="projects_create",
@@ -139,7 +157,7 @@ class ProjectListView(ResourceAPIView):
         request=ProjectCreateBody,
         responses={201: ProjectSerializer},
     )
-    def post(self, request, ws):
+    def create(self, request, ws):
         data = parse(ProjectCreateBody, self.body())
         folder = self.get_folder(data["folderId"]) if "folderId" in data else None
         if folder is None and self.folder_limit() is not None:
@@ -154,12 +172,8 @@ class ProjectListView(ResourceAPIView):
         )
         return Response(ProjectSerializer(self.project_with_counts(project)).data, status=201)
 
-
-class ProjectDetailView(ResourceAPIView):
-    required_scopes = {"get": "project:read", "patch": "project:update", "delete": "project:update"}
-
     @extend_schema(operation_id="project_get", summary="A project and its versions", responses=ProjectDetailResponse)
-    def get(self, request, ws, project):
+    def retrieve(self, request, ws, project):
         found = self.get_project(project)
         versions = found.versions.select_related("project__workspace")
         return Response(
@@ -173,10 +187,9 @@ class ProjectDetailView(ResourceAPIView):
     @extend_schema(
         operation_id="project_update", summary="Change a project", request=ProjectUpdateBody, responses=ProjectResponse
     )
-    def patch(self, request, ws, project):
+    def partial_update(self, request, ws, project):
         found = self.get_project(project)
-        changes = parse(ProjectUpdateBody, self.body())
-        services.project_update(project=found, **changes)
+        services.project_update(project=found, **parse(ProjectUpdateBody, self.body()))
         return Response({"project": ProjectSerializer(self.project_with_counts(found)).data})
 
     @extend_schema(
@@ -184,17 +197,25 @@ class ProjectDetailView(ResourceAPIView):
         summary="Delete a project, its images, versions and models",
         responses={200: DeletedResponse},
     )
-    def delete(self, request, ws, project):
+    def destroy(self, request, ws, project):
         found = self.get_project(project)
         services.project_delete(project=found)
         return Response({"status": "deleted", "id": f"{self.workspace.url}/{found.slug}"})
 
 
-class FolderListView(ResourceAPIView):
-    required_scopes = {"get": "folder:read", "post": "folder:create"}
+class FolderViewSet(ResourceViewSet):
+    required_scopes = {
+        "list": "folder:read",
+        "create": "folder:create",
+        "retrieve": "folder:read",
+        "partial_update": "folder:update",
+        "destroy": "folder:delete",
+        "add_projects": "folder:update",
+        "remove_projects": "folder:update",
+    }
 
     @extend_schema(operation_id="folders_list", summary="Project folders", responses=FolderListResponse)
-    def get(self, request, ws):
+    def list(self, request, ws):
         slugs: dict[int, list[str]] = {}
         for folder_id, slug in self.projects().filter(folder__isnull=False).values_list("folder_id", "slug"):
             slugs.setdefault(folder_id, []).append(slug)
@@ -204,7 +225,7 @@ class FolderListView(ResourceAPIView):
     @extend_schema(
         operation_id="folders_create", summary="Create a folder", request=FolderBody, responses={201: FolderResponse}
     )
-    def post(self, request, ws):
+    def create(self, request, ws):
         if self.folder_limit() is not None:
             raise exceptions.PermissionDenied(FOLDER_LIMITED_FOLDERS)
         data = parse(FolderBody, self.body())
@@ -212,18 +233,14 @@ class FolderListView(ResourceAPIView):
         folder = services.folder_create(workspace=self.workspace, name=data["name"], projects=projects)
         return self.folder_response(folder, status=201)
 
-
-class FolderDetailView(ResourceAPIView):
-    required_scopes = {"get": "folder:read", "patch": "folder:update", "delete": "folder:delete"}
-
     @extend_schema(operation_id="folder_get", summary="A folder and its projects", responses=FolderResponse)
-    def get(self, request, ws, folder_id):
+    def retrieve(self, request, ws, folder_id):
         return self.folder_response(self.get_folder(folder_id))
 
     @extend_schema(
         operation_id="folder_rename", summary="Rename a folder", request=FolderRenameBody, responses=FolderResponse
     )
-    def patch(self, request, ws, folder_id):
+    def partial_update(self, request, ws, folder_id):
         folder = self.get_folder(folder_id)
         if self.folder_limit() is not None:  # the answer could reveal other folders' names
             raise exceptions.PermissionDenied(FOLDER_LIMITED_FOLDERS)
@@ -233,20 +250,9 @@ class FolderDetailView(ResourceAPIView):
     @extend_schema(
         operation_id="folder_delete", summary="Delete a folder (its projects stay)", responses={200: DeletedResponse}
     )
-    def delete(self, request, ws, folder_id):
-        folder = self.get_folder(folder_id)
-        services.folder_delete(folder=folder)
+    def destroy(self, request, ws, folder_id):
+        services.folder_delete(folder=self.get_folder(folder_id))
         return Response({"status": "deleted", "id": str(folder_id)})
-
-
-class FolderProjectsView(ResourceAPIView):
-    required_scopes = {"patch": "folder:update", "delete": "folder:update"}
-
-    def move(self, folder_id, into: bool) -> Response:
-        folder = self.get_folder(folder_id)
-        projects = self.projects_named(parse(FolderProjectsBody, self.body())["projects"])
-        services.folder_move_projects(folder=folder, projects=projects, into=into)
-        return self.folder_response(folder)
 
     @extend_schema(
         operation_id="folder_add_projects",
@@ -254,7 +260,7 @@ class FolderProjectsView(ResourceAPIView):
         request=FolderProjectsBody,
         responses=FolderResponse,
     )
-    def patch(self, request, ws, folder_id):
+    def add_projects(self, request, ws, folder_id):
         return self.move(folder_id, into=True)
 
     @extend_schema(
@@ -263,16 +269,25 @@ class FolderProjectsView(ResourceAPIView):
         request=FolderProjectsBody,
         responses={200: FolderResponse},
     )
-    def delete(self, request, ws, folder_id):
+    def remove_projects(self, request, ws, folder_id):
         return self.move(folder_id, into=False)
 
+    def move(self, folder_id, into: bool) -> Response:
+        folder = self.get_folder(folder_id)
+        projects = self.projects_named(parse(FolderProjectsBody, self.body())["projects"])
+        services.folder_move_projects(folder=folder, projects=projects, into=into)
+        return self.folder_response(folder)
 
-class ImageUploadView(ResourceAPIView):
-    """`POST /dataset/:project/upload`, as the SDK sends it: multipart `file`, `name`, `split`
-    and `metadata` (a JSON string); query `batch` and repeated `tag`."""
 
-    required_scopes = {"post": "image:create"}
-    parser_classes = [SafeMultiPartParser, SafeFormParser]
+class ImageViewSet(ResourceViewSet):
+    required_scopes = {
+        "upload": "image:create",
+        "retrieve": "image:read",
+        "file": "image:read",
+        "search": "image:read",
+        "tags": "image:tag",
+        "bulk_destroy": "image:delete",
+    }
 
     @extend_schema(
         operation_id="image_upload",
@@ -281,57 +296,36 @@ class ImageUploadView(ResourceAPIView):
         request={"multipart/form-data": UploadBody},
         responses=UploadResponse,
     )
-    def post(self, request, project):
+    def upload(self, request, project):
+        """`POST /dataset/:project/upload`, as the SDK sends it: multipart `file`, `name`,
+        `split` and `metadata` (a JSON string); query `batch` and repeated `tag`."""
         refuse_oversize(request)
         found = self.get_project(project)
         query = parse(UploadQuery, request.query_params)
         data = parse(UploadBody, request.data)
-        upload = data["file"]
-        try:
-            image, created = services.image_create(
-                project=found,
-                data=upload.read(),
-                name=data["name"],
-                split=data.get("split", Split.TRAIN),
-                tags=query.get("tag", []),
-                metadata=data.get("metadata", {}),
-                batch=query.get("batch", ""),
-            )
-        except DjangoValidationError as exc:
-            if exc.code in ("not_an_image", "too_many_pixels"):
-                raise exceptions.ValidationError({"file": exc.messages}) from None
-            raise
+        image, created = services.image_create(
+            project=found,
+            data=data["file"].read(),
+            name=data["name"],
+            split=data.get("split", Split.TRAIN),
+            tags=query.get("tag", []),
+            metadata=data.get("metadata", {}),
+            batch=query.get("batch", ""),
+        )
         if not created:
             return Response({"duplicate": True, "id": str(image.pk)})
         return Response({"success": True, "id": str(image.pk)})
 
-
-class ImageAPIView(ResourceAPIView):
-    def get_image(self, project: str, image_id: int) -> Image:
-        found = self.get_project(project)
-        image = Image.objects.select_related("project__workspace").filter(project=found, pk=image_id).first()
-        if image is None:
-            raise exceptions.NotFound(f"No image {image_id} in this project.")
-        return image
-
-
-class ImageDetailView(ImageAPIView):
-    required_scopes = {"get": "image:read"}
-
     @extend_schema(operation_id="image_get", summary="An image's details", responses=ImageResponse)
-    def get(self, request, ws, project, image_id):
+    def retrieve(self, request, ws, project, image_id):
         return Response({"image": ImageSerializer(self.get_image(project, image_id)).data})
-
-
-class ImageFileView(ImageAPIView):
-    required_scopes = {"get": "image:read"}
 
     @extend_schema(
         operation_id="image_download",
         summary="Download an image's file",
         responses={(200, "image/*"): OpenApiResponse(description="The image's bytes.")},
     )
-    def get(self, request, ws, project, image_id):
+    def file(self, request, ws, project, image_id):
         image = self.get_image(project, image_id)
         # Always an attachment of the verified image type, never what the uploader's name
         # suggests (a file named x.html would be a page of ours), and sandboxed besides.
@@ -342,17 +336,13 @@ class ImageFileView(ImageAPIView):
         response["Cross-Origin-Resource-Policy"] = "same-origin"
         return response
 
-
-class ImageTagsView(ImageAPIView):
-    required_scopes = {"post": "image:tag"}
-
     @extend_schema(
         operation_id="image_tags",
         summary="Add, remove or set an image's tags (and merge metadata)",
         request=TagsBody,
         responses=ImageResponse,
     )
-    def post(self, request, ws, project, image_id):
+    def tags(self, request, ws, project, image_id):
         image = self.get_image(project, image_id)
         data = parse(TagsBody, self.body())
         image = services.image_set_tags(
@@ -360,25 +350,16 @@ class ImageTagsView(ImageAPIView):
         )
         return Response({"image": ImageSerializer(image).data})
 
-
-class ImageBulkView(ResourceAPIView):
-    required_scopes = {"delete": "image:delete"}
-
     @extend_schema(
         operation_id="images_delete",
         summary="Delete images: all or none",
         request=DeleteImagesBody,
         responses={200: ImagesDeletedResponse},
     )
-    def delete(self, request, ws, project):
+    def bulk_destroy(self, request, ws, project):
         found = self.get_project(project)
-        ids = parse(DeleteImagesBody, self.body())["images"]
-        deleted = services.images_delete(project=found, image_ids=ids)
+        deleted = services.images_delete(project=found, image_ids=parse(DeleteImagesBody, self.body())["images"])
         return Response({"deleted": [str(i) for i in deleted]})
-
-
-class ImageSearchView(ResourceAPIView):
-    required_scopes = {"post": "image:read"}
 
     @extend_schema(
         operation_id="images_search",
@@ -386,7 +367,7 @@ class ImageSearchView(ResourceAPIView):
         request=SearchBody,
         responses=SearchResponse,
     )
-    def post(self, request, ws, project):
+    def search(self, request, ws, project):
         found = self.get_project(project)
         data = parse(SearchBody, self.body())
         images = Image.objects.filter(project=found).select_related("project__workspace")
@@ -417,26 +398,8 @@ def with_tag(images, tag: str):
     return images.filter(pk__in=[pk for pk, tags in images.values_list("pk", "tags") if tag in tags])
 
 
-class VersionGenerateView(ResourceAPIView):
-    required_scopes = {"post": "version:create"}
-
-    @extend_schema(
-        operation_id="version_generate",
-        summary="Generate a version: a snapshot of the images",
-        request=GenerateBody,
-        responses=GeneratedResponse,
-    )
-    def post(self, request, ws, project):
-        found = self.get_project(project)
-        data = parse(GenerateBody, self.body())
-        settings_ = {k: data[k] for k in ("preprocessing", "augmentation") if k in data}
-        version = services.version_generate(project=found, settings=settings_, name=data.get("name", ""))
-        version_id = f"{self.workspace.url}/{found.slug}/{version.number}"
-        return Response({"message": "Generated", "version": version.number, "id": version_id})
-
-
-class VersionDetailView(ResourceAPIView):
-    required_scopes = {"get": "version:read", "delete": "version:update"}
+class VersionViewSet(ResourceViewSet):
+    required_scopes = {"create": "version:create", "retrieve": "version:read", "destroy": "version:update"}
 
     def get_version(self, project: str, number: int) -> Version:
         found = self.get_project(project)
@@ -445,8 +408,22 @@ class VersionDetailView(ResourceAPIView):
             raise exceptions.NotFound(f"No version {number} of this project.")
         return version
 
+    @extend_schema(
+        operation_id="version_generate",
+        summary="Generate a version: a snapshot of the images",
+        request=GenerateBody,
+        responses={200: GeneratedResponse},
+    )
+    def create(self, request, ws, project):
+        found = self.get_project(project)
+        data = parse(GenerateBody, self.body())
+        settings_ = {k: data[k] for k in ("preprocessing", "augmentation") if k in data}
+        version = services.version_generate(project=found, settings=settings_, name=data.get("name", ""))
+        version_id = f"{self.workspace.url}/{found.slug}/{version.number}"
+        return Response({"message": "Generated", "version": version.number, "id": version_id})
+
     @extend_schema(operation_id="version_get", summary="A version", responses=VersionDetailResponse)
-    def get(self, request, ws, project, version):
+    def retrieve(self, request, ws, project, version):
         found = self.get_version(project, version)
         return Response(
             {
@@ -459,19 +436,30 @@ class VersionDetailView(ResourceAPIView):
     @extend_schema(
         operation_id="version_delete", summary="Delete a version (its images stay)", responses={200: DeletedResponse}
     )
-    def delete(self, request, ws, project, version):
+    def destroy(self, request, ws, project, version):
         found = self.get_version(project, version)
         version_id = f"{self.workspace.url}/{found.project.slug}/{found.number}"
         services.version_delete(version=found)
         return Response({"status": "deleted", "id": version_id})
 
 
-class ModelListView(ResourceAPIView):
-    required_scopes = {"get": "project:read", "post": "model:deploy"}
-    parser_classes = [SafeMultiPartParser, SafeFormParser, SafeJSONParser]
+class ModelViewSet(ResourceViewSet):
+    required_scopes = {
+        "list": "project:read",
+        "create": "model:deploy",
+        "partial_update": "model:manage",
+        "destroy": "model:manage",
+    }
+
+    def get_model(self, project: str, model_id: int) -> Model:
+        found = self.get_project(project)
+        model = Model.objects.select_related("project", "version").filter(project=found, pk=model_id).first()
+        if model is None:
+            raise exceptions.NotFound(f"No model {model_id} in this project.")
+        return model
 
     @extend_schema(operation_id="models_list", summary="A project's models", responses=ModelListResponse)
-    def get(self, request, ws, project):
+    def list(self, request, ws, project):
         found = self.get_project(project)
         return Response({"models": ModelSerializer(found.models.select_related("version"), many=True).data})
 
@@ -481,50 +469,41 @@ class ModelListView(ResourceAPIView):
         request={"multipart/form-data": ModelUploadBody},
         responses={201: ModelResponse},
     )
-    def post(self, request, ws, project):
+    def create(self, request, ws, project):
         refuse_oversize(request)
         found = self.get_project(project)
         data = parse(ModelUploadBody, request.data)
-        version = version_of(found, data.get("version"))
         model = services.model_create(
-            project=found, name=data["name"], type=data["type"], upload=data["weights"], version=version
+            project=found,
+            name=data["name"],
+            type=data["type"],
+            upload=data["weights"],
+            version=self.version_of(found, data.get("version")),
         )
         return Response({"model": ModelSerializer(model).data}, status=201)
-
-
-def version_of(project: Project, number: int | None) -> Version | None:
-    if number is None:
-        return None
-    version = project.versions.filter(number=number).first()
-    if version is None:
-        raise exceptions.ValidationError({"version": [f"No version {number} of this project."]})
-    return version
-
-
-class ModelDetailView(ResourceAPIView):
-    required_scopes = {"patch": "model:manage", "delete": "model:manage"}
-
-    def get_model(self, project: str, model_id: int) -> Model:
-        found = self.get_project(project)
-        model = Model.objects.select_related("project", "version").filter(project=found, pk=model_id).first()
-        if model is None:
-            raise exceptions.NotFound(f"No model {model_id} in this project.")
-        return model
 
     @extend_schema(
         operation_id="model_update", summary="Change a model", request=ModelUpdateBody, responses=ModelResponse
     )
-    def patch(self, request, ws, project, model_id):
+    def partial_update(self, request, ws, project, model_id):
         model = self.get_model(project, model_id)
         data = parse(ModelUpdateBody, self.body())
         if "version" in data:
-            data["version"] = version_of(model.project, data["version"])
+            data["version"] = self.version_of(model.project, data["version"])
         return Response({"model": ModelSerializer(services.model_update(model=model, **data)).data})
 
     @extend_schema(
         operation_id="model_delete", summary="Delete a model and its weights", responses={200: DeletedResponse}
     )
-    def delete(self, request, ws, project, model_id):
-        model = self.get_model(project, model_id)
-        services.model_delete(model=model)
+    def destroy(self, request, ws, project, model_id):
+        services.model_delete(model=self.get_model(project, model_id))
         return Response({"status": "deleted", "id": str(model_id)})
+
+    @staticmethod
+    def version_of(project: Project, number: int | None) -> Version | None:
+        if number is None:
+            return None
+        version = project.versions.filter(number=number).first()
+        if version is None:
+            raise exceptions.ValidationError({"version": [f"No version {number} of this project."]})
+        return version

@@ -123,7 +123,7 @@ def _fresh_default_key(workspace: Workspace) -> str:
     """A full-access secret for the demo. Secrets are never stored, so each run rolls the
     default key; a default key that someone restricted is retired and made anew."""
     from apikeys.models import ApiKey
-    from apikeys.services import Actor, api_key_create_default, api_key_revoke, api_key_roll, api_key_unprotect
+    from apikeys.services import DEFAULT_KEY, Actor, api_key_create, api_key_revoke, api_key_roll, api_key_unprotect
 
     actor = Actor()
     key = ApiKey.objects.live().filter(workspace=workspace, is_default=True).first()
@@ -140,7 +140,7 @@ def _fresh_default_key(workspace: Workspace) -> str:
         if old.protected:
             api_key_unprotect(key=old, actor=actor)
         api_key_revoke(key=old, actor=actor)
-    return api_key_create_default(workspace=workspace, actor=actor)[1]
+    return api_key_create(workspace=workspace, actor=actor, spec=DEFAULT_KEY)[1]
 
 
 @transaction.atomic

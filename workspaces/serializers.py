@@ -11,7 +11,7 @@ from django.db.models.functions import Coalesce
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from apikeys.serializers import (
+from apikeys.fields import (
     BoundedDictField,
     IdField,
     JSONObjectStringField,

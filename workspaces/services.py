@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import User as UserType
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
@@ -16,6 +16,7 @@ from django.db.models import Max
 from django.utils.text import slugify
 from PIL import Image as PILImage
 
+from .errors import Conflict, InvalidValue, NotFound
 from .models import (
     IMAGE_FORMATS,
     RESERVED_PROJECT_SLUGS,
@@ -35,24 +36,19 @@ User = get_user_model()
 
 
 @transaction.atomic
-def workspace_create(*, name: str, url: str, owner: UserType, plan: str = Plan.FREE) -> Workspace:
-    """Create a workspace with `owner` as its owner member, and its full-access default key."""
-    from apikeys.services import Actor, api_key_create_default
-
+def workspace_create(*, name: str, url: str, owner: AbstractBaseUser, plan: str = Plan.FREE) -> Workspace:
+    """Create a workspace with `owner` as its owner member. (Its default API key comes from
+    `apikeys.services.workspace_create_with_key`, which callers use.)"""
     workspace = Workspace(name=name, url=url, plan=plan)
     workspace.full_clean()
     workspace.save()
     Membership.objects.create(user=owner, workspace=workspace, role=Role.OWNER)
-    api_key_create_default(workspace=workspace, actor=Actor(user=owner))
     return workspace
 
 
-@transaction.atomic
-def user_sign_up(*, email: str, password: str, workspace_name: str, workspace_url: str) -> tuple[UserType, Workspace]:
-    """Create a user (their email is their username) and their first workspace, on the free plan."""
-    user = User.objects.create_user(username=email.lower(), email=email.lower(), password=password)
-    workspace = workspace_create(name=workspace_name, url=workspace_url, owner=user)
-    return user, workspace
+def user_sign_up(*, email: str, password: str) -> AbstractBaseUser:
+    """Create a user; their email, lowercased, is their username."""
+    return User.objects.create_user(username=email.lower(), email=email.lower(), password=password)
 
 
 NOT_AN_IMAGE = "The file is not an image that can be read (PNG, JPEG, GIF, BMP, TIFF or WebP)."
@@ -60,7 +56,7 @@ TOO_MANY_PIXELS = "The image is {width} × {height} pixels; this server accepts 
 
 
 def read_image(data: bytes) -> tuple[int, int, str]:
-    """Width, height and file suffix of an image, read from its bytes; ValidationError if it is
+    """Width, height and file suffix of an image, read from its bytes; InvalidValue if it is
     not one. The image is decoded in full, so a header that claims a size its data does not
     have is refused, and only after its size is checked against MAX_IMAGE_PIXELS, so that a
     small file that would decompress to gigabytes (a decompression bomb) is never decoded."""
@@ -71,15 +67,13 @@ def read_image(data: bytes) -> tuple[int, int, str]:
                 width, height = picture.size
                 suffix = IMAGE_FORMATS.get(picture.format or "", (None, None))[0]
                 if suffix is None or width < 1 or height < 1:
-                    raise ValidationError(NOT_AN_IMAGE, code="not_an_image")
+                    raise InvalidValue(NOT_AN_IMAGE, field="file")
                 if width * height > settings.MAX_IMAGE_PIXELS:
-                    raise ValidationError(
-                        TOO_MANY_PIXELS.format(width=width, height=height, limit=settings.MAX_IMAGE_PIXELS),
-                        code="too_many_pixels",
-                    )
+                    limit = settings.MAX_IMAGE_PIXELS
+                    raise InvalidValue(TOO_MANY_PIXELS.format(width=width, height=height, limit=limit), field="file")
                 picture.load()
     except (OSError, SyntaxError, ValueError, PILImage.DecompressionBombError, PILImage.DecompressionBombWarning):
-        raise ValidationError(NOT_AN_IMAGE, code="not_an_image") from None
+        raise InvalidValue(NOT_AN_IMAGE, field="file") from None
     return width, height, suffix
 
 
@@ -110,7 +104,7 @@ def image_create(
         metadata=metadata or {},
         batch=batch,
     )
-    image.full_clean(exclude=["file"])
+    _full_clean(image, exclude=["file"])
     image.file.save(f"{digest}.{suffix}", ContentFile(data), save=False)
     try:
         with transaction.atomic():
@@ -130,28 +124,13 @@ def image_create(
 # keep files and rows in step: a file is deleted only once the row's deletion has committed.
 
 
-class ResourceError(Exception):
-    """A refusal the API reports as it is: `status` and a `type` for the error envelope."""
-
-    status = 400
-    type = "validation_error"
-
-    def __init__(self, message: str, *, field: str | None = None, status: int | None = None, type_: str | None = None):
-        super().__init__(message)
-        self.message, self.field = message, field
-        if status is not None:
-            self.status = status
-        if type_ is not None:
-            self.type = type_
-
-
 def _save_unique(obj, conflict: str) -> None:
     """Save; a unique constraint lost to a concurrent writer is the same 409 as one seen before."""
     try:
         with transaction.atomic():
             obj.save()
     except IntegrityError:
-        raise ResourceError(conflict, field="name", status=409, type_="conflict") from None
+        raise Conflict(conflict, field="name") from None
 
 
 def _delete_files_on_commit(files) -> None:
@@ -178,7 +157,7 @@ def _full_clean(obj, exclude=None, validate_unique=True) -> None:
         obj.full_clean(exclude=exclude, validate_unique=validate_unique, validate_constraints=validate_unique)
     except ValidationError as exc:
         field, messages = next(iter(exc.message_dict.items()))
-        raise ResourceError(f"{field}: {' '.join(messages)}", field=field) from None
+        raise InvalidValue(f"{field}: {' '.join(messages)}", field=field) from None
 
 
 def project_create(
@@ -202,9 +181,7 @@ def project_create(
             return project
         except IntegrityError:
             continue
-    raise ResourceError(
-        "Too many projects are being created with this name at once; try again.", status=409, type_="conflict"
-    )
+    raise Conflict("Too many projects are being created with this name at once; try again.")
 
 
 @transaction.atomic
@@ -226,7 +203,7 @@ def project_delete(*, project: Project) -> None:
 @transaction.atomic
 def folder_create(*, workspace: Workspace, name: str, projects: Sequence[Project] = ()) -> Folder:
     if Folder.objects.filter(workspace=workspace, name=name).exists():
-        raise ResourceError(f"A folder named {name!r} exists already.", field="name", status=409, type_="conflict")
+        raise Conflict(f"A folder named {name!r} exists already.", field="name")
     folder = Folder(workspace=workspace, name=name)
     _full_clean(folder, validate_unique=False)
     _save_unique(folder, f"A folder named {name!r} exists already.")
@@ -237,7 +214,7 @@ def folder_create(*, workspace: Workspace, name: str, projects: Sequence[Project
 @transaction.atomic
 def folder_rename(*, folder: Folder, name: str) -> Folder:
     if Folder.objects.filter(workspace_id=folder.workspace_id, name=name).exclude(pk=folder.pk).exists():
-        raise ResourceError(f"A folder named {name!r} exists already.", field="name", status=409, type_="conflict")
+        raise Conflict(f"A folder named {name!r} exists already.", field="name")
     folder.name = name
     _full_clean(folder, validate_unique=False)
     _save_unique(folder, f"A folder named {name!r} exists already.")
@@ -259,7 +236,7 @@ def folder_move_projects(*, folder: Folder, projects: list[Project], into: bool)
     else:
         outside = [p.slug for p in projects if p.folder_id != folder.pk]
         if outside:
-            raise ResourceError(f"Not in this folder: {', '.join(outside)}.", field="projects")
+            raise InvalidValue(f"Not in this folder: {', '.join(outside)}.", field="projects")
         Project.objects.filter(pk__in=ids).update(folder=None)
 
 
@@ -284,9 +261,7 @@ def images_delete(*, project: Project, image_ids: list[int]) -> list[int]:
     images = list(Image.objects.select_for_update().filter(project=project, pk__in=image_ids))
     missing = sorted(set(image_ids) - {i.pk for i in images})
     if missing:
-        raise ResourceError(
-            f"No image {', '.join(map(str, missing))} in this project.", field="images", status=404, type_="not_found"
-        )
+        raise NotFound(f"No image {', '.join(map(str, missing))} in this project.", field="images")
     files = [i.file for i in images]
     Image.objects.filter(pk__in=[i.pk for i in images]).delete()
     _delete_files_on_commit(files)
@@ -311,9 +286,7 @@ def version_delete(*, version: Version) -> None:
 @transaction.atomic
 def model_create(*, project: Project, name: str, type: str, upload, version: Version | None = None) -> Model:
     if Model.objects.filter(project=project, name=name).exists():
-        raise ResourceError(
-            f"A model named {name!r} exists already in this project.", field="name", status=409, type_="conflict"
-        )
+        raise Conflict(f"A model named {name!r} exists already in this project.", field="name")
     model = Model(project=project, name=name, type=type, version=version)
     _full_clean(model, exclude=["weights"], validate_unique=False)
     model.weights.save(upload.name, upload, save=False)
@@ -331,12 +304,7 @@ def model_update(*, model: Model, **changes) -> Model:
         "name" in changes
         and Model.objects.filter(project=model.project, name=changes["name"]).exclude(pk=model.pk).exists()
     ):
-        raise ResourceError(
-            f"A model named {changes['name']!r} exists already in this project.",
-            field="name",
-            status=409,
-            type_="conflict",
-        )
+        raise Conflict(f"A model named {changes['name']!r} exists already in this project.", field="name")
     for field, value in changes.items():
         setattr(model, field, value)
     _full_clean(model, validate_unique=False)

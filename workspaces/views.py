@@ -1,15 +1,18 @@
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
+from django.db import transaction
 from django.db.models import Count, Prefetch
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
+from apikeys.services import workspace_create_with_key
+
 from .forms import SignUpForm, WorkspaceForm
 from .models import Folder, Membership, Project
-from .services import user_sign_up, workspace_create
+from .services import user_sign_up
 
 SESSION_WORKSPACE = "current_workspace"
 
@@ -28,12 +31,11 @@ def sign_up(request):
         return redirect("workspaces:home")
     form = SignUpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        user, workspace = user_sign_up(
-            email=form.cleaned_data["email"],
-            password=form.cleaned_data["password1"],
-            workspace_name=form.cleaned_data["workspace_name"],
-            workspace_url=form.cleaned_data["workspace_url"],
-        )
+        with transaction.atomic():
+            user = user_sign_up(email=form.cleaned_data["email"], password=form.cleaned_data["password1"])
+            workspace, _, _ = workspace_create_with_key(
+                name=form.cleaned_data["workspace_name"], url=form.cleaned_data["workspace_url"], owner=user
+            )
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         messages.success(request, f"Welcome! Your workspace “{workspace.name}” is ready.")
         return redirect("workspaces:detail", ws=workspace.url)
@@ -56,7 +58,7 @@ def home(request):
 def create(request):
     form = WorkspaceForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        workspace = workspace_create(
+        workspace, _, _ = workspace_create_with_key(
             name=form.cleaned_data["workspace_name"], url=form.cleaned_data["workspace_url"], owner=request.user
         )
         messages.success(request, f"Workspace “{workspace.name}” created.")

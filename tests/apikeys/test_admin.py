@@ -65,7 +65,8 @@ def test_staff_without_the_key_permission_can_neither_list_nor_revoke_keys(clien
     client.post("/admin/apikeys/apikey/", {"action": "revoke_keys", "_selected_action": [key.pk]})
     key.refresh_from_db()
     assert key.revoked_at is None
-    from apikeys.services import Actor, Forbidden, api_key_revoke
+    from apikeys.services import Actor, api_key_revoke
+    from workspaces.errors import Forbidden
 
     with pytest.raises(Forbidden):
         api_key_revoke(key=key, actor=Actor(user=staff))

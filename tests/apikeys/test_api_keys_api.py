@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from apikeys.models import ApiKey, AuditEvent, KeyState
 from tests.factories import FolderFactory
+from tests.keys import roll_key
 
 pytestmark = pytest.mark.django_db
 
@@ -58,9 +59,9 @@ class TestList:
     def test_lists_live_keys_and_the_publishable_key(self, api, enterprise, make_key):
         make_key(enterprise, name="Off", disabled=True)
         rolled, _ = make_key(enterprise, name="Rolled")
-        from apikeys.services import Actor, api_key_roll
+        from apikeys.services import Actor
 
-        api_key_roll(key=rolled, actor=Actor())
+        roll_key(key=rolled, actor=Actor())
         body = api.get().json()
         assert body["publishableKey"] == enterprise.publishable_key
         names = sorted(k["name"] for k in body["apiKeys"])

@@ -9,7 +9,8 @@ from django.utils import timezone
 
 from apikeys import authentication as auth
 from apikeys.models import ApiKey
-from apikeys.services import Actor, api_key_revoke, api_key_roll, api_key_update
+from apikeys.services import Actor, api_key_revoke
+from tests.keys import roll_key, update_key
 
 pytestmark = pytest.mark.django_db
 
@@ -110,7 +111,7 @@ def test_disabled_expired_revoked_and_rolled_keys_fail_with_their_reason(client,
     revoked, revoked_secret = make_key(enterprise, name="r")
     api_key_revoke(key=revoked, actor=Actor())
     rolled, rolled_secret = make_key(enterprise, name="o")
-    api_key_roll(key=rolled, actor=Actor())
+    roll_key(key=rolled, actor=Actor())
 
     assert_invalid(call(client, disabled_secret), auth.DISABLED)
     assert_invalid(call(client, expiring_secret), auth.EXPIRED)
@@ -120,14 +121,14 @@ def test_disabled_expired_revoked_and_rolled_keys_fail_with_their_reason(client,
 
 def test_a_rolled_key_works_during_its_grace_period_as_its_replacement(client, enterprise, make_key):
     old, old_secret = make_key(enterprise, scopes=["project:read"])
-    new, new_secret = api_key_roll(key=old, actor=Actor(), grace=timedelta(hours=1))
+    new, new_secret = roll_key(key=old, actor=Actor(), grace=timedelta(hours=1))
     assert call(client, old_secret).status_code == 200
     assert call(client, new_secret).status_code == 200
     # Changes to the replacement apply to the old secret too.
-    api_key_update(key=new, actor=Actor(), disabled=True)
+    update_key(key=new, actor=Actor(), disabled=True)
     assert_invalid(call(client, old_secret), auth.DISABLED)
     # Once the grace period is over, the old secret is dead.
-    api_key_update(key=new, actor=Actor(), disabled=False)
+    update_key(key=new, actor=Actor(), disabled=False)
     ApiKey.objects.filter(pk=old.pk).update(grace_until=timezone.now() - timedelta(seconds=1))
     assert_invalid(call(client, old_secret), auth.ROLLED)
     assert call(client, new_secret).status_code == 200

@@ -6,7 +6,9 @@ import pytest
 from django.db import connection
 
 from apikeys.models import ApiKey
-from apikeys.services import Actor, Conflict, PlanRequired, api_key_create, api_key_roll
+from apikeys.services import Actor
+from tests.keys import create_key, roll_key
+from workspaces.errors import Conflict, PlanRequired
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -35,7 +37,7 @@ def race(count, work):
 
 def test_two_concurrent_rolls_of_one_key_exactly_one_wins(enterprise, make_key):
     key, _ = make_key(enterprise)
-    results = race(2, lambda: api_key_roll(key=ApiKey.objects.get(pk=key.pk), actor=Actor()))
+    results = race(2, lambda: roll_key(key=ApiKey.objects.get(pk=key.pk), actor=Actor()))
     wins = [r for r in results if isinstance(r, tuple)]
     conflicts = [r for r in results if isinstance(r, Conflict)]
     assert len(wins) == 1, results
@@ -44,7 +46,7 @@ def test_two_concurrent_rolls_of_one_key_exactly_one_wins(enterprise, make_key):
 
 
 def test_concurrent_creates_on_a_free_plan_leave_a_single_key(free):
-    results = race(4, lambda: api_key_create(workspace=free, actor=Actor(), name="k"))
+    results = race(4, lambda: create_key(workspace=free, actor=Actor(), name="k"))
     assert len([r for r in results if isinstance(r, tuple)]) == 1, results
     assert len([r for r in results if isinstance(r, PlanRequired)]) == 3, results
     assert ApiKey.objects.filter(workspace=free).count() == 1

@@ -4,6 +4,7 @@ import pytest
 
 from apikeys.permissions import UNDECLARED
 from tests.factories import FolderFactory, MembershipFactory, ProjectFactory, UserFactory
+from tests.keys import update_key
 from workspaces.models import Role
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.apikeys.urls")]
@@ -76,11 +77,11 @@ def test_querysets_are_limited_to_the_workspace_and_the_keys_folders(client, ent
 
 
 def test_scope_changes_apply_on_the_next_request(client, enterprise, make_key):
-    from apikeys.services import Actor, api_key_update
+    from apikeys.services import Actor
 
     key, secret = make_key(enterprise, scopes=["project:read"])
     assert client.get("/acme/things", **bearer(secret)).status_code == 200
-    api_key_update(key=key, actor=Actor(), scopes=["image:read"])
+    update_key(key=key, actor=Actor(), scopes=["image:read"])
     assert client.get("/acme/things", **bearer(secret)).status_code == 403
 
 
@@ -129,3 +130,14 @@ class TestSessionUsers:
         response = client.post("/acme/things", {}, content_type="application/json")
         assert response.status_code == 403
         assert "CSRF" in error(response)["message"]
+
+
+def test_the_permission_refuses_a_view_that_does_not_settle_the_workspace(client, enterprise, make_key):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from apikeys.permissions import NOT_A_SCOPED_VIEW
+
+    _, secret = make_key(enterprise)
+    client.raise_request_exception = True
+    with pytest.raises(ImproperlyConfigured, match=NOT_A_SCOPED_VIEW):
+        client.get("/acme/not-scoped", **bearer(secret))

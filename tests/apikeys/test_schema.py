@@ -5,8 +5,7 @@ import re
 import pytest
 from django.contrib.staticfiles import finders
 
-from apikeys.permissions import required_for_method
-from tests.routes import api_routes, methods_of, openapi_path
+from tests.routes import api_routes, openapi_path
 
 pytestmark = pytest.mark.django_db
 
@@ -23,11 +22,11 @@ def test_every_api_operation_documents_its_scope_and_errors(schema):
     for path, operations in schema["paths"].items():
         for method, operation in operations.items():
             documented[(path, method.upper())] = operation
-    for route, view in api_routes():
-        path = openapi_path(route)
-        for method in methods_of(view):
+    for route in api_routes():
+        path = openapi_path(route.pattern)
+        for method in route.methods:
             operation = documented[(path, method)]
-            required = list(required_for_method(view, method))
+            required = list(route.required(method))
             assert operation["x-required-scopes"] == required
             assert all(scope in operation["description"] for scope in required if scope != "*")
             for status in ["401", "403", "404", "429"]:
@@ -95,8 +94,8 @@ SPEC_SCOPES = {
 
 def test_every_route_declares_the_scope_of_the_spec_table():
     declared = {
-        (method, openapi_path(route)): " ".join(required_for_method(view, method) or ["(none)"])
-        for route, view in api_routes()
-        for method in methods_of(view)
+        (method, openapi_path(route.pattern)): " ".join(route.required(method) or ["(none)"])
+        for route in api_routes()
+        for method in route.methods
     }
     assert declared == SPEC_SCOPES

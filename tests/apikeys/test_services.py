@@ -4,24 +4,15 @@ from datetime import timedelta
 import pytest
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from rest_framework.exceptions import ValidationError
 
 from apikeys import services
 from apikeys.models import ApiKey, AuditAction, AuditEvent, KeyState
-from apikeys.services import (
-    Actor,
-    Conflict,
-    Forbidden,
-    InvalidValue,
-    PlanRequired,
-    PrivilegeExceeded,
-    api_key_create,
-    api_key_revoke,
-    api_key_roll,
-    api_key_update,
-)
+from apikeys.services import Actor, api_key_revoke, workspace_create_with_key
 from tests.factories import FolderFactory, MembershipFactory, UserFactory
+from tests.keys import create_key, roll_key, update_key
+from workspaces.errors import Conflict, Forbidden, InvalidValue, PlanRequired, PrivilegeExceeded
 from workspaces.models import Plan, Role
-from workspaces.services import workspace_create
 
 pytestmark = pytest.mark.django_db
 
@@ -33,8 +24,9 @@ def events(key, action=None):
 
 class TestDefaultKey:
     def test_every_new_workspace_gets_a_full_access_default_key(self, outsider):
-        workspace = workspace_create(name="New", url="new", owner=outsider)
+        workspace, made, _ = workspace_create_with_key(name="New", url="new", owner=outsider)
         key = ApiKey.objects.get(workspace=workspace)
+        assert key == made
         assert key.is_default and key.scopes is None and key.state() == KeyState.ACTIVE
 
     def test_the_database_allows_one_default_key_per_workspace(self, enterprise, make_key):
@@ -46,7 +38,7 @@ class TestDefaultKey:
     def test_making_a_key_default_moves_the_flag(self, enterprise, make_key):
         first, _ = make_key(enterprise, name="a", default=True)
         second, _ = make_key(enterprise, name="b")
-        api_key_update(key=second, actor=Actor(), default=True)
+        update_key(key=second, actor=Actor(), default=True)
         first.refresh_from_db()
         assert not first.is_default
         assert ApiKey.objects.get(pk=second.pk).is_default
@@ -78,10 +70,10 @@ class TestPlans:
 
     def test_free_keys_can_be_renamed_disabled_rolled_and_revoked(self, free, make_key):
         key, _ = make_key(free)
-        key = api_key_update(key=key, actor=Actor(), name="Renamed")
-        key = api_key_update(key=key, actor=Actor(), disabled=True)
-        key = api_key_update(key=key, actor=Actor(), disabled=False)
-        new, _ = api_key_roll(key=key, actor=Actor())
+        key = update_key(key=key, actor=Actor(), name="Renamed")
+        key = update_key(key=key, actor=Actor(), disabled=True)
+        key = update_key(key=key, actor=Actor(), disabled=False)
+        new, _ = roll_key(key=key, actor=Actor())
         api_key_revoke(key=new, actor=Actor())
         make_key(free, name="after revoke")  # the single slot is free again
 
@@ -92,11 +84,11 @@ class TestPlans:
         folder = FolderFactory(workspace=enterprise)
         for change in [{"scopes": None}, {"scopes": ["image:read", "image:create"]}, {"folder_ids": [folder.pk]}]:
             with pytest.raises(PlanRequired):
-                api_key_update(key=key, actor=Actor(), **change)
+                update_key(key=key, actor=Actor(), **change)
         key.refresh_from_db()
         assert key.scopes == ["image:read"]
-        api_key_update(key=key, actor=Actor(), disabled=True)
-        new, _ = api_key_roll(key=key, actor=Actor())
+        update_key(key=key, actor=Actor(), disabled=True)
+        new, _ = roll_key(key=key, actor=Actor())
         assert new.scopes == ["image:read"]
         api_key_revoke(key=new, actor=Actor())
 
@@ -106,17 +98,17 @@ class TestPrivilegeSubset:
         caller, _ = make_key(enterprise, scopes=["api-key:create", "image:read"])
         actor = Actor(key=caller)
         with pytest.raises(PrivilegeExceeded, match="image:delete"):
-            api_key_create(workspace=enterprise, actor=actor, name="x", scopes=["image:delete"])
+            create_key(workspace=enterprise, actor=actor, name="x", scopes=["image:delete"])
         with pytest.raises(PrivilegeExceeded, match="full access"):
-            api_key_create(workspace=enterprise, actor=actor, name="x", scopes=None)
-        key, _ = api_key_create(workspace=enterprise, actor=actor, name="x", scopes=["image:read"])
+            create_key(workspace=enterprise, actor=actor, name="x", scopes=None)
+        key, _ = create_key(workspace=enterprise, actor=actor, name="x", scopes=["image:read"])
         assert key.scopes == ["image:read"]
         assert key.created_by_key == caller
 
     def test_omitted_scopes_and_folders_copy_the_caller(self, enterprise, make_key):
         folder = FolderFactory(workspace=enterprise)
         caller, _ = make_key(enterprise, scopes=["api-key:create", "image:read"], folder_ids=[folder.pk])
-        key, _ = api_key_create(workspace=enterprise, actor=Actor(key=caller), name="child")
+        key, _ = create_key(workspace=enterprise, actor=Actor(key=caller), name="child")
         assert key.scopes == caller.scopes
         assert key.folder_limit() == [folder.pk]
 
@@ -124,12 +116,12 @@ class TestPrivilegeSubset:
         mine, other = FolderFactory(workspace=enterprise), FolderFactory(workspace=enterprise)
         caller, _ = make_key(enterprise, folder_ids=[mine.pk])
         with pytest.raises(PrivilegeExceeded, match="workspace-wide"):
-            api_key_create(workspace=enterprise, actor=Actor(key=caller), name="x", folder_ids=[])
+            create_key(workspace=enterprise, actor=Actor(key=caller), name="x", folder_ids=[])
         # A folder outside the caller's limit reads exactly like one that does not exist.
-        with pytest.raises(InvalidValue) as outside:
-            api_key_create(workspace=enterprise, actor=Actor(key=caller), name="x", folder_ids=[other.pk])
-        with pytest.raises(InvalidValue) as missing:
-            api_key_create(workspace=enterprise, actor=Actor(key=caller), name="x", folder_ids=[999999])
+        with pytest.raises(ValidationError) as outside:
+            create_key(workspace=enterprise, actor=Actor(key=caller), name="x", folder_ids=[other.pk])
+        with pytest.raises(ValidationError) as missing:
+            create_key(workspace=enterprise, actor=Actor(key=caller), name="x", folder_ids=[999999])
         assert str(outside.value).replace(str(other.pk), "N") == str(missing.value).replace("999999", "N")
 
     def test_deleting_a_keys_last_folder_never_makes_it_workspace_wide(self, enterprise, make_key):
@@ -142,15 +134,15 @@ class TestPrivilegeSubset:
         key.refresh_from_db()
         assert key.folder_limit() == []
         with pytest.raises(PrivilegeExceeded, match="workspace-wide"):
-            api_key_create(workspace=enterprise, actor=Actor(key=key), name="x", folder_ids=[])
+            create_key(workspace=enterprise, actor=Actor(key=key), name="x", folder_ids=[])
 
     def test_children_inherit_the_callers_ip_allowlist_and_expiry_and_cannot_widen_them(self, enterprise, make_key):
         expiry = timezone.now() + timedelta(days=3)
         caller, _ = make_key(enterprise, allowed_ips=["10.0.0.0/8"], expires_at=expiry)
         actor = Actor(key=caller)
-        child, _ = api_key_create(workspace=enterprise, actor=actor, name="child")
+        child, _ = create_key(workspace=enterprise, actor=actor, name="child")
         assert child.allowed_ips == ["10.0.0.0/8"] and child.expires_at == expiry
-        narrower, _ = api_key_create(
+        narrower, _ = create_key(
             workspace=enterprise,
             actor=actor,
             name="narrow",
@@ -165,9 +157,9 @@ class TestPrivilegeSubset:
             {"expires_at": expiry + timedelta(days=1)},
         ]:
             with pytest.raises(PrivilegeExceeded):
-                api_key_create(workspace=enterprise, actor=actor, name="wide", **widening)
+                create_key(workspace=enterprise, actor=actor, name="wide", **widening)
             with pytest.raises(PrivilegeExceeded):
-                api_key_update(key=caller, actor=actor, **widening)  # nor lift its own limits
+                update_key(key=caller, actor=actor, **widening)  # nor lift its own limits
         caller.refresh_from_db()
         assert caller.allowed_ips == ["10.0.0.0/8"] and caller.expires_at == expiry
 
@@ -177,14 +169,14 @@ class TestPrivilegeSubset:
         with pytest.raises(Forbidden):
             api_key_revoke(key=target, actor=Actor(key=foreign))
         with pytest.raises(Forbidden):
-            api_key_create(workspace=enterprise, actor=Actor(key=foreign), name="x")
+            create_key(workspace=enterprise, actor=Actor(key=foreign), name="x")
         stranger = UserFactory()
         with pytest.raises(Forbidden):
-            api_key_update(key=target, actor=Actor(user=stranger), name="x")
+            update_key(key=target, actor=Actor(user=stranger), name="x")
         member = UserFactory()
         MembershipFactory(user=member, workspace=enterprise, role=Role.MEMBER)
         with pytest.raises(Forbidden):
-            api_key_roll(key=target, actor=Actor(user=member))
+            roll_key(key=target, actor=Actor(user=member))
         target.refresh_from_db()
         assert target.state() == KeyState.ACTIVE
 
@@ -192,14 +184,14 @@ class TestPrivilegeSubset:
         caller, _ = make_key(enterprise, scopes=["api-key:update", "image:read"])
         target, _ = make_key(enterprise, scopes=["image:read"])
         with pytest.raises(PrivilegeExceeded):
-            api_key_update(key=target, actor=Actor(key=caller), scopes=["image:read", "model:manage"])
-        api_key_update(key=target, actor=Actor(key=caller), name="renamed")
+            update_key(key=target, actor=Actor(key=caller), scopes=["image:read", "model:manage"])
+        update_key(key=target, actor=Actor(key=caller), name="renamed")
 
     def test_rolling_needs_at_least_the_targets_scopes(self, enterprise, make_key):
         caller, _ = make_key(enterprise, scopes=["api-key:create", "api-key:revoke"])
         target, _ = make_key(enterprise, scopes=["image:read"])
         with pytest.raises(PrivilegeExceeded):
-            api_key_roll(key=target, actor=Actor(key=caller))
+            roll_key(key=target, actor=Actor(key=caller))
         target.refresh_from_db()
         assert target.rolled_at is None
 
@@ -226,14 +218,14 @@ class TestValidation:
     )
     def test_bad_values_are_refused_naming_the_field_and_nothing_is_written(self, enterprise, make_key, fields, field):
         fields.setdefault("name", "ok")
-        with pytest.raises(InvalidValue) as exc:
+        with pytest.raises(ValidationError) as exc:
             make_key(enterprise, **fields)
-        assert exc.value.field == field
+        assert set(exc.value.detail) == {field}
         assert not ApiKey.objects.exists()
         assert not AuditEvent.objects.exists()
 
     def test_a_folder_of_another_workspace_is_refused(self, enterprise, make_key):
-        with pytest.raises(InvalidValue, match="No folder"):
+        with pytest.raises(ValidationError, match="No folder"):
             make_key(enterprise, folder_ids=[FolderFactory().pk])
 
     def test_ips_are_normalised(self, enterprise, make_key):
@@ -245,9 +237,9 @@ class TestProtection:
     def test_protected_keys_cannot_be_disabled_revoked_or_rolled(self, enterprise, make_key):
         key, _ = make_key(enterprise, protected=True)
         for attempt in [
-            lambda: api_key_update(key=key, actor=Actor(), disabled=True),
+            lambda: update_key(key=key, actor=Actor(), disabled=True),
             lambda: api_key_revoke(key=key, actor=Actor()),
-            lambda: api_key_roll(key=key, actor=Actor()),
+            lambda: roll_key(key=key, actor=Actor()),
         ]:
             with pytest.raises(Conflict, match="protected"):
                 attempt()
@@ -260,18 +252,18 @@ class TestProtection:
         key, _ = make_key(enterprise, protected=True)
         enterprise.plan = Plan.FREE
         enterprise.save()
-        api_key_update(key=key, actor=Actor(user=owner), protected=False)
+        update_key(key=key, actor=Actor(user=owner), protected=False)
         api_key_revoke(key=key, actor=Actor(user=owner))
         with pytest.raises(PlanRequired):
             other, _ = make_key(enterprise, name="after")
-            api_key_update(key=other, actor=Actor(user=owner), protected=True)
+            update_key(key=other, actor=Actor(user=owner), protected=True)
 
     def test_a_key_cannot_unprotect_but_a_dashboard_user_can(self, enterprise, make_key, owner):
         caller, _ = make_key(enterprise, name="caller")
         key, _ = make_key(enterprise, protected=True)
         with pytest.raises(Forbidden):
-            api_key_update(key=key, actor=Actor(key=caller), protected=False)
-        api_key_update(key=key, actor=Actor(user=owner), protected=False)
+            update_key(key=key, actor=Actor(key=caller), protected=False)
+        update_key(key=key, actor=Actor(user=owner), protected=False)
         assert [e.action for e in events(key)] == [AuditAction.UNPROTECT, AuditAction.CREATE]
 
 
@@ -287,7 +279,7 @@ class TestRollAndRevoke:
             disabled=True,
             owners=[],
         )
-        new, new_secret = api_key_roll(key=old, actor=Actor(user=owner))
+        new, new_secret = roll_key(key=old, actor=Actor(user=owner))
         old.refresh_from_db()
         assert new_secret != old_secret
         assert new.key_id != old.key_id
@@ -304,32 +296,32 @@ class TestRollAndRevoke:
 
     def test_rolling_twice_is_a_conflict(self, enterprise, make_key):
         key, _ = make_key(enterprise)
-        api_key_roll(key=key, actor=Actor())
+        roll_key(key=key, actor=Actor())
         with pytest.raises(Conflict, match="already rolled"):
-            api_key_roll(key=key, actor=Actor())
+            roll_key(key=key, actor=Actor())
 
     def test_an_expired_key_cannot_be_rolled(self, enterprise, make_key):
         key, _ = make_key(enterprise, expires_at=timezone.now() + timedelta(seconds=30))
         ApiKey.objects.filter(pk=key.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
         with pytest.raises(Conflict, match="expired"):
-            api_key_roll(key=key, actor=Actor())
+            roll_key(key=key, actor=Actor())
 
     def test_grace_is_at_most_seven_days(self, enterprise, make_key):
         key, _ = make_key(enterprise)
         with pytest.raises(InvalidValue):
-            api_key_roll(key=key, actor=Actor(), grace=timedelta(days=7, seconds=1))
-        _new, _ = api_key_roll(key=key, actor=Actor(), grace=timedelta(days=7))
+            roll_key(key=key, actor=Actor(), grace=timedelta(days=7, seconds=1))
+        _new, _ = roll_key(key=key, actor=Actor(), grace=timedelta(days=7))
         key.refresh_from_db()
         assert key.in_grace()
 
     def test_roll_carries_the_rotation_schedule_over_unless_given(self, enterprise, make_key, member):
         due = timezone.now() + timedelta(days=30)
         key, _ = make_key(enterprise, rotation_due_at=due, owners=[member.pk])
-        carried, _ = api_key_roll(key=key, actor=Actor())
+        carried, _ = roll_key(key=key, actor=Actor())
         assert carried.rotation_due_at == due
         assert [u.pk for u in carried.owners.all()] == [member.pk]
         later = timezone.now() + timedelta(days=90)
-        renewed, _ = api_key_roll(key=carried, actor=Actor(), rotation_due_at=later, owners=[])
+        renewed, _ = roll_key(key=carried, actor=Actor(), rotation_due_at=later, owners=[])
         assert renewed.rotation_due_at == later
         assert not renewed.owners.exists()
 
@@ -341,19 +333,19 @@ class TestRollAndRevoke:
         with pytest.raises(Conflict):
             api_key_revoke(key=key, actor=Actor())
         with pytest.raises(Conflict):
-            api_key_update(key=key, actor=Actor(), disabled=False)
+            update_key(key=key, actor=Actor(), disabled=False)
 
 
 class TestAudit:
     def test_every_service_writes_an_event_with_actor_ip_and_changes(self, enterprise, make_key, owner):
         actor = Actor(user=owner, ip="203.0.113.9")
-        key, secret = api_key_create(workspace=enterprise, actor=actor, name="k", scopes=["image:read"])
-        api_key_update(key=key, actor=actor, scopes=["image:read", "image:create"])
+        key, secret = create_key(workspace=enterprise, actor=actor, name="k", scopes=["image:read"])
+        update_key(key=key, actor=actor, scopes=["image:read", "image:create"])
         services.api_key_protect(key=key, actor=actor)
         services.api_key_unprotect(key=key, actor=actor)
         services.api_key_disable(key=key, actor=actor)
         services.api_key_enable(key=key, actor=actor)
-        new, new_secret = api_key_roll(key=key, actor=actor)
+        new, new_secret = roll_key(key=key, actor=actor)
         api_key_revoke(key=new, actor=actor)
 
         assert [e.action for e in reversed(events(key))] == [
@@ -378,7 +370,7 @@ class TestAudit:
 
     def test_a_key_actor_is_recorded_as_the_key(self, enterprise, make_key):
         caller, _ = make_key(enterprise, name="ci")
-        key, _ = api_key_create(workspace=enterprise, actor=Actor(key=caller), name="child")
+        key, _ = create_key(workspace=enterprise, actor=Actor(key=caller), name="child")
         event = events(key)[0]
         assert event.actor_key == caller
         assert event.actor_user is None
@@ -386,7 +378,7 @@ class TestAudit:
 
     def test_a_change_that_changes_nothing_writes_no_event(self, enterprise, make_key):
         key, _ = make_key(enterprise, name="same")
-        api_key_update(key=key, actor=Actor(), name="same")
+        update_key(key=key, actor=Actor(), name="same")
         assert len(events(key)) == 1
 
 
@@ -394,6 +386,6 @@ def test_a_weak_key_cannot_take_the_default_flag_from_a_strong_key(enterprise, m
     strong, _ = make_key(enterprise, name="Strong default", default=True)
     weak, _ = make_key(enterprise, name="Weak", scopes=["api-key:create"])
     with pytest.raises(PrivilegeExceeded):
-        api_key_create(workspace=enterprise, actor=Actor(key=weak), name="usurper", default=True)
+        create_key(workspace=enterprise, actor=Actor(key=weak), name="usurper", default=True)
     strong.refresh_from_db()
     assert strong.is_default

@@ -1,38 +1,51 @@
-"""Test-only API views, to exercise the base view and the permission class in isolation."""
+"""Test-only API views, to exercise the base viewset and the permission class in isolation."""
 
 from django.urls import path
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
-from apikeys.api import WorkspaceAPIView
+from apikeys.permissions import ScopePermission
+from apikeys.viewsets import ScopedViewSet
 from config.urls import handler400, handler403, handler404, handler500  # noqa: F401 - the app's error handlers apply here too
 from config.urls import urlpatterns as app_urlpatterns
 
 
-class ThingsView(WorkspaceAPIView):
-    required_scopes = {"get": "project:read", "post": "project:create"}
+class ThingsViewSet(ScopedViewSet):
+    required_scopes = {"list": "project:read", "create": "project:create"}
 
-    def get(self, request, ws):
+    def list(self, request, ws):
         return Response({"workspace": self.workspace.url, "projects": sorted(p.slug for p in self.projects())})
 
-    def post(self, request, ws):
+    def create(self, request, ws):
         return Response({"created": True, "body": self.body()}, status=201)
 
-    def delete(self, request, ws):  # declares no scope: refused to everyone
+    def destroy(self, request, ws):  # declares no scope: refused to everyone
         return Response({"deleted": True})
 
 
-class KeysView(WorkspaceAPIView):
-    required_scopes = {"get": "api-key:read", "post": ("api-key:create", "api-key:revoke")}
+class KeysViewSet(ScopedViewSet):
+    required_scopes = {"list": "api-key:read", "create": ("api-key:create", "api-key:revoke")}
+
+    def list(self, request, ws):
+        return Response({"ok": True})
+
+    def create(self, request, ws):
+        return Response({"ok": True})
+
+
+class NotScopedView(APIView):
+    """A mistake: the scope permission on a view that does not settle the workspace."""
+
+    permission_classes = [ScopePermission]
+    required_scopes = {"get": "project:read"}
 
     def get(self, request, ws):
-        return Response({"ok": True})
-
-    def post(self, request, ws):
-        return Response({"ok": True})
+        return Response({"leaked": True})
 
 
 urlpatterns = [
-    path("<slug:ws>/things", ThingsView.as_view()),
-    path("<slug:ws>/keys", KeysView.as_view()),
+    path("<slug:ws>/things", ThingsViewSet.as_view({"get": "list", "post": "create", "delete": "destroy"})),
+    path("<slug:ws>/keys", KeysViewSet.as_view({"get": "list", "post": "create"})),
+    path("<slug:ws>/not-scoped", NotScopedView.as_view()),
     *app_urlpatterns,
 ]

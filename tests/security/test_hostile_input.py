@@ -20,8 +20,9 @@ from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
 from drf_spectacular.generators import SchemaGenerator
 from PIL import Image as PILImage
 
-from apikeys.services import Actor, api_key_create
+from apikeys.services import Actor
 from tests.factories import FolderFactory, ImageFactory, ModelFactory, ProjectFactory, VersionFactory
+from tests.keys import create_key
 from workspaces.demo import demo_png
 
 pytestmark = pytest.mark.django_db
@@ -137,8 +138,8 @@ def world(enterprise, settings):
     version = VersionFactory(project=project, number=1)
     model = ModelFactory(project=project, version=version)
     operator = Actor()
-    _, secret = api_key_create(workspace=enterprise, actor=operator, name="hostile")
-    victim, _ = api_key_create(workspace=enterprise, actor=operator, name="victim")
+    _, secret = create_key(workspace=enterprise, actor=operator, name="hostile")
+    victim, _ = create_key(workspace=enterprise, actor=operator, name="victim")
     params = {
         "ws": "acme",
         "project": "cats",

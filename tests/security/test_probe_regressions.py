@@ -11,8 +11,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from apikeys.models import ApiKey, AuditEvent
-from apikeys.services import Actor, api_key_update
+from apikeys.services import Actor
 from tests.factories import ProjectFactory
+from tests.keys import update_key
 from workspaces.demo import demo_png
 from workspaces.models import Image, Model
 
@@ -117,13 +118,13 @@ def test_a_weaker_key_cannot_revoke_a_stronger_key(client, enterprise, make_key,
 
 def test_a_dominating_key_may_not_lift_limits_it_could_not_grant(enterprise, make_key, strong):
     fenced, _ = make_key(enterprise, name="fenced", allowed_ips=["10.1.0.0/16"])
-    from apikeys.services import PrivilegeExceeded
+    from workspaces.errors import PrivilegeExceeded
 
     with pytest.raises(PrivilegeExceeded):
-        api_key_update(key=strong, actor=Actor(key=fenced), allowed_ips=[])
+        update_key(key=strong, actor=Actor(key=fenced), allowed_ips=[])
     expiring, _ = make_key(enterprise, name="expiring", expires_at=timezone.now() + timedelta(days=1))
     with pytest.raises(PrivilegeExceeded):
-        api_key_update(key=strong, actor=Actor(key=expiring), expires_at=None)
+        update_key(key=strong, actor=Actor(key=expiring), expires_at=None)
 
 
 def test_a_key_that_dominates_another_may_still_manage_it(client, enterprise, make_key):

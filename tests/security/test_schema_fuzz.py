@@ -34,8 +34,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from apikeys.services import Actor, api_key_create
+from apikeys.services import Actor
 from tests.factories import ImageFactory, ModelFactory, VersionFactory
+from tests.keys import create_key
 from workspaces.demo import demo_png
 from workspaces.models import Folder, Plan, Project, Workspace
 
@@ -79,11 +80,11 @@ def world(transactional_db, settings):
     world = seed_world()
     workspace = Workspace.objects.get(url="acme")
     operator = Actor()
-    world["full"] = api_key_create(workspace=workspace, actor=operator, name="fuzz full")[1]
-    world["scoped"] = api_key_create(
+    world["full"] = create_key(workspace=workspace, actor=operator, name="fuzz full")[1]
+    world["scoped"] = create_key(
         workspace=workspace, actor=operator, name="fuzz scoped", scopes=SCOPED, folder_ids=[world["inside"].pk]
     )[1]
-    victim, _ = api_key_create(workspace=workspace, actor=operator, name="victim", folder_ids=[world["inside"].pk])
+    victim, _ = create_key(workspace=workspace, actor=operator, name="victim", folder_ids=[world["inside"].pk])
     world["key_id"] = victim.key_id
     return world
 

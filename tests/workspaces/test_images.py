@@ -1,10 +1,10 @@
 import re
 
 import pytest
-from django.core.exceptions import ValidationError
 
 from tests.factories import ProjectFactory
 from workspaces.demo import demo_png
+from workspaces.errors import InvalidValue
 from workspaces.models import Image
 from workspaces.services import NOT_AN_IMAGE, image_create
 
@@ -30,14 +30,14 @@ def test_the_same_bytes_twice_give_back_the_first_image():
 
 @pytest.mark.parametrize("data", [b"", b"not an image", demo_png("a")[:40]])
 def test_a_file_that_is_not_an_image_is_refused_and_nothing_is_kept(data, settings):
-    with pytest.raises(ValidationError, match=re.escape(NOT_AN_IMAGE)):
+    with pytest.raises(InvalidValue, match=re.escape(NOT_AN_IMAGE)):
         image_create(project=ProjectFactory(), data=data, name="bad.png")
     assert Image.objects.count() == 0
     assert not (settings.MEDIA_ROOT / "images").exists()
 
 
 def test_a_bad_split_leaves_no_file_behind(settings):
-    with pytest.raises(ValidationError):
+    with pytest.raises(InvalidValue):
         image_create(project=ProjectFactory(), data=demo_png("a"), name="a.png", split="holdout")
     assert Image.objects.count() == 0
     assert not (settings.MEDIA_ROOT / "images").exists()

@@ -4,6 +4,7 @@ import pytest
 from django.contrib.auth import authenticate, get_user_model
 from django.core.management import call_command
 
+from tests.keys import update_key
 from workspaces.demo import DEMO_PASSWORD
 from workspaces.models import Folder, Image, Membership, Model, Project, Version, Workspace
 
@@ -75,11 +76,11 @@ def test_seed_demo_prints_a_working_full_access_key_per_workspace_and_rolls_it_e
 
 def test_seed_demo_repairs_a_restricted_default_key(client):
     from apikeys.models import ApiKey
-    from apikeys.services import Actor, api_key_update
+    from apikeys.services import Actor
 
     run_seed()
     key = ApiKey.objects.live().get(workspace__url="acme", is_default=True)
-    api_key_update(key=key, actor=Actor(), scopes=[], protected=True, allowed_ips=["10.0.0.0/8"])
+    update_key(key=key, actor=Actor(), scopes=[], protected=True, allowed_ips=["10.0.0.0/8"])
     secret = next(w["apiKey"] for w in json.loads(run_seed("--json"))["workspaces"] if w["url"] == "acme")
     fresh = ApiKey.objects.live().get(workspace__url="acme", is_default=True)
     assert fresh.scopes is None and not fresh.allowed_ips and not fresh.protected
