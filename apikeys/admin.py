@@ -21,7 +21,8 @@ class StateFilter(admin.SimpleListFilter):
         return KeyState.choices
 
     def queryset(self, request, queryset):
-        return queryset.in_state(KeyState(self.value())) if self.value() in KeyState.values else queryset
+        value = self.value()
+        return queryset.in_state(KeyState(value)) if value in KeyState.values else queryset
 
 
 @admin.register(ApiKey)

@@ -66,19 +66,13 @@ API_KEY_SCOPES = tuple(name for name in SCOPE_NAMES if name.startswith("api-key:
 
 PRESETS: dict[str, tuple[str, ...]] = {
     "role:read-only": tuple(n for n in SCOPE_NAMES if n.endswith(":read") and n != "api-key:read"),
-    "role:uploader": ("project:read", "image:create", "image:read"),
-    "role:labeler": ("project:read", "image:read", "image:tag", "image:annotate"),
+    # The SDK's first call, Roboflow(key).workspace(), reads the workspace: presets that work
+    # on workspace data include workspace:read (SPEC 4).
+    "role:uploader": ("workspace:read", "project:read", "image:create", "image:read"),
+    "role:labeler": ("workspace:read", "project:read", "image:read", "image:tag", "image:annotate"),
     "role:developer": tuple(n for n in SCOPE_NAMES if n not in API_KEY_SCOPES),
     "role:key-admin": API_KEY_SCOPES,
 }
-PRESET_DESCRIPTIONS = {
-    "role:read-only": "Every read scope except reading API keys.",
-    "role:uploader": "Read projects, upload and read images.",
-    "role:labeler": "Read projects and images, tag and annotate images.",
-    "role:developer": "Everything except API key management.",
-    "role:key-admin": "Manage API keys, and nothing else.",
-}
-
 # Marks an endpoint that any valid key may call (only `GET /` and `POST /`).
 ANY_KEY = "*"
 
@@ -121,11 +115,6 @@ def holds(key_scopes: list[str] | None, scope: str) -> bool:
     if scope == ANY_KEY:
         return True
     return key_scopes is None or scope in key_scopes
-
-
-def grouped() -> list[tuple[str, str, list[Scope]]]:
-    """(section, section label, scopes) in registry order, for the edit modal and the docs."""
-    return [(section, label, [s for s in SCOPES if s.section == section]) for section, label in SECTIONS.items()]
 
 
 def grant_excess(

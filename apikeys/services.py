@@ -10,8 +10,8 @@ them writes an ApiKey another way. What they pass in is already validated at the
 
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -24,6 +24,9 @@ from . import keyformat
 from .models import ApiKey, AuditAction, AuditEvent
 from .scopes import grant_excess, reach_excess
 from .spec import KeySpec
+
+if TYPE_CHECKING:
+    from workspaces.models import User
 
 MAX_GRACE = timedelta(days=7)
 DEFAULT_KEY_NAME = "Default key"
@@ -54,7 +57,7 @@ class Actor:
     """Who is acting: a signed-in user, a key over the API, or neither (an operator's command).
     `ip` is for the audit log."""
 
-    user: AbstractBaseUser | None = None
+    user: "User | None" = None
     key: ApiKey | None = None
     ip: str | None = None
 
@@ -105,7 +108,7 @@ def api_key_create(*, workspace: Workspace, actor: Actor, spec: KeySpec) -> tupl
 
 @transaction.atomic
 def workspace_create_with_key(
-    *, name: str, url: str, owner: AbstractBaseUser, plan: str = Plan.FREE
+    *, name: str, url: str, owner: "User", plan: str = Plan.FREE
 ) -> tuple[Workspace, ApiKey, str]:
     """A new workspace, owned by `owner`, with its full-access default key (and its secret)."""
     workspace = workspace_create(name=name, url=url, owner=owner, plan=plan)

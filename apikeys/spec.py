@@ -9,14 +9,15 @@ is a change here, in the model, in the serializer and in a migration.
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Any
-
-from django.contrib.auth.base_user import AbstractBaseUser
+from typing import TYPE_CHECKING, Any
 
 from workspaces.models import Folder
 
 from .models import ApiKey
 from .scopes import Reach
+
+if TYPE_CHECKING:
+    from workspaces.models import User
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class KeySpec:
     disabled: bool = False
     default: bool = False
     rotation_due_at: datetime | None = None
-    owners: tuple[AbstractBaseUser, ...] = ()
+    owners: tuple["User", ...] = ()
     expires_at: datetime | None = None
     allowed_ips: tuple[str, ...] = ()
 

@@ -56,6 +56,7 @@ def run(count, CaptureQueriesContext, connection) -> None:
     from django.test import Client
 
     from apikeys.services import Actor, api_key_create
+    from apikeys.spec import KeySpec
     from workspaces.demo import demo_png
     from workspaces.models import Plan, Project
     from workspaces.services import workspace_create
@@ -64,8 +65,8 @@ def run(count, CaptureQueriesContext, connection) -> None:
     workspace = workspace_create(name="Bench", url="bench", owner=owner, plan=Plan.ENTERPRISE)
     Project.objects.create(workspace=workspace, slug="p", name="P", annotation="x")
     for i in range(20):
-        api_key_create(workspace=workspace, actor=Actor(), name=f"key {i}", scopes=["image:read"])
-    _, secret = api_key_create(workspace=workspace, actor=Actor(), name="bench")
+        api_key_create(workspace=workspace, actor=Actor(), spec=KeySpec(name=f"key {i}", scopes=("image:read",)))
+    _, secret = api_key_create(workspace=workspace, actor=Actor(), spec=KeySpec(name="bench"))
     client = Client(HTTP_AUTHORIZATION=f"Bearer {secret}")
 
     def upload(i):

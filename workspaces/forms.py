@@ -56,7 +56,7 @@ class WorkspaceForm(forms.Form):
     )
 
     def clean(self):
-        cleaned = super().clean()
+        cleaned = super().clean() or {}
         name = cleaned.get("workspace_name")
         if name and not cleaned.get("workspace_url"):
             cleaned["workspace_url"] = slugify(name)[:50].strip("-")

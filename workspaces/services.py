@@ -5,10 +5,10 @@ import io
 import re
 import warnings
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
@@ -32,11 +32,14 @@ from .models import (
     Workspace,
 )
 
-User = get_user_model()
+if TYPE_CHECKING:
+    from .models import User
+
+UserModel = get_user_model()
 
 
 @transaction.atomic
-def workspace_create(*, name: str, url: str, owner: AbstractBaseUser, plan: str = Plan.FREE) -> Workspace:
+def workspace_create(*, name: str, url: str, owner: "User", plan: str = Plan.FREE) -> Workspace:
     """Create a workspace with `owner` as its owner member. (Its default API key comes from
     `apikeys.services.workspace_create_with_key`, which callers use.)"""
     workspace = Workspace(name=name, url=url, plan=plan)
@@ -46,9 +49,9 @@ def workspace_create(*, name: str, url: str, owner: AbstractBaseUser, plan: str 
     return workspace
 
 
-def user_sign_up(*, email: str, password: str) -> AbstractBaseUser:
+def user_sign_up(*, email: str, password: str) -> "User":
     """Create a user; their email, lowercased, is their username."""
-    return User.objects.create_user(username=email.lower(), email=email.lower(), password=password)
+    return UserModel.objects.create_user(username=email.lower(), email=email.lower(), password=password)
 
 
 NOT_AN_IMAGE = "The file is not an image that can be read (PNG, JPEG, GIF, BMP, TIFF or WebP)."

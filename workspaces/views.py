@@ -5,7 +5,6 @@ from django.db import transaction
 from django.db.models import Count, Prefetch
 from django.http import Http404
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from apikeys.services import workspace_create_with_key
@@ -84,6 +83,5 @@ def detail(request, ws: str):
             "folders": folders,
             "loose_projects": projects.filter(folder__isnull=True),
             "project_count": projects.count(),
-            "switch_url": reverse("workspaces:detail", kwargs={"ws": workspace.url}),
         },
     )

@@ -147,7 +147,7 @@ class TestCreate:
         assert response.status_code == 201
         body = response.json()
         assert set(body) >= {"keyId", "key", "name", "scopes", "folderIds", "protected", "publishableKey"}
-        assert body["scopes"] == ["project:read", "image:create", "image:read"]
+        assert body["scopes"] == ["workspace:read", "project:read", "image:create", "image:read"]
         assert client.post("/", HTTP_AUTHORIZATION=f"Bearer {body['key']}").status_code == 200
         assert body["key"] not in str(api.get(f"/{body['keyId']}").content)
 
@@ -244,6 +244,7 @@ class TestUpdate:
         path = f"/{key.key_id}"
         assert api.patch(path, {"scopes": []}).json()["apiKey"]["scopes"] == []
         assert api.patch(path, {"scopes": ["role:labeler"]}).json()["apiKey"]["scopes"] == [
+            "workspace:read",
             "project:read",
             "image:read",
             "image:tag",

@@ -65,9 +65,9 @@ def test_concurrent_version_generation_numbers_versions_one_after_another(enterp
 
 def test_concurrent_folders_of_one_name_leave_one_folder_and_409s(enterprise):
     from workspaces.models import Folder
-    from workspaces.services import ResourceError, folder_create
+    from workspaces.services import folder_create
 
     results = race(3, lambda: folder_create(workspace=enterprise, name="Same"))
     assert len([r for r in results if isinstance(r, Folder)]) == 1, results
-    assert all(r.status == 409 for r in results if isinstance(r, ResourceError)), results
+    assert all(isinstance(r, Conflict) for r in results if not isinstance(r, Folder)), results
     assert Folder.objects.filter(workspace=enterprise, name="Same").count() == 1

@@ -93,7 +93,7 @@ def test_create_with_every_option(cli, admin, enterprise, owner):
     created = ApiKey.objects.get(name="Scoped")
     new_secret = out.split("Key: ")[1].split()[0]
     assert new_secret.startswith(f"sak_{created.key_id}_")
-    assert created.scopes == ["project:read", "image:create", "image:read", "image:tag"]
+    assert created.scopes == ["workspace:read", "project:read", "image:create", "image:read", "image:tag"]
     assert created.folder_limit() == [folder.pk]
     assert created.custom_metadata == {"team": "vision", "env": "prod"}
     assert created.protected
@@ -131,7 +131,7 @@ def test_update_protect_disable_enable(cli, admin, enterprise, make_key):
     assert f"Updated API key '{target.key_id}'" in out
     target.refresh_from_db()
     assert target.name == "Renamed" and target.custom_metadata == {}
-    assert target.scopes == ["project:read", "image:read", "image:tag", "image:annotate"]
+    assert target.scopes == ["workspace:read", "project:read", "image:read", "image:tag", "image:annotate"]
     updated = json.loads(cli("--json", "api-key", "update", target.key_id, "--full-access", key=secret))
     assert updated["apiKey"]["scopes"] is None
 

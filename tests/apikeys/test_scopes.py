@@ -21,8 +21,8 @@ def test_every_scope_of_the_spec_is_registered():
 
 
 def test_presets_expand_to_the_leaves_of_the_spec():
-    assert expand(["role:uploader"]) == ["project:read", "image:create", "image:read"]
-    assert expand(["role:labeler"]) == ["project:read", "image:read", "image:tag", "image:annotate"]
+    assert expand(["role:uploader"]) == ["workspace:read", "project:read", "image:create", "image:read"]
+    assert expand(["role:labeler"]) == ["workspace:read", "project:read", "image:read", "image:tag", "image:annotate"]
     assert expand(["role:key-admin"]) == ["api-key:read", "api-key:create", "api-key:update", "api-key:revoke"]
     read_only = expand(["role:read-only"])
     assert "api-key:read" not in read_only

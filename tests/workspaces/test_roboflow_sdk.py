@@ -166,11 +166,14 @@ def test_the_sdk_signs_in_loads_the_workspace_and_the_project(sdk, enterprise, f
     }
 
 
+@pytest.mark.parametrize("scopes", [None, ["role:uploader"]], ids=["full access", "role:uploader"])
 def test_the_sdk_uploads_an_image_that_is_stored_with_its_tags_batch_split_and_real_size(
-    sdk, enterprise, make_key, project, png, settings
+    sdk, enterprise, make_key, project, png, settings, scopes
 ):
+    # Roboflow(key).workspace("acme").project(p).upload(f): the README's snippet, with the
+    # uploader preset too (it holds workspace:read, which the SDK's first call needs).
     path, data = png
-    _, secret = make_key(enterprise, name="SDK")
+    _, secret = make_key(enterprise, name="SDK", scopes=scopes)
 
     code, report, output = sdk(key=secret, plan=upload_plan(project, path, metadata={"camera": "c-7"}))
 
