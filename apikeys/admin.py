@@ -7,6 +7,7 @@ from .models import ApiKey, AuditEvent, KeyState
 from .redaction import SECRET_ANYWHERE
 from .services import Actor, api_key_disable, api_key_revoke
 
+NEVER_SHOWN = {"id", "digest"}
 WHOLE_KEY_SEARCHED = (
     "That was a whole API key, secret included: searched by its prefix instead. "
     "If the key was shared where others could see it, roll it."
@@ -45,32 +46,14 @@ class ApiKeyAdmin(admin.ModelAdmin):
     search_fields = ["key_id", "name", "workspace__url"]
     list_select_related = ["workspace"]
     actions = ["disable_keys", "revoke_keys"]
-    fields = (
-        "key_id",
-        "prefix",
-        "name",
-        "workspace",
-        "state_label",
-        "access",
-        "scopes",
-        "folder_list",
-        "is_default",
-        "protected",
-        "disabled",
-        "custom_metadata",
-        "rotation_due_at",
-        "expires_at",
-        "allowed_ips",
-        "created",
-        "created_by_user",
-        "created_by_key",
-        "last_used_at",
-        "rolled_from",
-        "rolled_at",
-        "grace_until",
-        "revoked_at",
-    )
-    readonly_fields = fields
+
+    def get_fields(self, request, obj=None):
+        # Every field of the model (a new one shows up by existing), never the digest.
+        stored = [f.name for f in ApiKey._meta.get_fields() if f.concrete and f.name not in NEVER_SHOWN]
+        return ["prefix", "state_label", "access", "folder_list", *stored]
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.get_fields(request, obj)
 
     def changelist_view(self, request, extra_context=None):
         # A whole key pasted into the search box would be echoed back in the page (and sit in

@@ -136,7 +136,7 @@ def _edit(*, key: ApiKey, actor: Actor, edits: dict) -> ApiKey:
     _check_write(actor, key.workspace, before=before, after=after)
     if after.default and not before.default:
         _set_default(key, actor)
-    _save(key, after)
+    after.save_to(key)
     _audit(key=key, actor=actor, action=_action_for(before, after), before=before.snapshot(), after=after.snapshot())
     return key
 
@@ -316,21 +316,8 @@ def _mint(
     key.digest = keyformat.digest(secret)
     if spec.default:
         _set_default(key, actor)
-    _save(key, spec)
+    spec.save_to(key)
     return key, secret
-
-
-def _save(key: ApiKey, spec: KeySpec) -> None:
-    key.name = spec.name
-    key.scopes = None if spec.scopes is None else list(spec.scopes)
-    key.folders_limited = spec.folders is not None
-    key.custom_metadata = dict(spec.custom_metadata)
-    key.protected, key.disabled, key.is_default = spec.protected, spec.disabled, spec.default
-    key.rotation_due_at, key.expires_at = spec.rotation_due_at, spec.expires_at
-    key.allowed_ips = list(spec.allowed_ips)
-    key.save()
-    key.folders.set(spec.folders or [])
-    key.owners.set(spec.owners)
 
 
 def _set_default(key: ApiKey, actor: Actor) -> None:

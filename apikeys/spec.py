@@ -3,7 +3,7 @@
 The API's serializer, the settings pages and the operator commands each build a `KeySpec`
 (validating what they were sent, once, at that edge) and hand it to the services, which trust
 its types and enforce the business rules. The audit log records specs. Adding a field to keys
-is a change here, in the model, in the serializer and in a migration.
+is a change here (`of`, `save_to`), in the model, in the serializer and in a migration.
 """
 
 from collections.abc import Mapping
@@ -56,6 +56,19 @@ class KeySpec:
             expires_at=key.expires_at,
             allowed_ips=tuple(key.allowed_ips),
         )
+
+    def save_to(self, key: ApiKey) -> None:
+        """Write the spec onto `key` and save it, with its folders and owners (the reverse of `of`)."""
+        key.name = self.name
+        key.scopes = None if self.scopes is None else list(self.scopes)
+        key.folders_limited = self.folders is not None
+        key.custom_metadata = dict(self.custom_metadata)
+        key.protected, key.disabled, key.is_default = self.protected, self.disabled, self.default
+        key.rotation_due_at, key.expires_at = self.rotation_due_at, self.expires_at
+        key.allowed_ips = list(self.allowed_ips)
+        key.save()
+        key.folders.set(self.folders or [])
+        key.owners.set(self.owners)
 
     @property
     def folder_ids(self) -> list[int] | None:
