@@ -22,6 +22,11 @@ class Scope:
     def section(self) -> str:
         return self.name.split(":", 1)[0]
 
+    @property
+    def verb(self) -> str:
+        """The label's verb, for summaries: "Upload images" -> "upload"."""
+        return self.label.split(" ", 1)[0].lower()
+
 
 SECTIONS = {
     "workspace": "Workspace",
@@ -73,6 +78,15 @@ PRESETS: dict[str, tuple[str, ...]] = {
     "role:developer": tuple(n for n in SCOPE_NAMES if n not in API_KEY_SCOPES),
     "role:key-admin": API_KEY_SCOPES,
 }
+PRESET_LABELS = {
+    "role:read-only": "Read-only",
+    "role:uploader": "Uploader",
+    "role:labeler": "Labeler",
+    "role:developer": "Developer",
+    "role:key-admin": "Key admin",
+}
+assert set(PRESET_LABELS) == set(PRESETS), "every preset has a label"
+
 # Marks an endpoint that any valid key may call (only `GET /` and `POST /`).
 ANY_KEY = "*"
 
@@ -108,6 +122,25 @@ def expand(requested: Iterable[str]) -> list[str]:
     if unknown:
         raise UnknownScope(unknown)
     return [name for name in SCOPE_NAMES if name in leaves]
+
+
+def sections() -> list[tuple[str, str, list[Scope]]]:
+    """(section, its label, its scopes) in registry order: the edit modal's groups."""
+    return [(section, label, [s for s in SCOPES if s.section == section]) for section, label in SECTIONS.items()]
+
+
+def summary(scopes: Collection[str] | None) -> str:
+    """What a key may do, in a line: "Full access", "No abilities" or
+    "Images: upload, read · Projects: read" (a whole section reads "all")."""
+    if scopes is None:
+        return "Full access"
+    parts = []
+    for _, label, members in sections():
+        held = [s for s in members if s.name in scopes]
+        if held:
+            whole = len(held) == len(members) > 1
+            parts.append(f"{label}: {'all' if whole else ', '.join(s.verb for s in held)}")
+    return " · ".join(parts) or "No abilities"
 
 
 def holds(key_scopes: list[str] | None, scope: str) -> bool:

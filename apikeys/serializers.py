@@ -65,7 +65,7 @@ class ApiKeySpecSerializer(StrictSerializer):
     customMetadata = serializers.DictField(
         required=False, help_text=f"Up to {METADATA_MAX_ENTRIES} entries of at most 1 KB; {{}} clears."
     )
-    protected = StrictBooleanField(required=False, help_text="true protects; only the dashboard unprotects.")
+    protected = StrictBooleanField(required=False, help_text="true protects; only Settings → API Keys unprotects.")
     disabled = StrictBooleanField(required=False)
     default = StrictBooleanField(required=False)
     rotationDueAt = FutureDateField(required=False, allow_null=True, help_text="Future date; null clears.")

@@ -26,7 +26,7 @@ from .scopes import grant_excess, reach_excess
 from .spec import KeySpec
 
 if TYPE_CHECKING:
-    from workspaces.models import User
+    from django.contrib.auth.models import User  # the type of AUTH_USER_MODEL
 
 MAX_GRACE = timedelta(days=7)
 DEFAULT_KEY_NAME = "Default key"
@@ -40,8 +40,10 @@ ROLL_KEEPS_ALL_BUT = frozenset({"rotation_due_at", "owners"})
 # Messages that tests and clients rely on.
 PLAN_ONE_KEY = "This workspace's plan allows a single API key. Roll it to get a new secret, or upgrade to Enterprise for more keys."
 PLAN_SCOPED = "Scoped keys, folder limits, metadata, protection, disabling, rotation dates, expiry, owners and IP allowlists are Enterprise features."
-PROTECTED = "This key is protected. An owner or admin must unprotect it in the dashboard first."
-UNPROTECT_VIA_API = "A key cannot be unprotected through the API; an owner or admin can unprotect it in the dashboard."
+PROTECTED = "This key is protected. An owner or admin must unprotect it in Settings → API Keys first."
+UNPROTECT_VIA_API = (
+    "A key cannot be unprotected through the API; an owner or admin can unprotect it in Settings → API Keys."
+)
 ALREADY_ROLLED = "This key was already rolled; roll its replacement instead."
 REVOKED = "This key is revoked; revoked keys cannot change."
 ALREADY_REVOKED = "This key is already revoked."
@@ -49,7 +51,7 @@ EXPIRED = "This key has expired, so its replacement would be expired too; create
 BAD_GRACE = "The grace period must be between 0 seconds and 7 days."
 NOT_IN_WORKSPACE = "The caller does not manage keys of this workspace."
 NOT_DOMINATED = "This key holds more than the calling key, so the calling key cannot manage it."
-CONFLICT_HINT = "Protected keys must be unprotected in the dashboard; a rolled key lives on as its replacement."
+CONFLICT_HINT = "Protected keys are unprotected in Settings → API Keys; a rolled key lives on as its replacement."
 
 
 @dataclass(frozen=True)

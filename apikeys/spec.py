@@ -17,7 +17,7 @@ from .models import ApiKey
 from .scopes import Reach
 
 if TYPE_CHECKING:
-    from workspaces.models import User
+    from django.contrib.auth.models import User  # the type of AUTH_USER_MODEL
 
 
 @dataclass(frozen=True)

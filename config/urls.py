@@ -9,6 +9,7 @@ urlpatterns = [
     path("accounts/", include("workspaces.account_urls")),
     path("api/schema", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),
+    path("app/<slug:ws>/settings/api-keys", include("apikeys.page_urls")),
     path("", include("workspaces.urls")),
     path("", RootViewSet.as_view({"get": "retrieve", "post": "check"}), name="root"),
     path("", include(("apikeys.urls", "api"))),

@@ -1,4 +1,4 @@
-from .models import Membership
+from .models import MANAGER_ROLES, Membership
 
 
 def workspaces(request):
@@ -7,6 +7,13 @@ def workspaces(request):
     if user is None or not user.is_authenticated:
         return {}
     match = getattr(request, "resolver_match", None)
-    current = match.kwargs.get("ws") if match else None
-    memberships = Membership.objects.filter(user=user).select_related("workspace").order_by("workspace__name")
-    return {"switcher_memberships": memberships, "current_ws": current}
+    # A page about a workspace names it in its path, or (a new workspace's first screen) says so.
+    current = getattr(request, "workspace_url", None) or (match.kwargs.get("ws") if match else None)
+    memberships = list(Membership.objects.filter(user=user).select_related("workspace").order_by("workspace__name"))
+    membership = next((m for m in memberships if m.workspace.url == current), None)
+    return {
+        "switcher_memberships": memberships,
+        "current_ws": current,
+        "current_membership": membership,
+        "manages_current": membership is not None and membership.role in MANAGER_ROLES,
+    }

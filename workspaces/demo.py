@@ -18,6 +18,7 @@ from .services import image_create
 User = get_user_model()
 
 DEMO_PASSWORD = "demo-password-2026"  # noqa: S105 - the demo password is printed on purpose
+OPERATOR = "operator@example.com"  # a superuser, for /admin
 
 USERS = [
     ("owner@example.com", [("acme", Role.OWNER), ("hobby", Role.OWNER)]),
@@ -66,6 +67,7 @@ IMAGES_PER_PROJECT = 3
 class DemoResult:
     users: list[dict] = field(default_factory=list)
     workspaces: list[dict] = field(default_factory=list)
+    operators: list[dict] = field(default_factory=list)
 
 
 def demo_png(seed: str, size: tuple[int, int] = (64, 48)) -> bytes:
@@ -119,20 +121,28 @@ def _seed_project(workspace: Workspace, folders: dict[str, Folder], spec) -> Non
         model.save()
 
 
-def _fresh_default_key(workspace: Workspace) -> str:
-    """A full-access secret for the demo. Secrets are never stored, so each run rolls the
-    default key; a default key that someone restricted is retired and made anew."""
+def _demo_key(workspace: Workspace, *, new_keys: bool) -> tuple[str, str | None]:
+    """The workspace's default key: its prefix, and its secret when this run made one.
+
+    Secrets are never stored, so an existing key's cannot be shown again: it is kept as it is
+    (a user may have exported it), unless `new_keys` asks for a fresh secret (a roll). A
+    default key that is missing or was restricted is replaced by a full-access one.
+    """
     from apikeys.models import ApiKey
     from apikeys.services import DEFAULT_KEY, Actor, api_key_create, api_key_revoke, api_key_roll, api_key_unprotect
 
     actor = Actor()
     key = ApiKey.objects.live().filter(workspace=workspace, is_default=True).first()
-    if (
+    plain = (
         key is not None
         and key.scopes is None
         and not (key.folders_limited or key.allowed_ips or key.expires_at or key.disabled or key.protected)
-    ):
-        return api_key_roll(key=key, actor=actor)[1]
+    )
+    if key is not None and plain:
+        if not new_keys:
+            return key.prefix, None
+        new, secret = api_key_roll(key=key, actor=actor)
+        return new.prefix, secret
     retire = [key] if key is not None else []
     if not workspace.is_enterprise:  # a single-key plan: the slot must be free
         retire = list(ApiKey.objects.live().filter(workspace=workspace))
@@ -140,11 +150,12 @@ def _fresh_default_key(workspace: Workspace) -> str:
         if old.protected:
             api_key_unprotect(key=old, actor=actor)
         api_key_revoke(key=old, actor=actor)
-    return api_key_create(workspace=workspace, actor=actor, spec=DEFAULT_KEY)[1]
+    new, secret = api_key_create(workspace=workspace, actor=actor, spec=DEFAULT_KEY)
+    return new.prefix, secret
 
 
 @transaction.atomic
-def seed_demo(password: str = DEMO_PASSWORD) -> DemoResult:
+def seed_demo(password: str = DEMO_PASSWORD, *, new_keys: bool = False) -> DemoResult:
     result = DemoResult()
     workspaces: dict[str, Workspace] = {}
     for url, spec in WORKSPACES.items():
@@ -155,7 +166,8 @@ def seed_demo(password: str = DEMO_PASSWORD) -> DemoResult:
         folders = {name: Folder.objects.get_or_create(workspace=workspace, name=name)[0] for name in spec["folders"]}
         for project_spec in spec["projects"]:
             _seed_project(workspace, folders, project_spec)
-        result.workspaces.append({"url": url, "plan": workspace.plan, "apiKey": _fresh_default_key(workspace)})
+        prefix, secret = _demo_key(workspace, new_keys=new_keys)
+        result.workspaces.append({"url": url, "plan": workspace.plan, "apiKey": secret, "apiKeyPrefix": prefix})
 
     for email, memberships in USERS:
         user, _ = User.objects.get_or_create(username=email, defaults={"email": email})
@@ -164,4 +176,10 @@ def seed_demo(password: str = DEMO_PASSWORD) -> DemoResult:
         for url, role in memberships:
             Membership.objects.update_or_create(user=user, workspace=workspaces[url], defaults={"role": role})
             result.users.append({"email": email, "password": password, "workspace": url, "role": role.value})
+
+    operator, _ = User.objects.get_or_create(username=OPERATOR, defaults={"email": OPERATOR})
+    operator.is_staff = operator.is_superuser = True
+    operator.set_password(password)
+    operator.save()
+    result.operators.append({"email": OPERATOR, "password": password, "admin": "/admin/"})
     return result

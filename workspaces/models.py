@@ -1,5 +1,4 @@
 import secrets
-from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -7,11 +6,6 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
-
-if TYPE_CHECKING:
-    # The type of AUTH_USER_MODEL, for annotations; code reaches the model through
-    # get_user_model() and settings.AUTH_USER_MODEL.
-    pass
 
 # The API lives at the site root (`/:ws`, `/:ws/:project`), as the official SDK expects, so
 # these words cannot be workspace urls: each is a prefix of the app's own pages or of the API.

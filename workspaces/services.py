@@ -33,7 +33,7 @@ from .models import (
 )
 
 if TYPE_CHECKING:
-    from .models import User
+    from django.contrib.auth.models import User  # the type of AUTH_USER_MODEL
 
 UserModel = get_user_model()
 

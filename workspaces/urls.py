@@ -8,4 +8,5 @@ urlpatterns = [
     path("app", views.home, name="home"),
     path("app/new", views.create, name="create"),
     path("app/<slug:ws>", views.detail, name="detail"),
+    path("app/<slug:ws>/projects/<slug:slug>", views.project, name="project"),
 ]

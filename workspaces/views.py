@@ -8,9 +8,11 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from apikeys.services import workspace_create_with_key
+from apikeys.views import show_new_key
 
 from .forms import SignUpForm, WorkspaceForm
 from .models import Folder, Membership, Project
+from .serializers import with_counts
 from .services import user_sign_up
 
 SESSION_WORKSPACE = "current_workspace"
@@ -32,13 +34,20 @@ def sign_up(request):
     if request.method == "POST" and form.is_valid():
         with transaction.atomic():
             user = user_sign_up(email=form.cleaned_data["email"], password=form.cleaned_data["password1"])
-            workspace, _, _ = workspace_create_with_key(
+            workspace, key, secret = workspace_create_with_key(
                 name=form.cleaned_data["workspace_name"], url=form.cleaned_data["workspace_url"], owner=user
             )
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        messages.success(request, f"Welcome! Your workspace “{workspace.name}” is ready.")
-        return redirect("workspaces:detail", ws=workspace.url)
+        messages.success(request, f"Welcome! Your workspace “{workspace.name}” is ready, with its API key.")
+        return first_key(request, workspace, key, secret)
     return render(request, "accounts/sign_up.html", {"form": form})
+
+
+def first_key(request, workspace, key, secret):
+    """A new workspace's first screen: its key page, with the key's secret shown once."""
+    request.workspace_url = workspace.url  # the navigation is about the new workspace
+    membership = Membership.objects.select_related("workspace").get(user=request.user, workspace=workspace)
+    return show_new_key(request, membership, key, secret)
 
 
 @login_required
@@ -57,12 +66,32 @@ def home(request):
 def create(request):
     form = WorkspaceForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        workspace, _, _ = workspace_create_with_key(
+        workspace, key, secret = workspace_create_with_key(
             name=form.cleaned_data["workspace_name"], url=form.cleaned_data["workspace_url"], owner=request.user
         )
-        messages.success(request, f"Workspace “{workspace.name}” created.")
-        return redirect("workspaces:detail", ws=workspace.url)
+        messages.success(request, f"Workspace “{workspace.name}” created, with its API key.")
+        return first_key(request, workspace, key, secret)
     return render(request, "workspaces/create.html", {"form": form})
+
+
+@login_required
+def project(request, ws: str, slug: str):
+    """A project at a glance: its counts, versions, models and latest images."""
+    membership = membership_or_404(request.user, ws)
+    found = with_counts(Project.objects.filter(workspace=membership.workspace, slug=slug)).first()
+    if found is None:
+        raise Http404("No such project")
+    return render(
+        request,
+        "workspaces/project.html",
+        {
+            "workspace": membership.workspace,
+            "project": found,
+            "versions": found.versions.annotate(image_count=Count("images")),
+            "models": found.models.select_related("version"),
+            "images": found.images.all()[:24],
+        },
+    )
 
 
 @login_required

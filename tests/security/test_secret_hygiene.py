@@ -52,7 +52,6 @@ def app(tmp_path):
         "MEDIA_ROOT": str(tmp_path / "media"),
         "API_KEY_PEPPER": "hygiene-pepper",
         "SECRET_KEY": "hygiene-secret-key-" + "x" * 40,
-        "DJANGO_SUPERUSER_PASSWORD": "operator-password-2026",
     }
     manage = [str(BIN / "python"), str(ROOT / "manage.py")]
     run = lambda *args: subprocess.run(  # noqa: E731
@@ -60,7 +59,6 @@ def app(tmp_path):
     )
     run("migrate", "--noinput", "-v0")
     seeded = json.loads(run("seed_demo", "--json").stdout)
-    run("createsuperuser", "--noinput", "--username", "operator@example.com", "--email", "operator@example.com")
     port = free_port()
     log = (tmp_path / "gunicorn.log").open("w")
     server = subprocess.Popen(
@@ -141,14 +139,15 @@ def test_no_secret_reaches_a_log_the_database_or_a_page(app):
     call("GET", "/api/schema", expect=200)
     call("GET", "/api/docs", expect=200)
     # The operator in the admin: key list, a key, the audit log and an event.
+    [operator] = app["seeded"]["operators"]
     session = requests.Session()
     login_page = session.get(f"{url}/admin/login/", timeout=30)
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login_page.text)[1]
     logged_in = session.post(
         f"{url}/admin/login/",
         data={
-            "username": "operator@example.com",
-            "password": "operator-password-2026",
+            "username": operator["email"],
+            "password": operator["password"],
             "csrfmiddlewaretoken": token,
             "next": "/admin/",
         },

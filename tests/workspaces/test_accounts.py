@@ -1,3 +1,5 @@
+import re
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
@@ -23,15 +25,20 @@ def sign_up(client, **overrides):
 
 def test_sign_up_creates_user_and_free_workspace_owned_by_them(client):
     response = sign_up(client)
-    assert response.status_code == 302
-    assert response.url == reverse("workspaces:detail", kwargs={"ws": "new-co"})
     user = User.objects.get(username="new@example.com")
     membership = Membership.objects.get(user=user)
     assert membership.role == "owner"
     assert membership.workspace.plan == "free"
     assert membership.workspace.name == "New Co"
-    # Signed in straight away.
-    assert client.get(response.url).status_code == 200
+    # The first screen shows the workspace's key, once, and it works.
+    assert response.status_code == 200
+    assert response["Cache-Control"] == "no-store"
+    secret = re.search(r"data-secret>(sak_[^<]+)<", response.content.decode())[1]
+    assert client.post("/", HTTP_AUTHORIZATION=f"Bearer {secret}").json()["workspace"] == "new-co"
+    # Signed in straight away; the key page does not show the secret again.
+    page = client.get(reverse("apikeys:list", kwargs={"ws": "new-co"}))
+    assert page.status_code == 200
+    assert secret not in page.content.decode()
 
 
 @pytest.mark.parametrize(

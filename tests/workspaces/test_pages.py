@@ -54,7 +54,8 @@ def test_a_user_without_workspaces_is_offered_to_create_one(client, outsider):
     client.force_login(outsider)
     assert client.get(reverse("workspaces:home")).url == reverse("workspaces:create")
     response = client.post(reverse("workspaces:create"), {"workspace_name": "Solo", "workspace_url": "solo"})
-    assert response.url == detail("solo")
+    assert response.status_code == 200  # the new workspace's key page, its secret shown once
+    assert "Key created" in response.content.decode() and response["Cache-Control"] == "no-store"
     assert Membership.objects.get(user=outsider).role == Role.OWNER
 
 

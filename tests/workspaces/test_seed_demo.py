@@ -61,17 +61,30 @@ def test_seed_demo_json_lists_users_with_working_passwords():
         assert authenticate(username=user["email"], password=user["password"]) is not None
 
 
-def test_seed_demo_prints_a_working_full_access_key_per_workspace_and_rolls_it_each_run(client):
+def test_seed_demo_prints_a_working_key_per_workspace_keeps_it_and_rolls_it_only_when_asked(client):
     first = {w["url"]: w["apiKey"] for w in json.loads(run_seed("--json"))["workspaces"]}
     for url, secret in first.items():
         response = client.post("/", HTTP_AUTHORIZATION=f"Bearer {secret}")
         assert response.status_code == 200
         assert response.json()["workspace"] == url
-    second = {w["url"]: w["apiKey"] for w in json.loads(run_seed("--json"))["workspaces"]}
+    # Running the demo again keeps the keys a user may have exported.
+    again = {w["url"]: w for w in json.loads(run_seed("--json"))["workspaces"]}
+    for url, secret in first.items():
+        assert again[url]["apiKey"] is None and secret.startswith(again[url]["apiKeyPrefix"] + "_")
+        assert client.post("/", HTTP_AUTHORIZATION=f"Bearer {secret}").status_code == 200
+    # --new-keys rolls them: a new secret each, and the old one dies.
+    second = {w["url"]: w["apiKey"] for w in json.loads(run_seed("--new-keys", "--json"))["workspaces"]}
     for url in first:
         assert second[url] != first[url]
         assert client.post("/", HTTP_AUTHORIZATION=f"Bearer {first[url]}").status_code == 401
         assert client.post("/", HTTP_AUTHORIZATION=f"Bearer {second[url]}").status_code == 200
+
+
+def test_seed_demo_makes_an_operator_who_can_open_the_admin(client):
+    data = json.loads(run_seed("--json"))
+    [operator] = data["operators"]
+    assert client.login(username=operator["email"], password=operator["password"])
+    assert client.get("/admin/apikeys/apikey/").status_code == 200
 
 
 def test_seed_demo_repairs_a_restricted_default_key(client):
@@ -94,3 +107,7 @@ def test_seed_demo_text_output_names_logins_and_keys():
     assert f"owner@example.com / {DEMO_PASSWORD}" in out
     for key in ApiKey.objects.live().filter(is_default=True):
         assert f"full-access API key: {key.prefix}_" in out
+    assert "operator@example.com" in out
+    kept = run_seed()
+    for key in ApiKey.objects.live().filter(is_default=True):
+        assert f"full-access API key {key.prefix}_... kept as it was" in kept

@@ -1,0 +1,18 @@
+"""Settings -> API Keys, under the workspace's pages: /app/<ws>/settings/api-keys/..."""
+
+from django.urls import path
+
+from . import views
+
+app_name = "apikeys"
+
+urlpatterns = [
+    path("", views.key_list, name="list"),
+    path("/new", views.generate, name="generate"),
+    path("/activity", views.activity, name="activity"),
+    path("/<slug:key_id>/edit", views.edit, name="edit"),
+    *[
+        path(f"/<slug:key_id>/{action}", views.act, {"action": action}, name=action)
+        for action in ("roll", "disable", "enable", "protect", "unprotect", "revoke")
+    ],
+]

@@ -1,0 +1,347 @@
+"""Settings -> API Keys: the key table, Generate, the edit modal, roll / disable / enable /
+protect / unprotect / revoke, and the activity log. Owners and admins only (anyone else gets a
+404, as if the page did not exist).
+
+Each modal has a URL of its own: a GET renders the page with that modal open (a fetch with
+`X-Fragment: 1` gets only the modal, for the page's script to show), a POST does the action
+and redirects back (post/redirect/get). A new secret is the exception: it is rendered once,
+in the answer to the POST, never redirected to, stored or put in a URL; a one-time form token
+makes a reload of that answer create nothing."""
+
+import secrets as token_source
+from datetime import timedelta
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import Prefetch
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods
+
+from workspaces.errors import ServiceError
+from workspaces.models import MANAGER_ROLES, Folder, Membership
+
+from . import scopes as registry
+from . import services
+from .forms import KeyForm, RollForm
+from .models import ApiKey, AuditAction, AuditEvent, KeyState
+from .serializers import ApiKeyCreateSerializer, ApiKeySpecSerializer
+from .services import Actor
+from .spec import KeySpec
+
+ROTATION_SOON = timedelta(days=14)
+NEW_FOR = timedelta(days=1)
+TOKENS = "apikeys:form-tokens"
+ALREADY_SUBMITTED = "That form was already sent; nothing more was done. The key's secret is shown only once."
+ACTIONS = {
+    "roll": "Roll",
+    "disable": "Disable",
+    "enable": "Enable",
+    "protect": "Protect",
+    "unprotect": "Unprotect",
+    "revoke": "Revoke",
+}
+SERVICES = {
+    "disable": services.api_key_disable,
+    "enable": services.api_key_enable,
+    "protect": services.api_key_protect,
+    "unprotect": services.api_key_unprotect,
+    "revoke": services.api_key_revoke,
+}
+
+
+def manager_or_404(request, ws: str) -> Membership:
+    """The signed-in owner's or admin's membership of `ws`; a 404 for anyone else."""
+    membership = (
+        Membership.objects.select_related("workspace")
+        .filter(user=request.user, workspace__url=ws, role__in=MANAGER_ROLES)
+        .first()
+    )
+    if membership is None:
+        raise Http404("No such page")
+    return membership
+
+
+def keys_of(workspace, *, include_disabled: bool = True):
+    keys = (
+        ApiKey.objects.live()
+        .filter(workspace=workspace)
+        .select_related("created_by_user", "created_by_key")
+        .prefetch_related(Prefetch("folders", queryset=Folder.objects.order_by("pk")))
+        .order_by("-is_default", "-created", "-id")
+    )
+    return keys if include_disabled else keys.filter(disabled=False)
+
+
+def key_or_404(workspace, key_id: str) -> ApiKey:
+    key = keys_of(workspace).filter(key_id=key_id).first()
+    if key is None:
+        raise Http404("No such key")
+    return key
+
+
+def badges(key: ApiKey, now) -> list[tuple[str, str]]:
+    """(text, kind) of each badge a key's row shows."""
+    found = []
+    if key.is_default:
+        found.append(("Default", "default"))
+    if key.protected:
+        found.append(("Protected", "protected"))
+    state = key.state(now)
+    if state == KeyState.DISABLED:
+        found.append(("Disabled", "disabled"))
+    if state == KeyState.EXPIRED:
+        found.append(("Expired", "expired"))
+    if key.rotation_due_at is not None:
+        if key.rotation_due_at <= now:
+            found.append(("Rotation overdue", "overdue"))
+        elif key.rotation_due_at <= now + ROTATION_SOON:
+            found.append(("Rotation due", "due"))
+    if key.created >= now - NEW_FOR:
+        found.append(("New", "new"))
+    return found
+
+
+def access_line(key: ApiKey) -> str:
+    """ "Full access", or "Scoped: Images: upload, read · 2 folders"."""
+    if key.scopes is None and not key.folders_limited:
+        return "Full access"
+    parts = [registry.summary(key.scopes)]
+    if key.folders_limited:
+        count = len(key.folders.all())
+        parts.append(f"{count} folder{'s' if count != 1 else ''}")
+    return ("Scoped: " if key.scopes is not None else "") + " · ".join(parts)
+
+
+def new_token(request) -> str:
+    token = token_source.token_urlsafe(16)
+    request.session[TOKENS] = [*request.session.get(TOKENS, [])[-19:], token]
+    return token
+
+
+def spend_token(request, token: str) -> bool:
+    """Whether the form token is fresh (it is then spent): a reload of a POST sends it again."""
+    tokens = request.session.get(TOKENS, [])
+    if token not in tokens:
+        return False
+    request.session[TOKENS] = [t for t in tokens if t != token]
+    return True
+
+
+def page(request, membership, *, modal: str | None = None, status: int = 200, **context) -> HttpResponse:
+    """The key page, or with `X-Fragment: 1` only its modal."""
+    workspace = membership.workspace
+    if modal is not None and request.headers.get("X-Fragment") == "1":
+        return render(request, f"apikeys/keys.html#{modal}_modal", {"workspace": workspace, **context}, status=status)
+    now = timezone.now()
+    show_disabled = request.GET.get("disabled") == "1"
+    keys = list(keys_of(workspace, include_disabled=show_disabled))
+    rows = [{"key": k, "badges": badges(k, now), "access": access_line(k)} for k in keys]
+    return render(
+        request,
+        "apikeys/keys.html",
+        {
+            "workspace": workspace,
+            "membership": membership,
+            "rows": rows,
+            "show_disabled": show_disabled,
+            "can_generate": workspace.is_enterprise,
+            "modal": modal,
+            **context,
+        },
+        status=status,
+    )
+
+
+def edit_context(request, form: KeyForm, key: ApiKey | None) -> dict:
+    return {
+        "form": form,
+        "key": key,
+        "sections": registry.sections(),
+        "presets": [
+            (name, registry.PRESET_LABELS[name], " ".join(leaves)) for name, leaves in registry.PRESETS.items()
+        ],
+        "enterprise": form.workspace.is_enterprise,
+        "form_token": form.data.get("form_token") or new_token(request),
+    }
+
+
+def created_context(request, key: ApiKey, secret: str, *, rolled: ApiKey | None = None) -> dict:
+    base = request.build_absolute_uri("/").rstrip("/")
+    return {"minted": key, "secret": secret, "rolled": rolled, "api_url": base, "workspace": key.workspace}
+
+
+def show_new_key(request, membership: Membership, key: ApiKey, secret: str, *, rolled: ApiKey | None = None):
+    """The key page with the "key created" dialog: the one time a secret is shown. Never
+    cached, never redirected to (the secret stays out of URLs, logs and history)."""
+    context = created_context(request, key, secret, rolled=rolled)
+    return no_store(page(request, membership, modal="created", **context))
+
+
+def no_store(response: HttpResponse) -> HttpResponse:
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def refusal(form, exc: ServiceError) -> int:
+    form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+    return exc.status
+
+
+@login_required
+def key_list(request, ws: str):
+    return page(request, manager_or_404(request, ws))
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def generate(request, ws: str):
+    membership = manager_or_404(request, ws)
+    workspace = membership.workspace
+    data = request.POST if request.method == "POST" else None
+    form = KeyForm(data, workspace=workspace, initial={"access": "full", "folder_limit": "all"})
+    if request.method == "GET" or not form.is_valid():
+        status = 400 if request.method == "POST" else 200
+        return page(request, membership, modal="edit", status=status, **edit_context(request, form, None))
+    if not spend_token(request, form.cleaned_data["form_token"]):
+        messages.info(request, ALREADY_SUBMITTED)
+        return redirect("apikeys:list", ws=ws)
+    actor = Actor.from_request(request)
+    body = ApiKeyCreateSerializer(data=form.body(changed_only=False), context={"workspace": workspace, "actor": actor})
+    status = 400
+    if body.is_valid():
+        try:
+            spec = body.spec(services.api_key_defaults(workspace=workspace, actor=actor))
+            key, secret = services.api_key_create(workspace=workspace, actor=actor, spec=spec)
+            return show_new_key(request, membership, key, secret)
+        except ServiceError as exc:
+            status = refusal(form, exc)
+    else:
+        form.add_api_errors(body.errors)
+    context = edit_context(request, form, None) | {"form_token": new_token(request)}
+    return page(request, membership, modal="edit", status=status, **context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def edit(request, ws: str, key_id: str):
+    membership = manager_or_404(request, ws)
+    workspace = membership.workspace
+    key = key_or_404(workspace, key_id)
+    data = request.POST if request.method == "POST" else None
+    form = KeyForm(data, workspace=workspace, initial=KeyForm.initial_for(key))
+    if request.method == "GET" or not form.is_valid():
+        status = 400 if request.method == "POST" else 200
+        return page(request, membership, modal="edit", status=status, **edit_context(request, form, key))
+    actor = Actor.from_request(request)
+    body = ApiKeySpecSerializer(data=form.body(changed_only=True), context={"workspace": workspace, "actor": actor})
+    status = 400
+    if body.is_valid():
+        try:
+            services.api_key_update(key=key, actor=actor, spec=body.spec(KeySpec.of(key)))
+            messages.success(
+                request, f"Saved “{body.validated_data.get('name', key.name)}”. It applies from the next request."
+            )
+            return redirect("apikeys:list", ws=ws)
+        except ServiceError as exc:
+            status = refusal(form, exc)
+    else:
+        form.add_api_errors(body.errors)
+    return page(request, membership, modal="edit", status=status, **edit_context(request, form, key))
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def act(request, ws: str, key_id: str, action: str):
+    """Roll, disable, enable, protect, unprotect or revoke: a confirmation, then the service."""
+    membership = manager_or_404(request, ws)
+    key = key_or_404(membership.workspace, key_id)
+    form = RollForm(request.POST if request.method == "POST" else None)
+    context: dict[str, Any] = {"key": key, "action": action, "action_label": ACTIONS[action], "form": form}
+    if request.method == "GET":
+        return page(request, membership, modal="confirm", **context, form_token=new_token(request))
+    if not form.is_valid():
+        return page(request, membership, modal="confirm", status=400, **context, form_token=new_token(request))
+    actor = Actor.from_request(request)
+    try:
+        if action == "roll":
+            if not spend_token(request, form.cleaned_data["form_token"]):
+                messages.info(request, ALREADY_SUBMITTED)
+                return redirect("apikeys:list", ws=ws)
+            grace = timedelta(seconds=int(form.cleaned_data["grace"]))
+            new, secret = services.api_key_roll(key=key, actor=actor, grace=grace)
+            return show_new_key(request, membership, new, secret, rolled=ApiKey.objects.get(pk=key.pk))
+        SERVICES[action](key=key, actor=actor)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+        return redirect("apikeys:list", ws=ws)
+    messages.success(request, DONE[action].format(name=key.name))
+    return redirect("apikeys:list", ws=ws)
+
+
+DONE = {
+    "disable": "Disabled “{name}”: requests with it now fail until it is enabled again.",
+    "enable": "Enabled “{name}”.",
+    "protect": "Protected “{name}”: it cannot be disabled, rolled or revoked until it is unprotected.",
+    "unprotect": "Unprotected “{name}”.",
+    "revoke": "Revoked “{name}” for good.",
+}
+
+
+@login_required
+def activity(request, ws: str):
+    membership = manager_or_404(request, ws)
+    events = (
+        AuditEvent.objects.filter(workspace=membership.workspace).select_related("api_key").order_by("-created", "-id")
+    )
+    page_obj = Paginator(events, 25).get_page(request.GET.get("page"))
+    workspace = membership.workspace
+    names = {
+        "owners": {m.user_id: m.user.email for m in workspace.memberships.select_related("user")},
+        "folders": dict(workspace.folders.values_list("pk", "name")),
+    }
+    for event in page_obj:
+        event.changes = changes(event, names)  # type: ignore[attr-defined]
+    return render(request, "apikeys/activity.html", {"workspace": membership.workspace, "page_obj": page_obj})
+
+
+CHANGE_LABELS = {
+    "custom_metadata": "metadata",
+    "rotation_due_at": "rotate by",
+    "expires_at": "expires",
+    "allowed_ips": "IP allowlist",
+    "keyId": "key",
+    "graceUntil": "old secret works until",
+}
+
+
+def changes(event: AuditEvent, names: dict[str, dict]) -> list[tuple[str, str | None, str]]:
+    """(what, before, after) of an audit event, readable; `names` turns ids of owners and
+    folders into their names."""
+
+    def text(field: str, value) -> str:
+        if value is None:
+            return {"scopes": "full access", "folders": "every folder"}.get(field, "none")
+        if field in names and isinstance(value, list):
+            value = [names[field].get(i, f"#{i}") for i in value]
+        if isinstance(value, bool):
+            return "yes" if value else "no"
+        if isinstance(value, list):
+            return ", ".join(map(str, value)) or ("no abilities" if field == "scopes" else "none")
+        if isinstance(value, dict):
+            return ", ".join(f"{k}={v}" for k, v in value.items()) or "none"
+        return str(value)
+
+    created = event.action == AuditAction.CREATE
+    return [
+        (
+            CHANGE_LABELS.get(field, field.replace("_", " ")),
+            text(field, event.before[field]) if field in event.before else None,
+            text(field, value),
+        )
+        for field, value in event.after.items()
+        if not created or value not in (None, [], {}, False) or field == "scopes"
+    ]

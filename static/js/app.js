@@ -1,0 +1,126 @@
+// The little script of the pages: modals (native <dialog>), the key form's helpers, copy
+// buttons. Every page works without it: each modal also has a URL of its own.
+(() => {
+  "use strict";
+
+  const dialog = () => document.getElementById("modal");
+  let opener = null;
+
+  function focusFirst(root) {
+    const target = root.querySelector("[aria-invalid=true], input:not([type=hidden]):not([disabled]), select, textarea, button");
+    if (target) target.focus();
+  }
+
+  function open(html) {
+    const modal = dialog();
+    if (html !== undefined) modal.innerHTML = html;
+    if (!modal.open) modal.showModal();
+    enhance(modal);
+    focusFirst(modal);
+  }
+
+  // Links that open a modal: fetch just the modal, show it, give focus back on close.
+  document.addEventListener("click", async (event) => {
+    const link = event.target.closest("a[data-modal]");
+    if (!link || event.defaultPrevented || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey) return;
+    event.preventDefault();
+    opener = link;
+    const response = await fetch(link.href, { headers: { "X-Fragment": "1" }, credentials: "same-origin" });
+    if (!response.ok) { window.location.href = link.href; return; }
+    open(await response.text());
+  });
+
+  document.addEventListener("click", (event) => {
+    if (event.target.closest("[data-close]")) dialog().close();
+  });
+
+  document.addEventListener("DOMContentLoaded", () => {
+    const modal = dialog();
+    if (!modal) return;
+    modal.addEventListener("close", () => {
+      if (modal.dataset.closeUrl && window.location.pathname !== new URL(modal.dataset.closeUrl, window.location).pathname) {
+        window.history.replaceState(null, "", modal.dataset.closeUrl);
+      }
+      delete modal.dataset.closeUrl;
+      if (opener && document.contains(opener)) opener.focus();
+      opener = null;
+    });
+    if (modal.hasAttribute("data-open")) open();
+  });
+
+  // Copy buttons.
+  document.addEventListener("click", async (event) => {
+    const button = event.target.closest("[data-copy]");
+    if (!button) return;
+    const source = document.querySelector(button.dataset.copy);
+    try {
+      await navigator.clipboard.writeText(source.textContent);
+      button.textContent = "Copied";
+    } catch {
+      const range = document.createRange();
+      range.selectNodeContents(source);
+      const selection = window.getSelection();
+      selection.removeAllRanges();
+      selection.addRange(range);
+      button.textContent = "Selected: press Ctrl+C";
+    }
+  });
+
+  // The key form: access, presets, whole sections, the live summary, folders.
+  function enhance(root) {
+    const form = root.querySelector(".key-form");
+    if (!form || form.dataset.enhanced) return;
+    form.dataset.enhanced = "1";
+    const scopes = form.querySelector("[data-scopes]");
+    const boxes = [...form.querySelectorAll("input[name=scopes]")];
+    const summary = form.querySelector("[data-summary]");
+    const sdkNote = form.querySelector("[data-sdk-note]");
+    const folders = form.querySelector("[data-folders]");
+    const planAllows = !form.querySelector("fieldset[disabled] [data-access]");
+
+    function scoped() {
+      const choice = form.querySelector("input[name=access]:checked");
+      return choice && choice.value === "scoped";
+    }
+
+    function update() {
+      if (planAllows) scopes.disabled = !scoped();
+      for (const all of form.querySelectorAll("[data-section-all]")) {
+        const members = boxes.filter((b) => b.dataset.section === all.dataset.sectionAll);
+        const held = members.filter((b) => b.checked).length;
+        all.checked = held === members.length;
+        all.indeterminate = held > 0 && held < members.length;
+      }
+      const limit = form.querySelector("input[name=folder_limit]:checked");
+      if (folders && planAllows) folders.hidden = !(limit && limit.value === "some");
+      if (!scoped()) {
+        summary.textContent = "This key can do everything in the workspace, key management included.";
+        sdkNote.hidden = true;
+        return;
+      }
+      const bySection = new Map();
+      for (const box of boxes.filter((b) => b.checked)) {
+        const list = bySection.get(box.dataset.sectionLabel) || [];
+        list.push(box.dataset.verb);
+        bySection.set(box.dataset.sectionLabel, list);
+      }
+      const parts = [...bySection].map(([label, verbs]) => `${label}: ${verbs.join(", ")}`);
+      summary.textContent = parts.length ? `This key can: ${parts.join(" · ")}.` : "This key can do nothing yet: check what it needs.";
+      sdkNote.hidden = !parts.length || boxes.some((b) => b.value === "workspace:read" && b.checked);
+    }
+
+    form.addEventListener("change", (event) => {
+      const all = event.target.closest("[data-section-all]");
+      if (all) boxes.filter((b) => b.dataset.section === all.dataset.sectionAll).forEach((b) => { b.checked = all.checked; });
+      update();
+    });
+    form.addEventListener("click", (event) => {
+      const preset = event.target.closest("[data-preset]");
+      if (!preset) return;
+      const leaves = new Set(preset.dataset.preset.split(" "));
+      boxes.forEach((b) => { b.checked = leaves.has(b.value); });
+      update();
+    });
+    update();
+  }
+})();

@@ -1,0 +1,318 @@
+"""Settings -> API Keys: the pages, as a browser without JavaScript drives them."""
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from apikeys.models import ApiKey, AuditAction, AuditEvent
+from apikeys.views import ALREADY_SUBMITTED
+from tests.factories import FolderFactory, MembershipFactory, UserFactory
+from workspaces.models import Role
+
+pytestmark = pytest.mark.django_db
+
+
+def url(name, ws="acme", **kwargs):
+    return reverse(f"apikeys:{name}", kwargs={"ws": ws, **kwargs})
+
+
+@pytest.fixture
+def admin(enterprise):
+    user = UserFactory(email="admin@example.com")
+    MembershipFactory(user=user, workspace=enterprise, role=Role.ADMIN)
+    return user
+
+
+@pytest.fixture
+def signed_in(client, owner):
+    client.force_login(owner)
+    return client
+
+
+def token_of(response) -> str:
+    found = re.search(r'name="form_token" value="([^"]+)"', response.content.decode())
+    assert found is not None
+    return found[1]
+
+
+def secret_of(response) -> str:
+    found = re.search(r"data-secret>(sak_[^<]+)<", response.content.decode())
+    assert found is not None
+    return found[1]
+
+
+def generate(client, ws="acme", **fields):
+    token = token_of(client.get(url("generate", ws)))
+    data = {"name": "CI uploader", "access": "full", "folder_limit": "all", "form_token": token, **fields}
+    return client.post(url("generate", ws), data)
+
+
+def api(client, secret, path="/acme"):
+    return client.get(path, HTTP_AUTHORIZATION=f"Bearer {secret}")
+
+
+class TestAccess:
+    @pytest.mark.parametrize("name", ["list", "generate", "activity"])
+    def test_owners_and_admins_see_the_pages(self, client, owner, admin, name):
+        for user in (owner, admin):
+            client.force_login(user)
+            assert client.get(url(name)).status_code == 200
+
+    @pytest.mark.parametrize("name", ["list", "generate", "activity"])
+    def test_members_and_outsiders_get_a_404(self, client, member, outsider, name):
+        for user in (member, outsider):
+            client.force_login(user)
+            assert client.get(url(name)).status_code == 404
+
+    def test_anonymous_visitors_are_sent_to_log_in(self, client):
+        response = client.get(url("list"))
+        assert response.status_code == 302 and response.url.startswith(reverse("accounts:login"))
+
+    def test_the_settings_link_shows_for_managers_only(self, client, owner, member):
+        client.force_login(owner)
+        assert url("list") in client.get(reverse("workspaces:detail", kwargs={"ws": "acme"})).content.decode()
+        client.force_login(member)
+        assert url("list") not in client.get(reverse("workspaces:detail", kwargs={"ws": "acme"})).content.decode()
+
+    def test_a_member_cannot_post_an_action_and_nothing_changes(self, client, member, enterprise, make_key):
+        key, _ = make_key(enterprise, name="Target")
+        client.force_login(member)
+        assert client.post(url("revoke", key_id=key.key_id)).status_code == 404
+        assert client.post(url("edit", key_id=key.key_id), {"name": "x", "access": "full"}).status_code == 404
+        assert ApiKey.objects.get(pk=key.pk).revoked_at is None and ApiKey.objects.get(pk=key.pk).name == "Target"
+
+    def test_a_key_of_another_workspace_is_a_404_through_this_workspaces_pages(self, signed_in, free, make_key):
+        other, _ = make_key(free, name="Hobby key")
+        assert signed_in.get(url("edit", key_id=other.key_id)).status_code == 404
+        assert signed_in.post(url("revoke", key_id=other.key_id)).status_code == 404
+        assert ApiKey.objects.get(pk=other.pk).revoked_at is None
+
+
+class TestList:
+    def test_rows_show_name_badges_access_prefix_and_last_use(self, signed_in, enterprise, make_key):
+        folder = FolderFactory(workspace=enterprise)
+        make_key(enterprise, name="Main", default=True, protected=True)
+        scoped, _ = make_key(enterprise, name="Uploader", scopes=["image:create", "image:read"], folder_ids=[folder.pk])
+        soon = timezone.now() + timedelta(days=3)
+        make_key(enterprise, name="Rotating", rotation_due_at=soon)
+        page = signed_in.get(url("list")).content.decode()
+        assert "Main" in page and ">Default<" in page and ">Protected<" in page
+        assert "Scoped: Images: upload, read · 1 folder" in page
+        assert scoped.prefix in page and "never" in page
+        assert ">Rotation due<" in page and ">New<" in page
+        assert 'aria-label="Edit Uploader"' in page
+
+    def test_disabled_keys_show_only_when_asked(self, signed_in, enterprise, make_key):
+        make_key(enterprise, name="Sleeping", disabled=True)
+        assert "Sleeping" not in signed_in.get(url("list")).content.decode()
+        assert "Sleeping" in signed_in.get(url("list") + "?disabled=1").content.decode()
+
+    def test_five_hundred_keys_render_in_as_many_queries_as_five(self, signed_in, enterprise, make_key):
+        folder = FolderFactory(workspace=enterprise)
+
+        def queries():
+            with CaptureQueriesContext(connection) as captured:
+                assert signed_in.get(url("list")).status_code == 200
+            return len(captured)
+
+        for n in range(5):
+            make_key(enterprise, name=f"k{n}", scopes=["image:read"], folder_ids=[folder.pk])
+        few = queries()
+        keys = [
+            ApiKey(
+                workspace=enterprise, key_id=f"bulk{n:08d}", digest="0" * 64, name=f"bulk {n}", scopes=["image:read"]
+            )
+            for n in range(495)
+        ]
+        ApiKey.objects.bulk_create(keys)
+        assert queries() == few
+
+
+class TestGenerate:
+    def test_the_modal_comes_alone_for_the_pages_script(self, signed_in):
+        response = signed_in.get(url("generate"), HTTP_X_FRAGMENT="1")
+        body = response.content.decode()
+        assert response.status_code == 200
+        assert body.lstrip().startswith("<form") and "<html" not in body
+        assert "Generate New Key" in body and "role:uploader" in body
+
+    def test_a_scoped_folder_limited_key_is_created_and_its_secret_shown_once(self, signed_in, enterprise):
+        folder = FolderFactory(workspace=enterprise, name="Retail")
+        response = generate(
+            signed_in,
+            access="scoped",
+            scopes=["role:uploader", "image:tag"],
+            folder_limit="some",
+            folders=[folder.pk],
+            expires_at=(timezone.now() + timedelta(days=30)).date().isoformat(),
+        )
+        assert response.status_code == 200
+        assert response["Cache-Control"] == "no-store"
+        secret = secret_of(response)
+        key = ApiKey.objects.get(name="CI uploader")
+        assert key.scopes == ["workspace:read", "project:read", "image:create", "image:read", "image:tag"]
+        assert key.folder_limit() == [folder.pk] and key.expires_at is not None
+        assert key.created_by_user is not None
+        assert AuditEvent.objects.filter(api_key=key, action=AuditAction.CREATE).exists()
+        assert api(signed_in, secret).status_code == 200
+        # The secret is in that one answer only: not in the list, not in any URL.
+        assert secret not in signed_in.get(url("list")).content.decode()
+        assert secret not in response.get("Location", "")
+
+    def test_sending_the_same_form_again_creates_nothing(self, signed_in):
+        token = token_of(signed_in.get(url("generate")))
+        data = {"name": "Once", "access": "full", "folder_limit": "all", "form_token": token}
+        assert signed_in.post(url("generate"), data).status_code == 200
+        again = signed_in.post(url("generate"), data, follow=True)
+        assert ALREADY_SUBMITTED.split(";")[0] in again.content.decode()
+        assert ApiKey.objects.filter(name="Once").count() == 1
+
+    @pytest.mark.parametrize(
+        ("fields", "message"),
+        [
+            ({"allowed_ips": "10.0.0.0/8\nnot-an-address"}, "not an IP address"),
+            ({"access": "scoped", "scopes": ["image:fly"]}, "Select a valid choice"),
+            ({"expires_at": "2001-01-01"}, "in the future"),
+            ({"expires_at": "2999-01-01"}, "10 years"),
+            ({"name": ""}, "required"),
+            ({"name": "x" * 101}, "100 characters"),
+            ({"name": "a\x1b[2Jb"}, "control characters"),
+        ],
+    )
+    def test_bad_values_reopen_the_modal_with_the_error_and_what_was_typed(self, signed_in, fields, message):
+        before = ApiKey.objects.count(), AuditEvent.objects.count()
+        response = generate(signed_in, **{"name": "Typed name", **fields})
+        body = response.content.decode()
+        assert response.status_code == 400
+        assert message in body
+        assert "data-open" in body
+        if "name" not in fields:
+            assert 'value="Typed name"' in body
+        assert (ApiKey.objects.count(), AuditEvent.objects.count()) == before
+
+    def test_a_free_workspace_gets_the_apis_refusal_for_a_second_key(self, client, owner, free, make_key):
+        make_key(free, name="The key")
+        client.force_login(owner)
+        page = client.get(url("list", "hobby")).content.decode()
+        assert "Enterprise feature" in page and url("generate", "hobby") not in page
+        response = generate(client, "hobby", name="Second")
+        assert response.status_code == 403
+        assert "single API key" in response.content.decode()
+        assert ApiKey.objects.filter(workspace=free).count() == 1
+
+
+class TestEdit:
+    def test_the_modal_is_filled_with_the_key(self, signed_in, enterprise, make_key):
+        key, _ = make_key(enterprise, name="Reader", scopes=["image:read"], allowed_ips=["10.0.0.0/8"])
+        body = signed_in.get(url("edit", key_id=key.key_id), HTTP_X_FRAGMENT="1").content.decode()
+        assert 'value="Reader"' in body and "10.0.0.0/8" in body
+        assert re.search(r'value="image:read"[^>]*checked', body)
+        assert not re.search(r'value="image:create"[^>]*checked', body)
+
+    def test_removing_a_scope_applies_on_the_next_request(self, signed_in, enterprise, make_key):
+        key, secret = make_key(enterprise, name="Uploader", scopes=["workspace:read", "image:read"])
+        assert api(signed_in, secret).status_code == 200
+        response = signed_in.post(
+            url("edit", key_id=key.key_id),
+            {"name": "Uploader", "access": "scoped", "scopes": ["image:read"], "folder_limit": "all"},
+        )
+        assert response.status_code == 302 and response.url == url("list")
+        refused = api(signed_in, secret)
+        assert refused.status_code == 403 and "workspace:read" in refused.json()["error"]["message"]
+        event = AuditEvent.objects.get(api_key=key, action=AuditAction.UPDATE)
+        assert event.before == {"scopes": ["workspace:read", "image:read"]} and event.after == {
+            "scopes": ["image:read"]
+        }
+
+    def test_an_edit_changes_only_what_was_changed(self, signed_in, enterprise, make_key):
+        expiry = timezone.now() + timedelta(days=40, hours=5)
+        key, _ = make_key(enterprise, name="Old name", expires_at=expiry, custom_metadata={"team": "ml"})
+        form = {"name": "New name", "access": "full", "folder_limit": "all", "expires_at": expiry.date().isoformat()}
+        assert signed_in.post(url("edit", key_id=key.key_id), form).status_code == 302
+        key.refresh_from_db()
+        assert key.name == "New name" and key.expires_at == expiry and key.custom_metadata == {"team": "ml"}
+
+    def test_a_tampered_post_on_a_free_plan_gets_the_plan_refusal(self, client, owner, free, make_key):
+        key, _ = make_key(free, name="The key")
+        client.force_login(owner)
+        form = {"name": "The key", "access": "scoped", "scopes": ["image:read"], "folder_limit": "all"}
+        response = client.post(url("edit", "hobby", key_id=key.key_id), form)
+        assert response.status_code == 403
+        assert "Enterprise features" in response.content.decode()
+        assert ApiKey.objects.get(pk=key.pk).scopes is None
+
+
+class TestActions:
+    def test_roll_shows_the_new_secret_and_the_old_one_dies(self, signed_in, enterprise, make_key):
+        key, old = make_key(enterprise, name="Rolling")
+        page = signed_in.get(url("roll", key_id=key.key_id))
+        assert "Code using the current secret stops working" in page.content.decode()
+        response = signed_in.post(url("roll", key_id=key.key_id), {"grace": "0", "form_token": token_of(page)})
+        assert response.status_code == 200 and response["Cache-Control"] == "no-store"
+        new = secret_of(response)
+        assert api(signed_in, old).status_code == 401
+        assert api(signed_in, new).status_code == 200
+
+    def test_roll_with_a_grace_period_keeps_the_old_secret_for_a_while(self, signed_in, enterprise, make_key):
+        key, old = make_key(enterprise, name="Rolling")
+        token = token_of(signed_in.get(url("roll", key_id=key.key_id)))
+        response = signed_in.post(url("roll", key_id=key.key_id), {"grace": "3600", "form_token": token})
+        assert "keeps working until" in response.content.decode()
+        assert api(signed_in, old).status_code == 200
+
+    @pytest.mark.parametrize(
+        ("action", "check", "audit"),
+        [
+            ("disable", lambda k: k.disabled, AuditAction.DISABLE),
+            ("protect", lambda k: k.protected, AuditAction.PROTECT),
+            ("revoke", lambda k: k.revoked_at is not None, AuditAction.REVOKE),
+        ],
+    )
+    def test_each_action_asks_first_then_acts_and_is_audited(
+        self, signed_in, enterprise, make_key, action, check, audit
+    ):
+        key, _ = make_key(enterprise, name="Target", default=True)
+        confirm = signed_in.get(url(action, key_id=key.key_id)).content.decode()
+        assert "default key" in confirm and "Never used" in confirm
+        response = signed_in.post(url(action, key_id=key.key_id))
+        assert response.status_code == 302
+        assert check(ApiKey.objects.get(pk=key.pk))
+        event = AuditEvent.objects.get(api_key=key, action=audit)
+        assert event.actor_user is not None
+
+    def test_enable_and_unprotect_undo(self, signed_in, enterprise, make_key):
+        key, _ = make_key(enterprise, name="Target", disabled=True, protected=True)
+        signed_in.post(url("enable", key_id=key.key_id))
+        signed_in.post(url("unprotect", key_id=key.key_id))
+        key.refresh_from_db()
+        assert not key.disabled and not key.protected
+
+    def test_a_protected_key_is_not_revoked_and_the_page_says_why(self, signed_in, enterprise, make_key):
+        key, _ = make_key(enterprise, name="Shielded", protected=True)
+        response = signed_in.post(url("revoke", key_id=key.key_id), follow=True)
+        assert "protected" in response.content.decode()
+        assert ApiKey.objects.get(pk=key.pk).revoked_at is None
+
+
+class TestActivity:
+    def test_the_log_says_who_did_what_with_before_and_after(self, signed_in, enterprise, make_key, owner):
+        key, _ = make_key(enterprise, name="Logged", scopes=["image:read"])
+        signed_in.post(
+            url("edit", key_id=key.key_id),
+            {"name": "Logged", "access": "scoped", "scopes": ["image:read", "image:tag"], "folder_limit": "all"},
+        )
+        page = signed_in.get(url("activity")).content.decode()
+        assert owner.email in page and "Updated" in page and "Logged" in page
+        assert "<del>image:read</del>" in page and "<ins>image:read, image:tag</ins>" in page
+
+    def test_the_log_is_paginated(self, signed_in, enterprise, make_key):
+        for n in range(30):
+            make_key(enterprise, name=f"k{n}")
+        first = signed_in.get(url("activity")).content.decode()
+        assert "Page 1 of 2" in first and "?page=2" in first
+        assert signed_in.get(url("activity") + "?page=2").status_code == 200
