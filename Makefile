@@ -20,14 +20,18 @@ install: $(BIN)/python
 install-dev: $(BIN)/python
 	$(BIN)/pip install --quiet -e ".[dev]"
 
-migrate: install
+# The embedded defaults, written once so that manage.py works in any shell, DEBUG included.
+.env:
+	cp .env.example .env
+
+migrate: install .env
 	$(BIN)/python manage.py migrate --noinput
 
 seed: migrate
 	$(BIN)/python manage.py seed_demo
 
 run: seed
-	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+	DJANGO_RUNSERVER_HIDE_WARNING=true $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 # pytest exits 5 when it collects nothing: that is a failure here, never a pass.
 test: install-dev

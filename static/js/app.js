@@ -7,7 +7,10 @@
   let opener = null;
 
   function focusFirst(root) {
-    const target = root.querySelector("[aria-invalid=true], input:not([type=hidden]):not([disabled]), select, textarea, button");
+    // The first field in error, else the first field, else the first button (not the close ×).
+    const target = root.querySelector("[aria-invalid=true]")
+      || root.querySelector("input:not([type=hidden]):not([disabled]), select:not([disabled]), textarea:not([disabled])")
+      || root.querySelector(".modal-foot .primary, .modal-foot button, .modal-foot a");
     if (target) target.focus();
   }
 
