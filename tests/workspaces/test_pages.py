@@ -63,3 +63,22 @@ def test_login_page_is_served(client):
     response = client.get(reverse("accounts:login"))
     assert response.status_code == 200
     assert b"Log in" in response.content
+
+
+def test_a_project_name_leads_to_its_page_for_any_member(client, member, outsider, enterprise):
+    from tests.factories import ImageFactory, ProjectFactory, VersionFactory
+
+    project = ProjectFactory(workspace=enterprise, slug="cats", name="Cats")
+    ImageFactory(project=project)
+    VersionFactory(project=project, number=1)
+    client.force_login(member)
+    home = client.get(detail("acme")).content.decode()
+    page_url = reverse("workspaces:project", kwargs={"ws": "acme", "slug": "cats"})
+    assert f'href="{page_url}"' in home
+    page = client.get(page_url)
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert "Cats" in body and "/acme/cats/images/" in body and 'project("cats")' in body
+    assert client.get(reverse("workspaces:project", kwargs={"ws": "acme", "slug": "dogs"})).status_code == 404
+    client.force_login(outsider)
+    assert client.get(page_url).status_code == 404
