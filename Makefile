@@ -49,8 +49,10 @@ lint: install-dev
 typecheck: install-dev
 	$(BIN)/mypy .
 
+# Side by side with DRF's TokenAuthentication under gunicorn and wrk; writes docs/benchmarks.md.
 bench: install
-	$(BIN)/python scripts/bench_api.py
+	$(BIN)/pip install --quiet -e ".[bench]"
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) db.sqlite3 media staticfiles

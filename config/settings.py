@@ -181,8 +181,8 @@ REST_FRAMEWORK = {
     "NUM_PROXIES": _read("NUM_PROXIES", env.int, 0),
 }
 
-# Rate limits, as "<count>/<n><s|min|h|day>": per API key (or signed-in user), and per client
-# IP for failed authentication.
+# Rate limits, as "<count>/<n><s|min|h|day>": per API key (or signed-in user; "off" for none),
+# and per client IP for failed authentication.
 API_RATE_LIMIT = env.str("API_RATE_LIMIT", default="1200/min")
 API_AUTH_FAILURE_LIMIT = env.str("API_AUTH_FAILURE_LIMIT", default="30/min")
 # Failed log-ins on /accounts/login and /admin/login/: per account from one address, per
@@ -197,6 +197,8 @@ for _name in (
     "LOGIN_IP_FAILURE_LIMIT",
     "LOGIN_ACCOUNT_FAILURE_LIMIT",
 ):
+    if _name == "API_RATE_LIMIT" and globals()[_name] == "off":
+        continue  # no per-key limit (one in front of the app, say)
     try:
         parse_rate(globals()[_name])
     except ValueError:

@@ -20,7 +20,8 @@ PRODUCTION = {
 
 
 def manage(*args, **env):
-    clean = {k: v for k, v in os.environ.items() if k not in PRODUCTION and k not in {"CACHE_URL", "DEBUG"}}
+    ignored = {"CACHE_URL", "DEBUG", "DJANGO_ALLOW_ASYNC_UNSAFE"}  # the last: set for the browser tests
+    clean = {k: v for k, v in os.environ.items() if k not in PRODUCTION and k not in ignored}
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
