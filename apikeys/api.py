@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from django.shortcuts import redirect
 from drf_spectacular.types import OpenApiTypes
@@ -14,7 +15,7 @@ from workspaces.models import Folder
 
 from . import keyformat, scopes, services
 from .authentication import ApiKeyAuthentication
-from .models import ApiKey
+from .models import ApiKey, load_relations
 from .serializers import (
     ApiKeyCreateSerializer,
     ApiKeyListResponse,
@@ -109,11 +110,7 @@ class ApiKeyViewSet(ScopedViewSet):
     schema_tags = ["API keys"]
 
     def keys(self):
-        keys = (
-            ApiKey.objects.filter(workspace=self.workspace, revoked_at__isnull=True)
-            .select_related("workspace", "created_by_user", "created_by_key", "rolled_from")
-            .prefetch_related("folders", "owners")
-        )
+        keys = ApiKey.objects.filter(workspace=self.workspace, revoked_at__isnull=True).with_names()
         limit = self.folder_limit()
         if limit is not None:
             outside = Folder.objects.filter(workspace=self.workspace).exclude(pk__in=limit)
@@ -130,11 +127,22 @@ class ApiKeyViewSet(ScopedViewSet):
             raise exceptions.NotFound(f"No API key{shown} in this workspace.")
         return key
 
+    def minted(self, key: ApiKey, secret: str, old: ApiKey | None = None) -> Minted:
+        [loaded] = load_relations(self.keys().filter(pk=key.pk))
+        return Minted(loaded, secret, old)
+
     def context(self) -> dict:
         return {"workspace": self.workspace, "actor": Actor.from_request(self.request)}
 
-    def render(self, key: ApiKey, *, include_folders: bool = True) -> dict:
-        return ApiKeySerializer(self.keys().get(pk=key.pk), context={"include_folders": include_folders}).data
+    def render(self, keys, *, include_folders: bool = True):
+        """The key objects of `keys` (a queryset of `self.keys()`), with their relations."""
+        context: dict[str, Any] = {"include_folders": include_folders}
+        if include_folders:
+            context["folder_names"] = dict(Folder.objects.filter(workspace=self.workspace).values_list("pk", "name"))
+        return ApiKeySerializer(load_relations(keys), many=True, context=context).data
+
+    def render_one(self, key: ApiKey) -> dict:
+        return self.render(self.keys().filter(pk=key.pk))[0]
 
     @extend_schema(
         operation_id="api_keys_list",
@@ -146,11 +154,10 @@ class ApiKeyViewSet(ScopedViewSet):
         responses=ApiKeyListResponse,
     )
     def list(self, request, ws):
-        include_folders = query_flag(request, "includeFolders")
         keys = self.keys().filter(rolled_at__isnull=True)
         if not query_flag(request, "includeDisabled"):
             keys = keys.filter(disabled=False)
-        items = ApiKeySerializer(keys, many=True, context={"include_folders": include_folders}).data
+        items = self.render(keys, include_folders=query_flag(request, "includeFolders"))
         return Response({"apiKeys": items, "publishableKey": self.workspace.publishable_key})
 
     @extend_schema(
@@ -166,7 +173,7 @@ class ApiKeyViewSet(ScopedViewSet):
         actor = body.context["actor"]
         spec = body.spec(services.api_key_defaults(workspace=self.workspace, actor=actor))
         key, secret = services.api_key_create(workspace=self.workspace, actor=actor, spec=spec)
-        return Response(CreatedKeyResponse(Minted(self.keys().get(pk=key.pk), secret)).data, status=201)
+        return Response(CreatedKeyResponse(self.minted(key, secret)).data, status=201)
 
     @extend_schema(
         operation_id="api_keys_publishable", summary="The workspace's publishable key", responses=PublishableKeyResponse
@@ -176,7 +183,7 @@ class ApiKeyViewSet(ScopedViewSet):
 
     @extend_schema(operation_id="api_keys_get", summary="One API key", responses=ApiKeyResponse)
     def retrieve(self, request, ws, key_id):
-        return Response({"apiKey": self.render(self.get_key(key_id))})
+        return Response({"apiKey": self.render_one(self.get_key(key_id))})
 
     @extend_schema(
         operation_id="api_keys_update",
@@ -189,7 +196,7 @@ class ApiKeyViewSet(ScopedViewSet):
         body = ApiKeySpecSerializer(data=self.body(), context=self.context())
         body.is_valid(raise_exception=True)
         key = services.api_key_update(key=key, actor=body.context["actor"], spec=body.spec(KeySpec.of(key)))
-        return Response({"apiKey": self.render(key)})
+        return Response({"apiKey": self.render_one(key)})
 
     @extend_schema(
         operation_id="api_keys_revoke", summary="Revoke an API key for good", responses={200: RevokedResponse}
@@ -216,4 +223,4 @@ class ApiKeyViewSet(ScopedViewSet):
             spec=body.spec(KeySpec.of(old)),
         )
         old.refresh_from_db()
-        return Response(RolledKeyResponse(Minted(self.keys().get(pk=new.pk), secret, old)).data)
+        return Response(RolledKeyResponse(self.minted(new, secret, old)).data)

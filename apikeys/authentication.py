@@ -1,6 +1,5 @@
 import ipaddress
 
-from django.db.models import prefetch_related_objects
 from django.utils import timezone
 from rest_framework.authentication import BaseAuthentication
 
@@ -8,7 +7,7 @@ from workspaces.throttling import client_ip
 
 from . import keyformat
 from .exceptions import REALM, InvalidToken, IpNotAllowed
-from .models import ApiKey, KeyState
+from .models import ApiKey, KeyState, find_for_request
 from .throttling import AuthFailureGuard
 
 MALFORMED = "The API key is malformed."
@@ -67,7 +66,7 @@ def authenticate_key(raw: str, *, ip: str | None) -> ApiKey:
     parsed = keyformat.parse(raw.strip())
     if parsed is None:
         raise InvalidToken(MALFORMED, MALFORMED_HINT)
-    key = ApiKey.objects.select_related("workspace").filter(key_id=parsed.key_id).first()
+    key = find_for_request(key_id=parsed.key_id)
     if key is None:
         keyformat.digest(parsed.raw)  # same work as a wrong secret
         raise InvalidToken(INVALID, INVALID_HINT)
@@ -78,7 +77,7 @@ def authenticate_key(raw: str, *, ip: str | None) -> ApiKey:
     for _ in range(MAX_GRACE_HOPS):
         state = key.state(now)
         if state == KeyState.ROLLED and key.in_grace(now):
-            replacement = ApiKey.objects.select_related("workspace").filter(rolled_from=key).first()
+            replacement = find_for_request(rolled_from=key)
             if replacement is None:
                 raise InvalidToken(ROLLED, ROLLED_HINT)
             key = replacement
@@ -91,7 +90,6 @@ def authenticate_key(raw: str, *, ip: str | None) -> ApiKey:
 
     if key.allowed_ips and not ip_allowed(ip, key.allowed_ips):
         raise IpNotAllowed(IP_NOT_ALLOWED)
-    prefetch_related_objects([key], "folders")
     return key
 
 

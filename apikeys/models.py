@@ -1,3 +1,4 @@
+from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
@@ -25,6 +26,15 @@ class ApiKeyQuerySet(models.QuerySet):
     def live(self):
         """Keys that are neither revoked nor rolled: the workspace's keys as listed."""
         return self.filter(revoked_at__isnull=True, rolled_at__isnull=True)
+
+    def with_names(self):
+        """Keys with the names a key object shows of related rows (who made it, which key it
+        replaced) read in the same query, as plain values rather than model instances."""
+        return self.annotate(
+            creator_username=models.F("created_by_user__username"),
+            creator_key_id=models.F("created_by_key__key_id"),
+            rolled_from_key_id=models.F("rolled_from__key_id"),
+        )
 
     def in_state(self, state: "KeyState", now=None):
         """The keys whose `state()` is `state`: the same rule, in SQL."""
@@ -126,6 +136,12 @@ class ApiKey(models.Model):
             return KeyState.DISABLED
         return KeyState.ACTIVE
 
+    def owner_ids(self) -> list[int]:
+        """The ids of the owners reminded to rotate the key."""
+        if "owners" not in getattr(self, "_prefetched_objects_cache", {}) and hasattr(self, "loaded_owner_ids"):
+            return self.loaded_owner_ids
+        return sorted(user.pk for user in self.owners.all())
+
     def record_use(self) -> None:
         """Note that the key was used, at most once a minute: one conditional UPDATE, and none
         at all while the last one is recent (no write per request)."""
@@ -146,6 +162,8 @@ class ApiKey(models.Model):
         """The folder ids the key is limited to; None when it is workspace-wide."""
         if not self.folders_limited:
             return None
+        if "folders" not in getattr(self, "_prefetched_objects_cache", {}) and hasattr(self, "loaded_folder_ids"):
+            return self.loaded_folder_ids  # read with the key by `find_for_request`
         return sorted(folder.pk for folder in self.folders.all())
 
 
@@ -185,3 +203,94 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} {self.api_key} by {self.actor_label}"
+
+
+class _RequestLookup:
+    """The SQL that loads a key, its workspace and (when it is limited to folders) its folder
+    ids in one query, and the converters of its columns: built once per database and column,
+    as the hot path of every API request. Django's query compiler would cost more than the
+    query itself (it did: twice the time of the whole rest of authentication)."""
+
+    def __init__(self, connection, column: str):
+        qn = connection.ops.quote_name
+        self.key_fields = ApiKey._meta.concrete_fields
+        self.workspace_fields = Workspace._meta.concrete_fields
+        self.key_names = [f.attname for f in self.key_fields]
+        self.workspace_names = [f.attname for f in self.workspace_fields]
+        columns = [f.get_col("k") for f in self.key_fields] + [f.get_col("w") for f in self.workspace_fields]
+        self.converters = []
+        for position, col in enumerate(columns):
+            found = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
+            if found:
+                self.converters.append((position, found, col))
+        through = ApiKey.folders.through._meta.db_table
+        folder_id = "f.folder_id::text" if connection.vendor == "postgresql" else "f.folder_id"
+        aggregate = "string_agg" if connection.vendor == "postgresql" else "group_concat"
+        selected = ", ".join(
+            [f"k.{qn(f.column)}" for f in self.key_fields] + [f"w.{qn(f.column)}" for f in self.workspace_fields]
+        )
+        # Table and column names come from the models, quoted by the backend; the value is a parameter.
+        self.sql = (
+            f"SELECT {selected}, CASE WHEN k.{qn('folders_limited')} THEN "  # noqa: S608
+            f"(SELECT {aggregate}({folder_id}, ',') FROM {qn(through)} f WHERE f.{qn('apikey_id')} = k.{qn('id')}) END "
+            f"FROM {qn(ApiKey._meta.db_table)} k INNER JOIN {qn(Workspace._meta.db_table)} w "
+            f"ON (k.{qn('workspace_id')} = w.{qn('id')}) WHERE k.{qn(column)} = %s"
+        )
+
+    def load(self, connection, value) -> "ApiKey | None":
+        with connection.cursor() as cursor:
+            cursor.execute(self.sql, [value])
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        row = list(row)
+        for position, converters, col in self.converters:
+            for converter in converters:
+                row[position] = converter(row[position], col, connection)
+        split = len(self.key_fields)
+        key = ApiKey.from_db(connection.alias, self.key_names, row[:split])
+        workspace = Workspace.from_db(connection.alias, self.workspace_names, row[split:-1])
+        ApiKey._meta.get_field("workspace").set_cached_value(key, workspace)
+        if key.folders_limited:
+            key.loaded_folder_ids = sorted(int(i) for i in (row[-1] or "").split(",") if i)  # type: ignore[attr-defined]
+        return key
+
+
+_lookups: dict[tuple[str, str], _RequestLookup] = {}
+
+
+def find_for_request(*, key_id: str | None = None, rolled_from: ApiKey | None = None) -> "ApiKey | None":
+    """The key with this key id (or the replacement of a rolled key), its workspace and its
+    folder limit, in one query."""
+    from django.db import connections, router
+
+    alias = router.db_for_read(ApiKey)
+    connection = connections[alias]
+    column, value = ("key_id", key_id) if rolled_from is None else ("rolled_from_id", rolled_from.pk)
+    lookup = _lookups.get((alias, column))
+    if lookup is None:
+        lookup = _lookups[(alias, column)] = _RequestLookup(connection, column)
+    return lookup.load(connection, value)
+
+
+def load_relations(keys: models.QuerySet) -> list[ApiKey]:
+    """The keys of a queryset (of one workspace), with their folder ids and owner ids loaded in
+    two more queries however many keys there are (`folder_limit()` and `owner_ids()` then read
+    them). Django's prefetch of many-to-many relations would build a related manager and model
+    instances for every key."""
+    loaded = list(keys)
+    workspaces = {key.workspace_id for key in loaded}
+    folders: dict[int, list[int]] = defaultdict(list)
+    owners: dict[int, list[int]] = defaultdict(list)
+    for key_id, folder_id in ApiKey.folders.through.objects.filter(apikey__workspace_id__in=workspaces).values_list(
+        "apikey_id", "folder_id"
+    ):
+        folders[key_id].append(folder_id)
+    for key_id, user_id in ApiKey.owners.through.objects.filter(apikey__workspace_id__in=workspaces).values_list(
+        "apikey_id", "user_id"
+    ):
+        owners[key_id].append(user_id)
+    for key in loaded:
+        key.loaded_folder_ids = sorted(folders[key.pk])  # type: ignore[attr-defined]
+        key.loaded_owner_ids = sorted(owners[key.pk])  # type: ignore[attr-defined]
+    return loaded

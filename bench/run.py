@@ -189,12 +189,14 @@ def wrk(binary: str, url: str, headers: dict[str, str], seconds: int) -> tuple[f
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
 
     def ms(text: str) -> float:
-        number, unit = re.match(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
-        return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+        found = re.match(r"([\d.]+)(us|ms|s|m)$", text)
+        if found is None:
+            sys.exit(f"Cannot read wrk's latency {text!r} in:\n{out}")
+        return float(found[1]) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[found[2]]
 
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1])  # type: ignore[index]
-    p50 = ms(re.search(r"50%\s+(\S+)", out)[1])  # type: ignore[index]
-    p99 = ms(re.search(r"99%\s+(\S+)", out)[1])  # type: ignore[index]
+    p50 = ms(re.search(r"^\s+50%\s+(\S+)", out, re.M)[1])  # type: ignore[index]
+    p99 = ms(re.search(r"^\s+99%\s+(\S+)", out, re.M)[1])  # type: ignore[index]
     requests = int(re.search(r"(\d+) requests in", out)[1])  # type: ignore[index]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return rps, p50, p99, requests, int(errors[1]) if errors else 0

@@ -126,7 +126,10 @@ DATABASES["default"]["ATOMIC_REQUESTS"] = False
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # Writers take the lock when their transaction begins, and wait for it rather than fail.
     DATABASES["default"]["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 20}
-DATABASES["default"]["CONN_MAX_AGE"] = _read("CONN_MAX_AGE", env.int, 0)
+# Persistent connections outside DEBUG: a new PostgreSQL connection per request costs more than
+# the request itself. Each is checked before reuse, so a restarted database is survived.
+DATABASES["default"]["CONN_MAX_AGE"] = _read("CONN_MAX_AGE", env.int, 0 if DEBUG else 60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 CACHES = {"default": _url("CACHE_URL", "locmemcache://", CACHE_SCHEMES, env.cache_url_config)}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

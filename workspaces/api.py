@@ -56,6 +56,7 @@ from .serializers import (
     folder_with,
     parse,
     with_counts,
+    with_image_counts,
 )
 
 FOLDER_LIMITED_CREATE = "This key is limited to some folders; name one of them as folderId."
@@ -72,8 +73,11 @@ WEIGHTS_PARSERS = [SafeMultiPartParser, SafeFormParser, SafeJSONParser]
 class ResourceViewSet(ScopedViewSet):
     schema_tags = ["Workspace"]
 
-    def get_project(self, slug: str) -> Project:
-        project = self.projects().select_related("workspace").filter(slug=slug).first()
+    def get_project(self, slug: str, *, counted: bool = False) -> Project:
+        """The project, if the caller may reach it (else a 404); `counted`: with the counts
+        of `with_counts`, in the same query."""
+        projects = with_counts(self.projects()) if counted else self.projects().select_related("workspace")
+        project = projects.filter(slug=slug).order_by().first()
         if project is None:
             raise exceptions.NotFound(f"No project {slug!r} in this workspace.")
         return project
@@ -174,13 +178,12 @@ class ProjectViewSet(ResourceViewSet):
 
     @extend_schema(operation_id="project_get", summary="A project and its versions", responses=ProjectDetailResponse)
     def retrieve(self, request, ws, project):
-        found = self.get_project(project)
-        versions = found.versions.select_related("project__workspace")
+        found = self.get_project(project, counted=True)
         return Response(
             {
                 "workspace": {"name": self.workspace.name, "url": self.workspace.url},
-                "project": ProjectSerializer(self.project_with_counts(found)).data,
-                "versions": VersionSerializer(versions, many=True).data,
+                "project": ProjectSerializer(found).data,
+                "versions": VersionSerializer(with_image_counts(found.versions.all()), many=True).data,
             }
         )
 

@@ -57,6 +57,11 @@ def with_counts(projects):
     )
 
 
+def with_image_counts(versions):
+    """Versions with their image counts (VersionSerializer reads them), in one query."""
+    return versions.select_related("project__workspace").annotate(image_count=Count("images"))
+
+
 class SplitsSerializer(serializers.Serializer):
     train = serializers.IntegerField(source="train_count")
     valid = serializers.IntegerField(source="valid_count")
@@ -126,7 +131,8 @@ class VersionSerializer(serializers.Serializer):
         return f"{version.project.workspace.url}/{version.project.slug}/{version.number}"
 
     def get_images(self, version: Version) -> int:
-        return version.images.count()
+        counted = getattr(version, "image_count", None)  # from `with_image_counts`
+        return version.images.count() if counted is None else counted
 
 
 class ModelSerializer(serializers.Serializer):

@@ -5,6 +5,7 @@ which Redis runs as SET NX and INCR), so a limit holds exactly however many work
 once. The API's limits (`apikeys.throttling`) use the same counters.
 """
 
+import functools
 import ipaddress
 import logging
 import re
@@ -23,6 +24,7 @@ LOGIN_THROTTLED = (
 )
 
 
+@functools.lru_cache(maxsize=32)
 def parse_rate(rate: str) -> tuple[int, int]:
     """`"120/min"` → (120, 60), `"10/15min"` → (10, 900): requests and the window in seconds.
     ValueError for anything else."""
@@ -47,6 +49,15 @@ def client_ip(request) -> str | None:
             except ValueError:  # not an address (a proxy that appends a port, say): not trusted
                 pass
     return remote
+
+
+def _redis_client(backend: RedisCache):
+    """One client per cache backend (it holds the connection pool), not one per request."""
+    client = getattr(backend, "counter_client", None)
+    if client is None:
+        client = backend._cache.get_client(write=True)
+        backend.counter_client = client  # type: ignore[attr-defined]
+    return client
 
 
 class FixedWindow:
@@ -82,8 +93,8 @@ class FixedWindow:
         try:
             backend = caches["default"]
             if isinstance(backend, RedisCache):
-                raw = backend.make_and_validate_key(key)
-                pipe = backend._cache.get_client(raw, write=True).pipeline(transaction=False)
+                raw = backend.make_key(key)
+                pipe = _redis_client(backend).pipeline(transaction=False)
                 pipe.incrby(raw, delta)
                 pipe.expire(raw, self.window + 1, nx=True)
                 return int(pipe.execute()[0])

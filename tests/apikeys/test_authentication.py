@@ -94,14 +94,26 @@ def test_unknown_id_and_wrong_secret_fail_the_same_way(client, enterprise, make_
     assert first["WWW-Authenticate"] == second["WWW-Authenticate"]
 
 
-def test_the_lookup_is_one_indexed_query(client, enterprise, make_key):
-    _, secret = make_key(enterprise)
-    call(client, secret)  # sets lastUsedAt
+@pytest.mark.parametrize("limited", [False, True], ids=["workspace-wide", "50 folders"])
+def test_authentication_scopes_and_folders_cost_one_query_and_no_write(client, enterprise, make_key, limited):
+    from tests.factories import FolderFactory
+
+    folders = [FolderFactory(workspace=enterprise).pk for _ in range(50)] if limited else []
+    key, secret = make_key(enterprise, scopes=["workspace:read"], folder_ids=folders)
+    call(client, secret)  # sets lastUsedAt, at most once a minute
     with CaptureQueriesContext(connection) as queries:
         assert call(client, secret).status_code == 200
-    lookups = [q for q in queries if '"apikeys_apikey"."key_id" =' in q["sql"]]
-    assert len(lookups) == 1
-    assert len(queries) == 2  # the key with its workspace, then its folders
+    [lookup] = queries.captured_queries
+    assert "key_id" in lookup["sql"] and lookup["sql"].lstrip().upper().startswith("SELECT")
+    from apikeys.models import find_for_request
+
+    with CaptureQueriesContext(connection) as queries:
+        found = find_for_request(key_id=key.key_id)
+        assert found is not None and found.pk == key.pk
+        assert found.workspace.url == "acme" and found.scopes == ["workspace:read"]
+        assert found.folder_limit() == (sorted(folders) if limited else None)
+        assert found.created == ApiKey.objects.get(pk=key.pk).created
+    assert len(queries) == 2  # the lookup, and the comparison's own read above
 
 
 def test_disabled_expired_revoked_and_rolled_keys_fail_with_their_reason(client, enterprise, make_key):

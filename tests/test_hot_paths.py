@@ -1,0 +1,89 @@
+"""Queries and cache round trips of the hot paths, counted (the speed itself is `make bench`'s
+to measure, never a timed assertion here)."""
+
+import pytest
+from django.core.cache import caches
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from tests.factories import FolderFactory, ImageFactory, ProjectFactory, VersionFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def queries(client, path, secret) -> list[str]:
+    client.get(path, HTTP_AUTHORIZATION=f"Bearer {secret}")  # lastUsedAt written, at most once a minute
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(path, HTTP_AUTHORIZATION=f"Bearer {secret}")
+    assert response.status_code == 200, response.content
+    return [q["sql"] for q in captured.captured_queries]
+
+
+@pytest.fixture
+def world(enterprise, make_key):
+    folder = FolderFactory(workspace=enterprise)
+    project = ProjectFactory(workspace=enterprise, slug="cats", folder=folder)
+    for _ in range(3):
+        ImageFactory(project=project)
+    VersionFactory(project=project, number=1)
+    VersionFactory(project=project, number=2)
+    return {"folder": folder, "project": project, "full": make_key(enterprise, name="full")[1]}
+
+
+@pytest.mark.parametrize(("path", "most"), [("/acme", 3), ("/acme/cats", 3), ("/", 1)])
+def test_resource_reads_take_at_most_three_queries_and_write_nothing(client, world, path, most):
+    sql = queries(client, path, world["full"])
+    assert len(sql) <= most, sql
+    assert not [q for q in sql if not q.lstrip().upper().startswith("SELECT")]
+
+
+def test_a_folder_limited_key_costs_no_more_queries(client, world, enterprise, make_key):
+    folders = [world["folder"].pk] + [FolderFactory(workspace=enterprise).pk for _ in range(49)]
+    _, limited = make_key(enterprise, name="limited", scopes=["workspace:read", "project:read"], folder_ids=folders)
+    assert len(queries(client, "/acme/cats", limited)) == len(queries(client, "/acme/cats", world["full"]))
+
+
+def test_the_key_list_takes_the_same_queries_for_five_keys_and_five_hundred(client, world, enterprise, make_key):
+    from apikeys.models import ApiKey
+
+    for n in range(4):
+        make_key(enterprise, name=f"k{n}", scopes=["image:read"], folder_ids=[world["folder"].pk])
+    few = queries(client, "/acme/api-keys?includeFolders=true", world["full"])
+    ApiKey.objects.bulk_create(
+        ApiKey(workspace=enterprise, key_id=f"bulk{n:08d}", digest="0" * 64, name=f"bulk {n}") for n in range(495)
+    )
+    many = queries(client, "/acme/api-keys?includeFolders=true", world["full"])
+    assert len(many) == len(few) <= 5, many
+
+
+def test_the_rate_limit_is_one_cache_round_trip(client, world, settings, monkeypatch):
+    from django.core.cache.backends.redis import RedisCache
+
+    from workspaces import throttling
+
+    settings.API_RATE_LIMIT = "1000/min"
+    backend = caches["default"]
+    trips: list[str] = []
+    if isinstance(backend, RedisCache):
+        real = throttling._redis_client(backend)
+
+        class Client:  # counts the pipelines sent, and the commands in each
+            def pipeline(self, **kwargs):
+                pipe = real.pipeline(**kwargs)
+                send = pipe.execute
+
+                def execute():
+                    trips.append(f"pipeline of {len(pipe.command_stack)}")
+                    return send()
+
+                pipe.execute = execute
+                return pipe
+
+        monkeypatch.setattr(throttling, "_redis_client", lambda _: Client())
+    else:
+        for name in ("add", "incr", "get", "set"):
+            original = getattr(backend, name)
+            monkeypatch.setattr(backend, name, lambda *a, _n=name, _f=original, **k: (trips.append(_n), _f(*a, **k))[1])
+    assert client.post("/", HTTP_AUTHORIZATION=f"Bearer {world['full']}").status_code == 200
+    # Redis: INCRBY and EXPIRE NX in one pipeline. Local memory (in process): add, then incr.
+    assert trips == (["pipeline of 2"] if isinstance(backend, RedisCache) else ["add", "incr"])
