@@ -5,6 +5,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.shortcuts import redirect
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions
@@ -15,7 +16,7 @@ from workspaces.models import Folder
 
 from . import keyformat, scopes, services
 from .authentication import ApiKeyAuthentication
-from .models import ApiKey, load_relations
+from .models import ApiKey
 from .serializers import (
     ApiKeyCreateSerializer,
     ApiKeyListResponse,
@@ -89,6 +90,7 @@ class Minted:
     """A key with the secret it was just given (and, for a roll, the key it replaced)."""
 
     key: ApiKey
+    row: dict  # the key as `ApiKeyQuerySet.rows()` reads it
     secret: str
     old: ApiKey | None = None
 
@@ -110,7 +112,7 @@ class ApiKeyViewSet(ScopedViewSet):
     schema_tags = ["API keys"]
 
     def keys(self):
-        keys = ApiKey.objects.filter(workspace=self.workspace, revoked_at__isnull=True).with_names()
+        keys = ApiKey.objects.filter(workspace=self.workspace, revoked_at__isnull=True)
         limit = self.folder_limit()
         if limit is not None:
             outside = Folder.objects.filter(workspace=self.workspace).exclude(pk__in=limit)
@@ -128,18 +130,18 @@ class ApiKeyViewSet(ScopedViewSet):
         return key
 
     def minted(self, key: ApiKey, secret: str, old: ApiKey | None = None) -> Minted:
-        [loaded] = load_relations(self.keys().filter(pk=key.pk))
-        return Minted(loaded, secret, old)
+        [row] = self.keys().filter(pk=key.pk).rows()
+        return Minted(key, row, secret, old)
 
     def context(self) -> dict:
         return {"workspace": self.workspace, "actor": Actor.from_request(self.request)}
 
     def render(self, keys, *, include_folders: bool = True):
         """The key objects of `keys` (a queryset of `self.keys()`), with their relations."""
-        context: dict[str, Any] = {"include_folders": include_folders}
+        context: dict[str, Any] = {"include_folders": include_folders, "now": timezone.now()}
         if include_folders:
             context["folder_names"] = dict(Folder.objects.filter(workspace=self.workspace).values_list("pk", "name"))
-        return ApiKeySerializer(load_relations(keys), many=True, context=context).data
+        return ApiKeySerializer(keys.rows(), many=True, context=context).data
 
     def render_one(self, key: ApiKey) -> dict:
         return self.render(self.keys().filter(pk=key.pk))[0]

@@ -11,6 +11,7 @@ import json
 from dataclasses import replace
 from typing import Any
 
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -19,7 +20,7 @@ from workspaces.models import Folder, Membership
 from . import keyformat
 from . import scopes as registry
 from .fields import FutureDateField, IdField, StrictBooleanField, StrictCharField, StrictSerializer, iso
-from .models import ApiKey, KeyState
+from .models import KeyState
 from .spec import KeySpec
 
 NAME_MAX = 100
@@ -190,7 +191,7 @@ class ApiKeySerializer(serializers.Serializer):
     The fields below document the shape (the OpenAPI schema, and the fuzzing that checks every
     answer against it); `to_representation` builds it directly, because the per-field
     machinery of DRF costs more than everything else in a list of 500 keys. The keys come
-    with their relations and names loaded (`load_relations`, `ApiKeyQuerySet.with_names`)."""
+    are rows of `ApiKeyQuerySet.rows()`, not model instances."""
 
     keyId = serializers.CharField()
     name = serializers.CharField()
@@ -213,35 +214,42 @@ class ApiKeySerializer(serializers.Serializer):
     rolledFrom = serializers.CharField(allow_null=True)
     folders = FolderRefSerializer(many=True, required=False)
 
-    def to_representation(self, key: ApiKey) -> dict[str, Any]:
-        folder_ids = key.folder_limit() or []
-        # The keys come from `ApiKeyQuerySet.with_names()`: the related names are values.
-        if key.creator_username is not None:  # type: ignore[attr-defined]
-            creator: str | None = key.creator_username  # type: ignore[attr-defined]
-        elif key.creator_key_id is not None:  # type: ignore[attr-defined]
-            creator = f"API key {keyformat.display_prefix(key.creator_key_id)}"  # type: ignore[attr-defined]
+    def to_representation(self, row: dict[str, Any]) -> dict[str, Any]:
+        # A row of `ApiKeyQuerySet.rows()`; the context may carry the time it is read at.
+        if row["creator_username"] is not None:
+            creator: str | None = row["creator_username"]
+        elif row["creator_key_id"] is not None:
+            creator = f"API key {keyformat.display_prefix(row['creator_key_id'])}"
         else:
             creator = None
+        state = KeyState.of(
+            revoked_at=row["revoked_at"],
+            rolled_at=row["rolled_at"],
+            expires_at=row["expires_at"],
+            disabled=row["disabled"],
+            now=self.context.get("now") or timezone.now(),
+        )
+        folder_ids = row["folder_ids"] if row["folders_limited"] else []
         data: dict[str, Any] = {
-            "keyId": key.key_id,
-            "name": key.name,
-            "prefix": key.prefix,
-            "state": key.state().value,
-            "scopes": key.scopes,
+            "keyId": row["key_id"],
+            "name": row["name"],
+            "prefix": keyformat.display_prefix(row["key_id"]),
+            "state": state.value,
+            "scopes": row["scopes"],
             "folderIds": [str(i) for i in folder_ids],
-            "workspaceWide": not key.folders_limited,
-            "default": key.is_default,
-            "protected": key.protected,
-            "disabled": key.disabled,
-            "customMetadata": key.custom_metadata,
-            "rotationDueAt": iso(key.rotation_due_at),
-            "owners": [str(i) for i in key.owner_ids()],
-            "expiresAt": iso(key.expires_at),
-            "allowedIps": key.allowed_ips,
-            "created_on": iso(key.created),
+            "workspaceWide": not row["folders_limited"],
+            "default": row["is_default"],
+            "protected": row["protected"],
+            "disabled": row["disabled"],
+            "customMetadata": row["custom_metadata"],
+            "rotationDueAt": iso(row["rotation_due_at"]),
+            "owners": [str(i) for i in row["owner_ids"]],
+            "expiresAt": iso(row["expires_at"]),
+            "allowedIps": row["allowed_ips"],
+            "created_on": iso(row["created"]),
             "created_by": creator,
-            "lastUsedAt": iso(key.last_used_at),
-            "rolledFrom": key.rolled_from_key_id,  # type: ignore[attr-defined]
+            "lastUsedAt": iso(row["last_used_at"]),
+            "rolledFrom": row["rolled_from_key_id"],
         }
         if self.context.get("include_folders"):
             names = self.context["folder_names"]
@@ -275,10 +283,10 @@ class MintedKeySerializer(serializers.Serializer):
     scopes = serializers.ListField(child=serializers.CharField(), allow_null=True, source="key.scopes")
     folderIds = serializers.SerializerMethodField()
     protected = serializers.BooleanField(source="key.protected")
-    apiKey = ApiKeySerializer(source="key")
+    apiKey = ApiKeySerializer(source="row")
 
     def get_folderIds(self, minted: Any) -> list[str]:
-        return [str(pk) for pk in (minted.key.folder_limit() or [])]
+        return [str(pk) for pk in minted.row["folder_ids"]] if minted.key.folders_limited else []
 
 
 class CreatedKeyResponse(MintedKeySerializer):

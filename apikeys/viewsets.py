@@ -82,9 +82,7 @@ class ScopedViewSet(viewsets.ViewSet):
 
     def projects(self):
         """The projects of the workspace that the caller may reach."""
-        projects = Project.objects.filter(workspace=self.workspace)
-        limit = self.folder_limit()
-        return projects if limit is None else projects.filter(folder_id__in=limit)
+        return Project.objects.reachable(self.workspace.pk, self.folder_limit())
 
     def body(self) -> dict:
         """The JSON body without the `api_key` it may carry; a 400 unless it is an object."""

@@ -18,7 +18,8 @@ from apikeys.parsers import SafeFormParser, SafeJSONParser, SafeMultiPartParser
 from apikeys.viewsets import ScopedViewSet
 
 from . import services
-from .models import Folder, Image, Membership, Model, Project, Split, Version
+from .models import Folder, Image, Model, Project, Split, Version
+from .prepared import prepared
 from .serializers import (
     DeletedResponse,
     DeleteImagesBody,
@@ -53,10 +54,12 @@ from .serializers import (
     VersionDetailResponse,
     VersionSerializer,
     WorkspaceResponse,
+    counted_projects,
     folder_with,
     parse,
-    with_counts,
-    with_image_counts,
+    project_versions,
+    reachable_projects,
+    workspace_members,
 )
 
 FOLDER_LIMITED_CREATE = "This key is limited to some folders; name one of them as folderId."
@@ -76,14 +79,27 @@ class ResourceViewSet(ScopedViewSet):
     def get_project(self, slug: str, *, counted: bool = False) -> Project:
         """The project, if the caller may reach it (else a 404); `counted`: with the counts
         of `with_counts`, in the same query."""
-        projects = with_counts(self.projects()) if counted else self.projects().select_related("workspace")
-        project = projects.filter(slug=slug).order_by().first()
-        if project is None:
+        found = self.reachable_projects(slug=slug, counted=counted)
+        if not found:
             raise exceptions.NotFound(f"No project {slug!r} in this workspace.")
-        return project
+        return found[0]
+
+    def reachable_projects(self, *, slug: str | None = None, counted: bool = False) -> list[Project]:
+        """`self.projects()` (with this slug), as a list, by SQL compiled once."""
+        build = counted_projects if counted else reachable_projects
+        found = prepared(build, workspace=self.workspace.pk, folders=self.folder_limit(), slug=slug)
+        for project in found:
+            project.workspace = self.workspace
+        return found
 
     def project_with_counts(self, project: Project) -> Project:
-        return with_counts(Project.objects.filter(pk=project.pk)).get()
+        return self.get_project(project.slug, counted=True)
+
+    def versions_of(self, project: Project) -> list[Version]:
+        versions = prepared(project_versions, project=project.pk)
+        for version in versions:
+            version.project = project
+        return versions
 
     def visible_folders(self):
         folders = Folder.objects.filter(workspace=self.workspace)
@@ -133,7 +149,7 @@ class WorkspaceViewSet(ResourceViewSet):
         operation_id="workspace_get", summary="The workspace, its members and projects", responses=WorkspaceResponse
     )
     def retrieve(self, request, ws):
-        members = Membership.objects.filter(workspace=self.workspace).select_related("user").order_by("user__username")
+        members = prepared(workspace_members, workspace=self.workspace.pk)
         return Response(
             {
                 "workspace": {
@@ -141,7 +157,7 @@ class WorkspaceViewSet(ResourceViewSet):
                     "url": self.workspace.url,
                     "plan": self.workspace.plan,
                     "members": MemberSerializer(members, many=True).data,
-                    "projects": ProjectSerializer(with_counts(self.projects()), many=True).data,
+                    "projects": ProjectSerializer(self.reachable_projects(counted=True), many=True).data,
                 }
             }
         )
@@ -183,7 +199,7 @@ class ProjectViewSet(ResourceViewSet):
             {
                 "workspace": {"name": self.workspace.name, "url": self.workspace.url},
                 "project": ProjectSerializer(found).data,
-                "versions": VersionSerializer(with_image_counts(found.versions.all()), many=True).data,
+                "versions": VersionSerializer(self.versions_of(found), many=True).data,
             }
         )
 

@@ -139,6 +139,14 @@ class ProjectType(models.TextChoices):
     KEYPOINT_DETECTION = "keypoint-detection", "Keypoint detection"
 
 
+class ProjectQuerySet(models.QuerySet):
+    def reachable(self, workspace_id: int, folder_ids: list[int] | None):
+        """The projects of a workspace that a caller limited to `folder_ids` may reach (all of
+        them when it is None): the folder rule, in one place."""
+        projects = self.filter(workspace_id=workspace_id)
+        return projects if folder_ids is None else projects.filter(folder_id__in=folder_ids)
+
+
 class Project(models.Model):
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="projects")
     slug = models.CharField(max_length=50, validators=[slug_validator, validate_project_slug])
@@ -151,6 +159,8 @@ class Project(models.Model):
     license = models.CharField(max_length=50, blank=True)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
+
+    objects = ProjectQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]

@@ -81,6 +81,7 @@ def project(request, ws: str, slug: str):
     found = with_counts(Project.objects.filter(workspace=membership.workspace, slug=slug)).first()
     if found is None:
         raise Http404("No such project")
+    found.workspace = membership.workspace
     return render(
         request,
         "workspaces/project.html",
