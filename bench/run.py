@@ -247,6 +247,9 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3, help="interleaved repetitions (1 to 9)")
     parser.add_argument("--quick", action="store_true", help="skip the 1 M-row key table")
     args = parser.parse_args()
+    # Stopped (kill, hangup), the servers and the scratch database go too: `finally` runs.
+    for stop in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(stop, lambda number, _frame: sys.exit(128 + number))
     if not (1 <= args.duration <= 60 and 1 <= args.reps <= 9):
         parser.error("--duration must be 1 to 60 and --reps 1 to 9")
     binary = ensure_wrk()
