@@ -12,8 +12,22 @@ from django.db import transaction
 from PIL import Image as PILImage
 from PIL import ImageDraw
 
-from .models import Folder, Image, Membership, Model, Plan, Project, ProjectType, Role, Split, Version, Workspace
-from .services import image_create
+from .annotations import Annotation, Box
+from .models import (
+    CLASSIFICATION_TYPES,
+    Folder,
+    Image,
+    Membership,
+    Model,
+    Plan,
+    Project,
+    ProjectType,
+    Role,
+    Split,
+    Version,
+    Workspace,
+)
+from .services import image_annotate, image_create
 
 User = get_user_model()
 
@@ -38,7 +52,7 @@ WORKSPACES: dict[str, dict[str, Any]] = {
                 ProjectType.OBJECT_DETECTION,
                 "defects",
                 "Manufacturing",
-                {"scratch": 12, "dent": 5},
+                ["scratch", "dent"],
             ),
             (
                 "shelf-monitoring",
@@ -46,9 +60,9 @@ WORKSPACES: dict[str, dict[str, Any]] = {
                 ProjectType.OBJECT_DETECTION,
                 "products",
                 "Retail",
-                {"bottle": 30, "can": 22},
+                ["bottle", "can"],
             ),
-            ("safety-gear", "Safety gear", ProjectType.SINGLE_LABEL, "ppe", None, {"helmet": 8, "no-helmet": 4}),
+            ("safety-gear", "Safety gear", ProjectType.SINGLE_LABEL, "ppe", None, ["helmet", "no-helmet"]),
         ],
     },
     "hobby": {
@@ -56,7 +70,7 @@ WORKSPACES: dict[str, dict[str, Any]] = {
         "plan": Plan.FREE,
         "folders": ["Experiments"],
         "projects": [
-            ("bird-species", "Bird species", ProjectType.SINGLE_LABEL, "birds", "Experiments", {"robin": 3, "wren": 2}),
+            ("bird-species", "Bird species", ProjectType.SINGLE_LABEL, "birds", "Experiments", ["robin", "wren"]),
         ],
     },
 }
@@ -84,7 +98,21 @@ def demo_png(seed: str, size: tuple[int, int] = (64, 48)) -> bytes:
     return buffer.getvalue()
 
 
-def _seed_images(project: Project) -> list[Image]:
+def demo_annotation(image: Image, labels: list[str], classification: bool) -> Annotation:
+    """The same labels and boxes for the same image, every run."""
+    rng = random.Random(f"{image.project_id}/{image.name}")
+    if classification:
+        return Annotation(format="classification", classes=(rng.choice(labels),))
+    boxes = []
+    for _ in range(rng.randint(1, 3)):
+        width, height = rng.randint(6, image.width // 2), rng.randint(6, image.height // 2)
+        x, y = rng.randint(0, image.width - width), rng.randint(0, image.height - height)
+        boxes.append(Box(rng.choice(labels), float(x), float(y), float(width), float(height)))
+    return Annotation(format="coco", boxes=tuple(boxes))
+
+
+def _seed_images(project: Project, labels: list[str]) -> list[Image]:
+    """Three images, the first two annotated (the last one left for a labeler)."""
     images = []
     for n in range(1, IMAGES_PER_PROJECT + 1):
         image, _ = image_create(
@@ -94,12 +122,15 @@ def _seed_images(project: Project) -> list[Image]:
             split=Split.TRAIN if n < IMAGES_PER_PROJECT else Split.VALID,
             tags=["demo"],
         )
+        if n < IMAGES_PER_PROJECT:
+            annotation = demo_annotation(image, labels, project.type in CLASSIFICATION_TYPES)
+            image = image_annotate(image=image, annotation=annotation, overwrite=True)
         images.append(image)
     return images
 
 
 def _seed_project(workspace: Workspace, folders: dict[str, Folder], spec) -> None:
-    slug, name, type_, annotation, folder_name, classes = spec
+    slug, name, type_, annotation, folder_name, labels = spec
     project, _ = Project.objects.update_or_create(
         workspace=workspace,
         slug=slug,
@@ -107,12 +138,15 @@ def _seed_project(workspace: Workspace, folders: dict[str, Folder], spec) -> Non
             "name": name,
             "type": type_,
             "annotation": annotation,
-            "classes": classes,
             "folder": folders.get(folder_name) if folder_name else None,
+            "deleted_at": None,
+            "deleted_by": "",
         },
     )
-    images = _seed_images(project)
-    version, _ = Version.objects.get_or_create(project=project, number=1, defaults={"name": "demo"})
+    images = _seed_images(project, labels)
+    version, _ = Version.objects.update_or_create(
+        project=project, number=1, defaults={"name": "demo", "deleted_at": None, "deleted_by": ""}
+    )
     version.images.set(images)
     if not Model.objects.filter(project=project, name=f"{slug}-v1").exists():
         model = Model(project=project, version=version, name=f"{slug}-v1", type="yolov8n")

@@ -1,4 +1,5 @@
 import secrets
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -25,12 +26,16 @@ RESERVED_WORKSPACE_SLUGS = frozenset(
         "settings",
         "signup",
         "static",
+        "usage",
         "www",
     }
 )
 # Words of the API under a workspace (`/:ws/projects`, `/:ws/groups`, ...).
 RESERVED_PROJECT_SLUGS = frozenset(
-    {"api-keys", "generate", "groups", "images", "models", "projects", "search", "settings", "upload"}
+    {
+        *("api-keys", "billing-usage-report", "generate", "groups", "images", "models", "projects"),
+        *("search", "settings", "stats", "trash", "upload"),
+    }
 )
 
 SLUG_MESSAGE = "Use 2 to 50 lowercase letters, digits and hyphens, starting and ending with a letter or digit."
@@ -139,12 +144,24 @@ class ProjectType(models.TextChoices):
     KEYPOINT_DETECTION = "keypoint-detection", "Keypoint detection"
 
 
+TRASH_RETENTION = timedelta(days=30)
+MAX_TAGS = 50  # per image
+MAX_METADATA = 100  # entries per image
+
+
 class ProjectQuerySet(models.QuerySet):
-    def reachable(self, workspace_id: int, folder_ids: list[int] | None):
+    def live(self):
+        """Projects that are not in the trash."""
+        return self.filter(deleted_at__isnull=True)
+
+    def reachable(self, workspace_id: int, folder_ids: list[int] | None, *, in_trash: bool = False):
         """The projects of a workspace that a caller limited to `folder_ids` may reach (all of
-        them when it is None): the folder rule, in one place."""
-        projects = self.filter(workspace_id=workspace_id)
+        them when it is None), out of the trash (or in it): the folder rule, in one place."""
+        projects = self.filter(workspace_id=workspace_id, deleted_at__isnull=not in_trash)
         return projects if folder_ids is None else projects.filter(folder_id__in=folder_ids)
+
+
+CLASSIFICATION_TYPES = frozenset({ProjectType.SINGLE_LABEL, ProjectType.MULTI_LABEL})
 
 
 class Project(models.Model):
@@ -159,6 +176,8 @@ class Project(models.Model):
     license = models.CharField(max_length=50, blank=True)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
+    deleted_at = models.DateTimeField(null=True, blank=True, help_text="Moved to the trash at; purged 30 days on.")
+    deleted_by = models.CharField(max_length=200, blank=True, help_text="Who moved it to the trash.")
 
     objects = ProjectQuerySet.as_manager()
 
@@ -216,6 +235,8 @@ class Image(models.Model):
     metadata = models.JSONField(default=dict, blank=True)
     batch = models.CharField(max_length=100, blank=True)
     annotated = models.BooleanField(default=False)
+    annotation = models.JSONField(null=True, blank=True, help_text="Boxes or classes, as `annotations.Annotation`.")
+    labels = models.JSONField(default=list, blank=True, help_text="The annotation's labels, sorted: for search.")
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -234,13 +255,24 @@ class Image(models.Model):
         return MEDIA_TYPES.get((self.file.name or "").rsplit(".", 1)[-1], "application/octet-stream")
 
 
+class VersionQuerySet(models.QuerySet):
+    def live(self):
+        """Versions that are not in the trash."""
+        return self.filter(deleted_at__isnull=True)
+
+
 class Version(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="versions")
     number = models.PositiveIntegerField()
     name = models.CharField(max_length=100, blank=True)
     images = models.ManyToManyField(Image, related_name="versions", blank=True)
     settings = models.JSONField(default=dict, blank=True, help_text="Preprocessing and augmentation asked for.")
+    exports = models.JSONField(default=list, blank=True, help_text="The formats it has been exported in.")
     created = models.DateTimeField(auto_now_add=True)
+    deleted_at = models.DateTimeField(null=True, blank=True, help_text="Moved to the trash at; purged 30 days on.")
+    deleted_by = models.CharField(max_length=200, blank=True, help_text="Who moved it to the trash.")
+
+    objects = VersionQuerySet.as_manager()
 
     class Meta:
         ordering = ["project", "number"]

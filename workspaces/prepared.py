@@ -67,7 +67,9 @@ def _stand_in(value):
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise TypeError(f"prepared() takes int and str values (and lists of them), not {type(value).__name__}")
     number = next(_stand_ins)
-    return -(10**15) - number if isinstance(value, int) else f"\x1fstand-in {number}\x1f"
+    # Within the range of every integer column but the small ones: Django answers a lookup
+    # on a value its column cannot hold with no query at all (EmptyResultSet).
+    return 1_999_000_000 + number % 100_000 if isinstance(value, int) else f"\x1fstand-in {number}\x1f"
 
 
 def _compile(build, alias: str, values: dict):
@@ -89,7 +91,9 @@ def _compile(build, alias: str, values: dict):
     try:
         sql, params = compiler.as_sql()
     except EmptyResultSet:
-        return _EMPTY
+        if any(isinstance(v, list | tuple) and not v for v in values.values()):
+            return _EMPTY  # `IN ()`: nothing, whatever the other values
+        raise ValueError("prepared(): a stand-in value made the query empty; is a column too small for it?") from None
     slots = tuple((i, *stand_ins[p]) for i, p in enumerate(params) if _hashable(p) and p in stand_ins)
     missing = set(stand_ins.values()) - {(name, index) for _, name, index in slots}
     if missing or any(str(s) in sql for s in stand_ins):

@@ -13,13 +13,18 @@ from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.db.models import Max
+from django.utils import timezone
 from django.utils.text import slugify
 from PIL import Image as PILImage
 
-from .errors import Conflict, InvalidValue, NotFound
+from .annotations import Annotation
+from .errors import Conflict, InvalidValue
 from .models import (
     IMAGE_FORMATS,
+    MAX_METADATA,
+    MAX_TAGS,
     RESERVED_PROJECT_SLUGS,
+    TRASH_RETENTION,
     Folder,
     Image,
     Membership,
@@ -198,9 +203,48 @@ def project_update(*, project: Project, **changes) -> Project:
 
 @transaction.atomic
 def project_delete(*, project: Project) -> None:
+    """Gone for good, with its files: the trash's purge (deleting through the API trashes)."""
     files = [i.file for i in project.images.all()] + [m.weights for m in project.models.all()]
     project.delete()
     _delete_files_on_commit(files)
+
+
+@transaction.atomic
+def project_trash(*, project: Project, by: str) -> Project:
+    """Into the trash: out of every listing and route, restorable for TRASH_RETENTION."""
+    project = Project.objects.select_for_update().get(pk=project.pk)
+    if project.deleted_at is None:
+        project.deleted_at, project.deleted_by = timezone.now(), by[:200]
+        project.save(update_fields=["deleted_at", "deleted_by"])
+    return project
+
+
+@transaction.atomic
+def project_restore(*, project: Project) -> Project:
+    project = Project.objects.select_for_update().get(pk=project.pk)
+    project.deleted_at, project.deleted_by = None, ""
+    project.save(update_fields=["deleted_at", "deleted_by", "updated"])
+    return project
+
+
+def trash_purge(*, now=None, dry_run: bool = False) -> list[str]:
+    """Delete for good what has been in the trash for longer than TRASH_RETENTION: projects
+    (with their files) and versions. Their names (`workspace/project`, `workspace/project/3`);
+    each goes in its own transaction."""
+    cutoff = (now or timezone.now()) - TRASH_RETENTION
+    purged = []
+    projects = Project.objects.filter(deleted_at__lte=cutoff).select_related("workspace").order_by("deleted_at", "pk")
+    for project in projects:
+        purged.append(f"{project.workspace.url}/{project.slug}")
+        if not dry_run:
+            with transaction.atomic():
+                project_delete(project=project)
+    versions = Version.objects.filter(deleted_at__lte=cutoff).select_related("project__workspace").order_by("pk")
+    for version in versions:
+        purged.append(f"{version.project.workspace.url}/{version.project.slug}/{version.number}")
+        if not dry_run:
+            version.delete()
+    return purged
 
 
 @transaction.atomic
@@ -244,37 +288,85 @@ def folder_move_projects(*, folder: Folder, projects: list[Project], into: bool)
 
 
 @transaction.atomic
-def image_set_tags(*, image: Image, operation: str, tags: list[str], metadata: dict | None = None) -> Image:
+def image_update(
+    *,
+    image: Image,
+    add_tags: Sequence[str] = (),
+    remove_tags: Sequence[str] = (),
+    set_tags: Sequence[str] | None = None,
+    metadata: dict | None = None,
+    remove_metadata: Sequence[str] = (),
+) -> Image:
+    """Tags set, added or removed (in that order), metadata merged and keys removed."""
     image = Image.objects.select_for_update().get(pk=image.pk)
-    if operation == "add":
-        image.tags = image.tags + [t for t in tags if t not in image.tags]
-    elif operation == "remove":
-        image.tags = [t for t in image.tags if t not in tags]
-    else:
-        image.tags = list(dict.fromkeys(tags))
-    if metadata is not None:
-        image.metadata = {**image.metadata, **metadata}
+    tags = list(dict.fromkeys(set_tags)) if set_tags is not None else image.tags
+    tags = [t for t in tags + [t for t in add_tags if t not in tags] if t not in remove_tags]
+    merged = {k: v for k, v in {**image.metadata, **(metadata or {})}.items() if k not in remove_metadata}
+    if len(tags) > MAX_TAGS:
+        raise InvalidValue(f"An image has at most {MAX_TAGS} tags.", field="tags")
+    if len(merged) > MAX_METADATA:
+        raise InvalidValue(f"An image has at most {MAX_METADATA} metadata entries.", field="metadata")
+    image.tags, image.metadata = list(dict.fromkeys(tags)), merged
     image.save(update_fields=["tags", "metadata"])
     return image
 
 
+def _count_classes(project: Project, images: Sequence[Image], *, sign: int) -> None:
+    """Add (sign 1) or take away (sign -1) the images' labels in the project's class counts;
+    the caller holds the project's row lock."""
+    classes = dict(project.classes)
+    for image in images:
+        if image.annotation:
+            for label, n in Annotation.from_json(image.annotation).counts().items():
+                classes[label] = classes.get(label, 0) + sign * n
+    project.classes = {label: n for label, n in classes.items() if n > 0}
+
+
 @transaction.atomic
-def images_delete(*, project: Project, image_ids: list[int]) -> list[int]:
-    """All or nothing: an id that is not an image of the project deletes nothing."""
-    images = list(Image.objects.select_for_update().filter(project=project, pk__in=image_ids))
-    missing = sorted(set(image_ids) - {i.pk for i in images})
-    if missing:
-        raise NotFound(f"No image {', '.join(map(str, missing))} in this project.", field="images")
-    files = [i.file for i in images]
-    Image.objects.filter(pk__in=[i.pk for i in images]).delete()
-    _delete_files_on_commit(files)
-    return sorted(i.pk for i in images)
+def image_annotate(
+    *, image: Image, annotation: Annotation, overwrite: bool, prediction: bool = False, job: str = ""
+) -> Image:
+    """The image's annotation, and its labels counted in the project's classes."""
+    project = Project.objects.select_for_update().get(pk=image.project_id)
+    image = Image.objects.select_for_update().get(pk=image.pk)
+    if image.annotation and not overwrite:
+        raise Conflict(
+            "This image is already annotated.", field="overwrite", hint="Send overwrite=true to replace its annotation."
+        )
+    _count_classes(project, [image], sign=-1)
+    stored = annotation.to_json()
+    if prediction:
+        stored["prediction"] = True
+    if job:
+        stored["job"] = job
+    image.annotation, image.labels, image.annotated = stored, sorted(annotation.counts()), True
+    image.save(update_fields=["annotation", "labels", "annotated"])
+    _count_classes(project, [image], sign=1)
+    project.save(update_fields=["classes", "updated"])
+    return image
+
+
+@transaction.atomic
+def images_delete(*, images: Sequence[Image]) -> list[int]:
+    """Delete these images (and their files, once committed), taking their labels out of their
+    projects' class counts."""
+    ids = [i.pk for i in images]
+    locked = list(Image.objects.select_for_update().filter(pk__in=ids))
+    for project in Project.objects.select_for_update().filter(pk__in={i.project_id for i in locked}):
+        _count_classes(project, [i for i in locked if i.project_id == project.pk], sign=-1)
+        project.save(update_fields=["classes", "updated"])
+    Image.objects.filter(pk__in=[i.pk for i in locked]).delete()
+    _delete_files_on_commit([i.file for i in locked])
+    return sorted(i.pk for i in locked)
 
 
 @transaction.atomic
 def version_generate(*, project: Project, settings: dict, name: str = "") -> Version:
     """Snapshot the project's images as its next version."""
     project = Project.objects.select_for_update().get(pk=project.pk)
+    if not project.images.exists():
+        # The SDK waits for a version of no images as for one still generating: forever.
+        raise InvalidValue("The project has no images to put in a version; upload some first.")
     number = (project.versions.aggregate(m=Max("number"))["m"] or 0) + 1
     version = Version.objects.create(project=project, number=number, name=name, settings=settings)
     version.images.set(project.images.all())
@@ -282,8 +374,31 @@ def version_generate(*, project: Project, settings: dict, name: str = "") -> Ver
 
 
 @transaction.atomic
-def version_delete(*, version: Version) -> None:
-    version.delete()
+def version_record_export(*, version: Version, format: str) -> None:
+    """Note that the version was exported in `format` (its `exports`)."""
+    locked = Version.objects.select_for_update().get(pk=version.pk)
+    if format not in locked.exports:
+        locked.exports = [*locked.exports, format]
+        locked.save(update_fields=["exports"])
+    version.exports = locked.exports
+
+
+@transaction.atomic
+def version_trash(*, version: Version, by: str) -> Version:
+    """Into the trash: out of the project's versions, restorable for TRASH_RETENTION."""
+    version = Version.objects.select_for_update().get(pk=version.pk)
+    if version.deleted_at is None:
+        version.deleted_at, version.deleted_by = timezone.now(), by[:200]
+        version.save(update_fields=["deleted_at", "deleted_by"])
+    return version
+
+
+@transaction.atomic
+def version_restore(*, version: Version) -> Version:
+    version = Version.objects.select_for_update().get(pk=version.pk)
+    version.deleted_at, version.deleted_by = None, ""
+    version.save(update_fields=["deleted_at", "deleted_by"])
+    return version
 
 
 @transaction.atomic
