@@ -1,5 +1,7 @@
 import ipaddress
 
+from django.contrib.auth import get_user_model
+from django.core import signing
 from django.utils import timezone
 from rest_framework.authentication import BaseAuthentication
 
@@ -72,7 +74,11 @@ def authenticate_key(raw: str, *, ip: str | None) -> ApiKey:
         raise InvalidToken(INVALID, INVALID_HINT)
     if not keyformat.matches(parsed.raw, key.digest):
         raise InvalidToken(INVALID, INVALID_HINT)
+    return usable(key, ip=ip)
 
+
+def usable(key: ApiKey, *, ip: str | None) -> ApiKey:
+    """The key (or, in a roll's grace period, its replacement) if it may be used now from `ip`."""
     now = timezone.now()
     for _ in range(MAX_GRACE_HOPS):
         state = key.state(now)
@@ -101,6 +107,50 @@ def ip_allowed(ip: str | None, networks: list[str]) -> bool:
     except ValueError:
         return False
     return any(address in ipaddress.ip_network(net) for net in networks)
+
+
+LINK_SALT = "apikeys.link"
+LINK_MAX_AGE = 3600
+LINK_INVALID = "This download link is not valid, or no longer."
+LINK_HINT = "Links work for an hour, and only while the key that asked for them does: ask again."
+
+
+def link_token(request, path: str) -> str:
+    """A token that lets whoever holds it GET `path` for LINK_MAX_AGE seconds as the caller of
+    `request` does: with its key, while the key stays usable and holds the scope, or as its
+    user. Signed, never stored; it names the key by its public id, never its secret."""
+    caller = {"k": request.auth.key_id} if isinstance(request.auth, ApiKey) else {"u": request.user.pk}
+    return signing.dumps({**caller, "p": path}, salt=LINK_SALT)
+
+
+class LinkAuthentication(BaseAuthentication):
+    """`?token=` from `link_token`, for the download links that the client fetches without its
+    key (an export's `link`): valid for its own path only."""
+
+    def authenticate(self, request):
+        token = request.query_params.get("token")
+        if token is None:
+            return None
+        ip = client_ip(request)
+        try:
+            payload = signing.loads(token, salt=LINK_SALT, max_age=LINK_MAX_AGE)
+            if not isinstance(payload, dict) or payload.get("p") != request.path:
+                raise signing.BadSignature
+        except signing.BadSignature:
+            AuthFailureGuard(ip).fail(InvalidToken(LINK_INVALID, LINK_HINT))
+        if "k" in payload:
+            key = find_for_request(key_id=str(payload["k"]))
+            if key is None:
+                raise InvalidToken(LINK_INVALID, LINK_HINT)
+            return None, usable(key, ip=ip)
+        user_pk = payload.get("u")
+        user = get_user_model().objects.filter(pk=user_pk, is_active=True).first() if isinstance(user_pk, int) else None
+        if user is None:
+            raise InvalidToken(LINK_INVALID, LINK_HINT)
+        return user, None
+
+    def authenticate_header(self, request):
+        return REALM
 
 
 class ApiKeyAuthentication(BaseAuthentication):

@@ -53,6 +53,7 @@ def is_ascii_id(text: str, max_digits: int = 18) -> bool:
 
 
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+CONTROL_BUT_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # tab, LF and CR allowed
 
 
 class StrictCharField(serializers.CharField):
@@ -71,6 +72,24 @@ class StrictCharField(serializers.CharField):
         return super().to_internal_value(data)
 
 
+class FileTextField(serializers.CharField):
+    """The text of a file sent inside a JSON body (an annotation file): lines and tabs, but no
+    other control characters; DRF's CharField already refuses NUL and lone surrogates."""
+
+    default_error_messages = {"control": "May not contain control characters other than tabs and line breaks."}
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("trim_whitespace", False)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        if CONTROL_BUT_LINES.search(data):
+            self.fail("control")
+        return super().to_internal_value(data)
+
+
 class StrictBooleanField(serializers.BooleanField):
     default_error_messages = {"invalid": "Must be true or false."}
 
@@ -78,6 +97,21 @@ class StrictBooleanField(serializers.BooleanField):
         if not isinstance(data, bool):
             self.fail("invalid")
         return data
+
+
+@extend_schema_field({"type": "string", "enum": ["true", "false"]})
+class QueryBooleanField(serializers.Field):
+    """A flag in a query string: `true` or `false`, nothing else."""
+
+    default_error_messages = {"invalid": "Must be true or false."}
+
+    def to_internal_value(self, data):
+        if data in ("true", "false"):
+            return data == "true"
+        self.fail("invalid")
+
+    def to_representation(self, value):
+        return "true" if value else "false"
 
 
 @extend_schema_field({"oneOf": [{"type": "string", "pattern": "^[0-9]+$"}, {"type": "integer", "minimum": 1}]})
@@ -178,6 +212,22 @@ class JSONObjectStringField(serializers.Field):
 
 def _refuse_constant(name: str):
     raise ValueError(f"{name} is not JSON")
+
+
+class QuerySerializer(serializers.Serializer):
+    """A query string's parameters. Not strict about others (the client adds its own, and the
+    key). A parameter sent empty (`?endDate=`) is a wrong value, not a missing one as DRF reads
+    HTML forms, unless its field allows blank text."""
+
+    def to_internal_value(self, data):
+        sent_empty = {
+            name: ["May not be empty."]
+            for name, field in self.fields.items()
+            if hasattr(data, "getlist") and data.get(name) == "" and not getattr(field, "allow_blank", False)
+        }
+        if sent_empty:
+            raise serializers.ValidationError(sent_empty)
+        return super().to_internal_value(data)
 
 
 class StrictSerializer(serializers.Serializer):

@@ -35,6 +35,23 @@ def session_role_allows(role: str, required: tuple[str, ...]) -> bool:
     return role in MANAGER_ROLES or not any(s.startswith("api-key:") for s in required)
 
 
+def caller_holds(request, view, scope: str) -> bool:
+    """Whether the caller holds `scope` (a key) or its role allows it (a user): for answers
+    that show more to those who may see it."""
+    if isinstance(request.auth, ApiKey):
+        return scopes.holds(request.auth.scopes, scope)
+    return view.membership is not None and session_role_allows(view.membership.role, (scope,))
+
+
+def require(request, view, scope: str) -> None:
+    """A 403 naming `scope` unless the caller holds it: for an action whose scope depends on
+    what its body names (restoring a version from the trash needs what deleting it needed)."""
+    if not caller_holds(request, view, scope):
+        if isinstance(request.auth, ApiKey):
+            raise InsufficientScope(scope)
+        raise exceptions.NotFound("Not found.")
+
+
 class ScopePermission(BasePermission):
     def has_permission(self, request, view) -> bool:
         if getattr(view, "workspace", None) is None:

@@ -88,6 +88,19 @@ class ScopedAutoSchema(AutoSchema):
         return schema
 
 
+class LinkAuthenticationScheme(OpenApiAuthenticationExtension):
+    target_class = "apikeys.authentication.LinkAuthentication"
+    name = "downloadLink"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "query",
+            "name": "token",
+            "description": "The token of a download link (an export's `link`): that path only, for an hour.",
+        }
+
+
 class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
     target_class = "apikeys.authentication.ApiKeyAuthentication"
     name = ["bearerAuth", "apiKeyQuery"]

@@ -35,6 +35,7 @@ SECTIONS = {
     "image": "Images",
     "version": "Versions",
     "model": "Models",
+    "usage": "Usage",
     "api-key": "API keys",
 }
 
@@ -57,6 +58,7 @@ SCOPES: tuple[Scope, ...] = (
     Scope("version:update", "Update versions", "Change and delete dataset versions."),
     Scope("model:deploy", "Deploy models", "Upload model weights."),
     Scope("model:manage", "Manage models", "Change and delete models."),
+    Scope("usage:read", "Read usage", "The workspace's usage report: API calls per key and day."),
     Scope("api-key:read", "Read API keys", "List and read the workspace's API keys (never their secrets)."),
     Scope("api-key:create", "Create API keys", "Create API keys, never with more than the caller holds."),
     Scope("api-key:update", "Update API keys", "Rename keys, change scopes, folders, metadata; disable and enable."),

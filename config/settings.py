@@ -224,6 +224,12 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_PATCH": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
+    "ENUM_NAME_OVERRIDES": {
+        "ProjectTypeEnum": "workspaces.models.ProjectType.values",
+        "TrashedTypeEnum": ["project", "version"],
+        "TrashRestoreTypeEnum": ["project", "version", "workflow", "training"],
+        "AnnotationFormatEnum": ["coco", "voc", "yolo", "createml", "classification"],
+    },
 }
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if _bool("BEHIND_TLS_PROXY", False) else None

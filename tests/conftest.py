@@ -1,4 +1,8 @@
+import os
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from django.core.servers import basehttp
@@ -17,6 +21,33 @@ def _media_in_tmp(settings, tmp_path):
 @pytest.fixture(autouse=True)
 def _fast_passwords(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+ROBOFLOW = Path(sys.executable).with_name("roboflow")
+
+
+@pytest.fixture
+def cli(live_server, tmp_path):
+    """The official `roboflow` CLI, unchanged, as a subprocess against the live server: API_URL
+    pointing at it, the key in ROBOFLOW_API_KEY, a temporary HOME, run in tmp_path. Returns
+    stdout and stderr together; asserts the exit code (`expect`; None: any)."""
+
+    def run(*args, key, workspace=None, expect=0, timeout=90):
+        env = {
+            "PATH": os.environ.get("PATH", ""),
+            "HOME": str(tmp_path),
+            "API_URL": live_server.url,
+            "ROBOFLOW_API_KEY": key,
+        }
+        command = [str(ROBOFLOW), *(["-w", workspace] if workspace else []), *args]
+        result = subprocess.run(
+            command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+        )
+        output = result.stdout + result.stderr
+        assert expect is None or result.returncode == expect, f"{command} exited {result.returncode}:\n{output}"
+        return output
+
+    return run
 
 
 @pytest.fixture

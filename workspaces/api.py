@@ -6,23 +6,38 @@ it declares its scope per action, and reaches projects only through `self.projec
 is already limited to the caller's workspace and folders; anything else is a 404.
 """
 
+from typing import BinaryIO, cast
+from urllib.parse import urlencode
+
 from django.conf import settings
-from django.db import connection
 from django.http import FileResponse
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions
 from rest_framework.response import Response
 
+from apikeys.authentication import LINK_MAX_AGE, link_token
 from apikeys.exceptions import PayloadTooLarge
+from apikeys.fields import is_ascii_id, iso
 from apikeys.parsers import SafeFormParser, SafeJSONParser, SafeMultiPartParser
+from apikeys.permissions import caller_holds, require
+from apikeys.services import Actor
 from apikeys.viewsets import ScopedViewSet
 
-from . import services
-from .models import Folder, Image, Model, Project, Split, Version
+from . import exports, search, services
+from .annotations import Annotation, AnnotationError, parse_annotation
+from .models import CLASSIFICATION_TYPES, TRASH_RETENTION, Folder, Image, Model, Plan, Project, Split, Version
 from .prepared import prepared
+from .reports import project_health, usage_report
 from .serializers import (
+    DEFAULT_SEARCH_FIELDS,
+    TRASH_KINDS,
+    AnnotateBody,
+    AnnotatedResponse,
+    AnnotateQuery,
     DeletedResponse,
     DeleteImagesBody,
+    ExportResponse,
     FolderBody,
     FolderListResponse,
     FolderProjectsBody,
@@ -31,6 +46,9 @@ from .serializers import (
     FolderSerializer,
     GenerateBody,
     GeneratedResponse,
+    HealthQuery,
+    HealthResponse,
+    ImageMetadataBody,
     ImageResponse,
     ImagesDeletedResponse,
     ImageSerializer,
@@ -40,6 +58,7 @@ from .serializers import (
     ModelSerializer,
     ModelUpdateBody,
     ModelUploadBody,
+    PlanResponse,
     ProjectCreateBody,
     ProjectDetailResponse,
     ProjectResponse,
@@ -47,18 +66,28 @@ from .serializers import (
     ProjectUpdateBody,
     SearchBody,
     SearchResponse,
+    StatsQuery,
+    StatsResponse,
     TagsBody,
+    TrashedResponse,
+    TrashResponse,
+    TrashRestoreBody,
     UploadBody,
     UploadQuery,
     UploadResponse,
+    UsageResponse,
     VersionDetailResponse,
     VersionSerializer,
+    WorkspaceImagesDeletedResponse,
     WorkspaceResponse,
+    WorkspaceSearchBody,
+    WorkspaceSearchResponse,
     counted_projects,
     folder_with,
     parse,
     project_versions,
     reachable_projects,
+    search_result,
     workspace_members,
 )
 
@@ -95,8 +124,8 @@ class ResourceViewSet(ScopedViewSet):
     def project_with_counts(self, project: Project) -> Project:
         return self.get_project(project.slug, counted=True)
 
-    def versions_of(self, project: Project) -> list[Version]:
-        versions = prepared(project_versions, project=project.pk)
+    def versions_of(self, project: Project, number: int | None = None) -> list[Version]:
+        versions = prepared(project_versions, project=project.pk, number=number)
         for version in versions:
             version.project = project
         return versions
@@ -213,13 +242,13 @@ class ProjectViewSet(ResourceViewSet):
 
     @extend_schema(
         operation_id="project_delete",
-        summary="Delete a project, its images, versions and models",
-        responses={200: DeletedResponse},
+        summary="Move a project to the trash (restorable for 30 days, then purged)",
+        responses={200: TrashedResponse},
     )
     def destroy(self, request, ws, project):
         found = self.get_project(project)
-        services.project_delete(project=found)
-        return Response({"status": "deleted", "id": f"{self.workspace.url}/{found.slug}"})
+        trashed = services.project_trash(project=found, by=Actor.from_request(request).label)
+        return Response({"deleted": True, **trash_item(trashed)})
 
 
 class FolderViewSet(ResourceViewSet):
@@ -228,13 +257,24 @@ class FolderViewSet(ResourceViewSet):
         "create": "folder:create",
         "retrieve": "folder:read",
         "partial_update": "folder:update",
+        "rename": "folder:update",
         "destroy": "folder:delete",
         "add_projects": "folder:update",
         "remove_projects": "folder:update",
     }
 
-    @extend_schema(operation_id="folders_list", summary="Project folders", responses=FolderListResponse)
+    @extend_schema(
+        operation_id="folders_list",
+        summary="Project folders (or the one `groupId` names, as `roboflow folder get` asks)",
+        parameters=[OpenApiParameter("groupId", OpenApiTypes.INT, description="One folder's id.")],
+        responses=FolderListResponse,
+    )
     def list(self, request, ws):
+        group = request.query_params.get("groupId")
+        if group is not None:
+            if not is_ascii_id(group):
+                raise exceptions.ValidationError({"groupId": ["Must be a folder id."]})
+            return self.folder_response(self.get_folder(int(group)))
         slugs: dict[int, list[str]] = {}
         for folder_id, slug in self.projects().filter(folder__isnull=False).values_list("folder_id", "slug"):
             slugs.setdefault(folder_id, []).append(slug)
@@ -255,6 +295,15 @@ class FolderViewSet(ResourceViewSet):
     @extend_schema(operation_id="folder_get", summary="A folder and its projects", responses=FolderResponse)
     def retrieve(self, request, ws, folder_id):
         return self.folder_response(self.get_folder(folder_id))
+
+    @extend_schema(
+        operation_id="folder_rename_by_post",
+        summary="Rename a folder (as `roboflow folder update` sends it)",
+        request=FolderRenameBody,
+        responses=FolderResponse,
+    )
+    def rename(self, request, ws, folder_id):
+        return self.partial_update(request, ws, folder_id)
 
     @extend_schema(
         operation_id="folder_rename", summary="Rename a folder", request=FolderRenameBody, responses=FolderResponse
@@ -301,6 +350,7 @@ class FolderViewSet(ResourceViewSet):
 class ImageViewSet(ResourceViewSet):
     required_scopes = {
         "upload": "image:create",
+        "annotate": "image:annotate",
         "retrieve": "image:read",
         "file": "image:read",
         "search": "image:read",
@@ -335,6 +385,42 @@ class ImageViewSet(ResourceViewSet):
             return Response({"duplicate": True, "id": str(image.pk)})
         return Response({"success": True, "id": str(image.pk)})
 
+    @extend_schema(
+        operation_id="image_annotate",
+        summary="Save an image's annotation (COCO, Pascal VOC, YOLO or CreateML; a class name)",
+        parameters=[AnnotateQuery],
+        request=AnnotateBody,
+        responses=AnnotatedResponse,
+    )
+    def annotate(self, request, project, image_id):
+        """`POST /dataset/:project/annotate/:image_id`, as the SDK sends it: the file's text and
+        labelmap in a JSON body, its name (whose extension says the format) in the query."""
+        sent = self.body()  # a body of another media type is a 415 before anything else
+        found = self.get_project(project)
+        body = parse(AnnotateBody, sent)
+        query = parse(AnnotateQuery, request.query_params)
+        image = self.get_image(found.slug, image_id)
+        try:
+            annotation = parse_annotation(
+                name=query["name"],
+                text=body["annotationFile"],
+                labelmap=body.get("labelmap"),
+                image_name=image.name,
+                width=image.width,
+                height=image.height,
+                classification=found.type in CLASSIFICATION_TYPES,
+            )
+        except AnnotationError as exc:
+            raise exceptions.ValidationError({"annotationFile": [str(exc)]}) from None
+        image = services.image_annotate(
+            image=image,
+            annotation=annotation,
+            overwrite=query.get("overwrite", False),
+            prediction=query.get("prediction", False),
+            job=query.get("jobName", ""),
+        )
+        return Response({"success": True, "id": str(image.pk), "annotation": image.annotation})
+
     @extend_schema(operation_id="image_get", summary="An image's details", responses=ImageResponse)
     def retrieve(self, request, ws, project, image_id):
         return Response({"image": ImageSerializer(self.get_image(project, image_id)).data})
@@ -364,9 +450,12 @@ class ImageViewSet(ResourceViewSet):
     def tags(self, request, ws, project, image_id):
         image = self.get_image(project, image_id)
         data = parse(TagsBody, self.body())
-        image = services.image_set_tags(
-            image=image, operation=data["operation"], tags=data["tags"], metadata=data.get("metadata")
-        )
+        tags = {
+            "add": {"add_tags": data["tags"]},
+            "remove": {"remove_tags": data["tags"]},
+            "set": {"set_tags": data["tags"]},
+        }
+        image = services.image_update(image=image, metadata=data.get("metadata"), **tags[data["operation"]])
         return Response({"image": ImageSerializer(image).data})
 
     @extend_schema(
@@ -377,7 +466,12 @@ class ImageViewSet(ResourceViewSet):
     )
     def bulk_destroy(self, request, ws, project):
         found = self.get_project(project)
-        deleted = services.images_delete(project=found, image_ids=parse(DeleteImagesBody, self.body())["images"])
+        ids = parse(DeleteImagesBody, self.body())["images"]
+        images = list(Image.objects.filter(project=found, pk__in=ids))
+        missing = sorted(set(ids) - {i.pk for i in images})
+        if missing:  # all or nothing
+            raise exceptions.NotFound(f"No image {', '.join(map(str, missing))} in this project.")
+        deleted = services.images_delete(images=images)
         return Response({"deleted": [str(i) for i in deleted]})
 
     @extend_schema(
@@ -387,45 +481,115 @@ class ImageViewSet(ResourceViewSet):
         responses=SearchResponse,
     )
     def search(self, request, ws, project):
+        """`project.search()`: the SDK's filters (`tag`, `class_name`, `batch_id`, `in_dataset`,
+        `fields`) and ours (`split`, `name`). Whole images unless `fields` names some."""
         found = self.get_project(project)
         data = parse(SearchBody, self.body())
         images = Image.objects.filter(project=found).select_related("project__workspace")
-        if "tag" in data:
-            images = with_tag(images, data["tag"])
-        if "split" in data:
-            images = images.filter(split=data["split"])
-        if "batch" in data:
-            images = images.filter(batch=data["batch"])
+        terms = [
+            search.Term(key, data[field])
+            for field, key in (("tag", "tag"), ("class_name", "class"), ("split", "split"), ("batch_id", "batch"))
+            if data.get(field) is not None
+        ]
+        images = search.apply(images, terms)
         if "name" in data:
             images = images.filter(name__icontains=data["name"])
+        if data.get("batch") or data.get("in_dataset") is False or data.get("mediaTypes") == ["video"]:
+            images = images.none()  # every image here is in the dataset, none in a batch; no videos
         total = images.count()
         page = images[data["offset"] : data["offset"] + data["limit"]]
+        fields = data.get("fields")
+        results = ImageSerializer(page, many=True).data if fields is None else [search_result(i, fields) for i in page]
+        return Response({"results": results, "total": total, "offset": data["offset"], "limit": data["limit"]})
+
+
+class WorkspaceImageViewSet(ResourceViewSet):
+    """Images by id across the workspace (`roboflow image metadata`, `image delete`, `image
+    search`): only those of projects the caller may reach; any other id is not there."""
+
+    required_scopes = {"search": "image:read", "metadata": "image:tag", "bulk_destroy": "image:delete"}
+
+    def reachable_images(self):
+        return Image.objects.filter(project__in=self.projects()).select_related("project__workspace")
+
+    @extend_schema(
+        operation_id="workspace_search",
+        summary="Search the workspace's images (`tag:night project:cats aisle`)",
+        request=WorkspaceSearchBody,
+        responses=WorkspaceSearchResponse,
+    )
+    def search(self, request, ws):
+        data = parse(WorkspaceSearchBody, self.body())
+        try:
+            terms = search.parse_query(data["query"])
+        except search.QueryError as exc:
+            raise exceptions.ValidationError({"query": [str(exc)]}) from None
+        images = search.apply(self.reachable_images(), terms)
+        if data.get("mediaTypes") == ["video"]:
+            images = images.none()  # no videos here
+        offset = int(data.get("continuationToken") or 0)
+        size = data["pageSize"]
+        total = images.count()
+        page = list(images[offset : offset + size])
+        fields = data.get("fields", DEFAULT_SEARCH_FIELDS)
+        after = offset + len(page)
         return Response(
             {
-                "results": ImageSerializer(page, many=True).data,
+                "results": [search_result(i, fields) for i in page],
                 "total": total,
-                "offset": data["offset"],
-                "limit": data["limit"],
+                "continuationToken": str(after) if after < total else None,
             }
         )
 
+    @extend_schema(
+        operation_id="image_metadata",
+        summary="Change an image's metadata and tags",
+        request=ImageMetadataBody,
+        responses=ImageResponse,
+    )
+    def metadata(self, request, ws, image_id):
+        image = self.reachable_images().filter(pk=image_id).first()
+        if image is None:
+            raise exceptions.NotFound(f"No image {image_id} in this workspace.")
+        data = parse(ImageMetadataBody, self.body())
+        image = services.image_update(
+            image=image,
+            add_tags=data.get("addTags", ()),
+            remove_tags=data.get("removeTags", ()),
+            metadata=data.get("metadata"),
+            remove_metadata=data.get("removeMetadata", ()),
+        )
+        return Response({"success": True, "image": ImageSerializer(image).data})
 
-def with_tag(images, tag: str):
-    if connection.features.supports_json_field_contains:
-        return images.filter(tags__contains=[tag])
-    # SQLite (the embedded default) cannot query inside JSON lists: filter the ids here.
-    return images.filter(pk__in=[pk for pk, tags in images.values_list("pk", "tags") if tag in tags])
+    @extend_schema(
+        operation_id="workspace_images_delete",
+        summary="Delete images by id; ids this key cannot reach are skipped",
+        request=DeleteImagesBody,
+        responses={200: WorkspaceImagesDeletedResponse},
+    )
+    def bulk_destroy(self, request, ws):
+        ids = parse(DeleteImagesBody, self.body())["images"]
+        deleted = len(services.images_delete(images=list(self.reachable_images().filter(pk__in=ids))))
+        skipped = len(set(ids)) - deleted
+        return Response({"deleted": deleted, "skipped": skipped, "deletedSources": deleted, "skippedSources": skipped})
 
 
 class VersionViewSet(ResourceViewSet):
-    required_scopes = {"create": "version:create", "retrieve": "version:read", "destroy": "version:update"}
+    required_scopes = {
+        "create": "version:create",
+        "retrieve": "version:read",
+        "export": "version:read",
+        "download": "version:read",
+        "destroy": "version:update",
+    }
 
     def get_version(self, project: str, number: int) -> Version:
-        found = self.get_project(project)
-        version = Version.objects.select_related("project__workspace").filter(project=found, number=number).first()
-        if version is None:
+        """The version, with the counts VersionSerializer reads."""
+        found = self.get_project(project, counted=True)
+        versions = self.versions_of(found, number)
+        if not versions:
             raise exceptions.NotFound(f"No version {number} of this project.")
-        return version
+        return versions[0]
 
     @extend_schema(
         operation_id="version_generate",
@@ -447,19 +611,58 @@ class VersionViewSet(ResourceViewSet):
         return Response(
             {
                 "workspace": {"name": self.workspace.name, "url": self.workspace.url},
-                "project": ProjectSerializer(self.project_with_counts(found.project)).data,
+                "project": ProjectSerializer(found.project).data,
                 "version": VersionSerializer(found).data,
             }
         )
 
     @extend_schema(
-        operation_id="version_delete", summary="Delete a version (its images stay)", responses={200: DeletedResponse}
+        operation_id="version_export",
+        summary="Export a version: a link to its zip (coco, yolov8 and kin, voc)",
+        responses={200: ExportResponse},
+    )
+    def export(self, request, ws, project, version, export_format):
+        format = export_format  # (DRF reads a `format` argument as a renderer suffix)
+        found = self.get_version(project, version)
+        if format not in exports.FORMATS:
+            raise exceptions.ValidationError({"format": [str(exports.UnknownFormat(format))]})
+        services.version_record_export(version=found, format=format)
+        path = f"/{self.workspace.url}/{found.project.slug}/{found.number}/{format}/download"
+        link = request.build_absolute_uri(path) + "?" + urlencode({"token": link_token(request, path)})
+        return Response({"export": {"link": link, "format": format, "expiresIn": LINK_MAX_AGE}})
+
+    @extend_schema(
+        operation_id="version_download",
+        summary="The zip of an export (the link the export answered with)",
+        responses={(200, "application/zip"): OpenApiResponse(description="The dataset, as a zip.")},
+    )
+    def download(self, request, ws, project, version, export_format):
+        format = export_format
+        found = self.get_version(project, version)
+        if format not in exports.FORMATS:
+            raise exceptions.NotFound(f"No export in {format!r}.")
+        images = Image.objects.filter(versions=found).order_by("split", "pk")
+        archive = exports.build_export(
+            format=format,
+            project_name=found.project.name,
+            version=found.number,
+            images=(export_image(image) for image in images.iterator(chunk_size=500)),
+            classes=sorted(found.project.classes),
+        )
+        name = f"{found.project.slug}-{found.number}-{format}.zip"
+        response = FileResponse(archive, as_attachment=True, filename=name, content_type="application/zip")
+        response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+        return response
+
+    @extend_schema(
+        operation_id="version_delete",
+        summary="Move a version to the trash (its images stay; restorable for 30 days)",
+        responses={200: TrashedResponse},
     )
     def destroy(self, request, ws, project, version):
         found = self.get_version(project, version)
-        version_id = f"{self.workspace.url}/{found.project.slug}/{found.number}"
-        services.version_delete(version=found)
-        return Response({"status": "deleted", "id": version_id})
+        trashed = services.version_trash(version=found, by=Actor.from_request(request).label)
+        return Response({"deleted": True, **trashed_version(trashed)})
 
 
 class ModelViewSet(ResourceViewSet):
@@ -522,7 +725,165 @@ class ModelViewSet(ResourceViewSet):
     def version_of(project: Project, number: int | None) -> Version | None:
         if number is None:
             return None
-        version = project.versions.filter(number=number).first()
+        version = project.versions.live().filter(number=number).first()
         if version is None:
             raise exceptions.ValidationError({"version": [f"No version {number} of this project."]})
         return version
+
+
+def trashed(item: Project | Version) -> dict:
+    return {
+        "deletedAt": iso(item.deleted_at),
+        "deletedBy": item.deleted_by,
+        "scheduledCleanupAt": iso(item.deleted_at + TRASH_RETENTION) if item.deleted_at else None,
+    }
+
+
+def trash_item(project: Project) -> dict:
+    """A project in the trash, as `roboflow trash list` and `project restore` read it."""
+    return {"type": "project", "id": str(project.pk), "name": project.name, "url": project.slug, **trashed(project)}
+
+
+def trashed_version(version: Version) -> dict:
+    """A version in the trash, as `roboflow version restore` finds it: by its number (`id`)
+    and its project's url (`parentUrl`)."""
+    project = version.project
+    return {
+        "type": "version",
+        "id": str(version.number),
+        "name": version.name or f"{project.name} {version.number}",
+        "parentId": str(project.pk),
+        "parentUrl": project.slug,
+        "parentName": project.name,
+        **trashed(version),
+    }
+
+
+def export_image(image: Image) -> exports.ExportImage:
+    boxes = Annotation.from_json(image.annotation).boxes if image.annotation else ()
+    return exports.ExportImage(
+        id=image.pk,
+        name=image.name,
+        split=image.split,
+        width=image.width,
+        height=image.height,
+        open=lambda: cast(BinaryIO, image.file.open("rb")),
+        boxes=tuple(exports.ExportBox(b.label, b.x, b.y, b.width, b.height) for b in boxes),
+        annotated=image.annotated,
+    )
+
+
+class TrashViewSet(ResourceViewSet):
+    """Deleted projects, for TRASH_RETENTION (then `manage.py purge_trash` deletes them for
+    good): guarded by the scope that deletes them."""
+
+    required_scopes = {"list": "project:update", "restore": "project:update"}
+
+    def trashed_projects(self):
+        return Project.objects.reachable(self.workspace.pk, self.folder_limit(), in_trash=True)
+
+    def trashed_versions(self):
+        live = self.projects()
+        return Version.objects.filter(project__in=live, deleted_at__isnull=False).select_related("project")
+
+    @extend_schema(operation_id="trash_list", summary="What is in the trash", responses=TrashResponse)
+    def list(self, request, ws):
+        projects = [trash_item(p) for p in self.trashed_projects().order_by("-deleted_at", "-pk")]
+        versions = [trashed_version(v) for v in self.trashed_versions().order_by("-deleted_at", "-pk")]
+        items = sorted(projects + versions, key=lambda item: item["deletedAt"], reverse=True)
+        return Response({"items": items, "sections": {"projects": projects, "versions": versions, "workflows": []}})
+
+    @extend_schema(
+        operation_id="trash_restore",
+        summary="Restore a project or a version from the trash",
+        request=TrashRestoreBody,
+        responses=TrashedResponse,
+    )
+    def restore(self, request, ws):
+        data = parse(TrashRestoreBody, self.body())
+        if data["type"] == "project":
+            project = self.trashed_projects().filter(pk=data["id"]).first()
+            if project is None:
+                raise exceptions.NotFound(f"No project {data['id']} in the trash.")
+            return Response({"restored": True, **trash_item(services.project_restore(project=project))})
+        if data["type"] == "version":
+            require(request, self, "version:update")  # what deleting it needed
+            parent = data.get("parentId")
+            version = self.trashed_versions().filter(number=data["id"], project_id=parent).first() if parent else None
+            if version is None:
+                raise exceptions.NotFound(f"No version {data['id']} of project {parent} in the trash.")
+            return Response({"restored": True, **trashed_version(services.version_restore(version=version))})
+        raise exceptions.ValidationError({"type": [TRASH_KINDS]})
+
+
+class ReportViewSet(ResourceViewSet):
+    """What the workspace holds and uses: `roboflow workspace stats / plan / usage`, `project
+    health`. Counted live, over the projects the caller may reach."""
+
+    required_scopes = {
+        "stats": "workspace:read",
+        "plan": "workspace:read",
+        "usage": "usage:read",
+        "health": "project:read",
+    }
+
+    @extend_schema(
+        operation_id="workspace_stats",
+        summary="Counts of the workspace's projects, images, versions and models",
+        parameters=[StatsQuery],
+        responses=StatsResponse,
+    )
+    def stats(self, request, ws):
+        query = parse(StatsQuery, request.query_params)
+        start, end = query["startDate"], query["endDate"]
+        projects = self.projects()
+        images = Image.objects.filter(project__in=projects)
+        versions = Version.objects.live().filter(project__in=projects)
+        within = {"created__date__gte": start, "created__date__lte": end}
+        stats = {
+            "startDate": start.isoformat(),
+            "endDate": end.isoformat(),
+            "projects": projects.count(),
+            "images": images.count(),
+            "annotatedImages": images.filter(annotated=True).count(),
+            "imagesUploaded": images.filter(**within).count(),
+            "versions": versions.count(),
+            "versionsGenerated": versions.filter(**within).count(),
+            "models": Model.objects.filter(project__in=projects).count(),
+        }
+        if caller_holds(request, self, "api-key:read"):
+            stats["apiKeys"] = self.workspace.api_keys.live().count()
+        return Response({"stats": stats})
+
+    @extend_schema(operation_id="workspace_plan", summary="The workspace's plan and its limits", responses=PlanResponse)
+    def plan(self, request):
+        plan = Plan(self.workspace.plan)
+        return Response(
+            {
+                "plan": {
+                    "workspace": self.workspace.url,
+                    "name": plan.value,
+                    "label": plan.label,
+                    "scopedKeys": plan == Plan.ENTERPRISE,
+                    "apiRateLimit": settings.API_RATE_LIMIT,
+                    "maxUploadBytes": settings.MAX_UPLOAD_BYTES,
+                }
+            }
+        )
+
+    @extend_schema(
+        operation_id="workspace_usage", summary="API calls per key and day", request=None, responses=UsageResponse
+    )
+    def usage(self, request, ws):
+        return Response({"usage": usage_report(self.workspace)})
+
+    @extend_schema(
+        operation_id="project_health",
+        summary="A project's health: class balance, annotation coverage, image sizes",
+        parameters=[HealthQuery],
+        responses=HealthResponse,
+    )
+    def health(self, request, ws, project):
+        parse(HealthQuery, request.query_params)  # `regenerate`: it is always computed afresh
+        found = self.get_project(project, counted=True)
+        return Response({"health": project_health(found)})

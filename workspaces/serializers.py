@@ -5,24 +5,31 @@ The shapes are Roboflow's, so that the official SDK reads them unchanged (`Proje
 reads every field of the project object)."""
 
 import zlib
+from datetime import timedelta
 
 from django.db.models import Count, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apikeys.fields import (
     BoundedDictField,
+    FileTextField,
     IdField,
     JSONObjectStringField,
+    QueryBooleanField,
+    QuerySerializer,
     StrictBooleanField,
     StrictCharField,
     StrictSerializer,
+    is_ascii_id,
 )
 
-from .models import Folder, Image, Membership, Model, Project, ProjectType, Split, Version
+from .annotations import LABEL_MAX
+from .annotations import MAX_TEXT as MAX_ANNOTATION_TEXT
+from .models import MAX_METADATA, MAX_TAGS, Folder, Image, Membership, Model, Project, ProjectType, Split, Version
 
-MAX_TAGS = 50
 TAG_MAX = 100
 SEARCH_LIMIT_MAX = 250
 MAX_VERSION = 10**9
@@ -46,7 +53,9 @@ def class_color(name: str) -> str:
 def with_counts(projects):
     """Projects annotated with the counts ProjectSerializer reads: one join on images (so no
     row explosion across images and versions) and a subquery for versions."""
-    versions = Version.objects.filter(project=OuterRef("pk")).order_by().values("project").annotate(n=Count("pk"))
+    versions = (
+        Version.objects.live().filter(project=OuterRef("pk")).order_by().values("project").annotate(n=Count("pk"))
+    )
     return projects.annotate(
         image_count=Count("images"),
         unannotated_count=Count("images", filter=Q(images__annotated=False)),
@@ -58,8 +67,17 @@ def with_counts(projects):
 
 
 def with_image_counts(versions):
-    """Versions with their image counts (VersionSerializer reads them), in one query."""
-    return versions.annotate(image_count=Count("images"))
+    """Versions with the counts and the model that VersionSerializer reads, in one query."""
+    first_model = Model.objects.filter(version=OuterRef("pk")).order_by("pk")
+    return versions.annotate(
+        image_count=Count("images"),
+        train_count=Count("images", filter=Q(images__split=Split.TRAIN)),
+        valid_count=Count("images", filter=Q(images__split=Split.VALID)),
+        test_count=Count("images", filter=Q(images__split=Split.TEST)),
+        model_id=Subquery(first_model.values("pk")[:1]),
+        model_name=Subquery(first_model.values("name")[:1]),
+        model_type=Subquery(first_model.values("type")[:1]),
+    )
 
 
 # Builders for `prepared()`: the reads of every request, compiled once.
@@ -74,8 +92,9 @@ def counted_projects(workspace: int, folders: list[int] | None, slug: str | None
     return with_counts(reachable_projects(workspace, folders, slug))
 
 
-def project_versions(project: int):
-    return with_image_counts(Version.objects.filter(project_id=project).order_by("number"))
+def project_versions(project: int, number: int | None):
+    versions = Version.objects.live().filter(project_id=project).order_by("number")
+    return with_image_counts(versions if number is None else versions.filter(number=number))
 
 
 def workspace_members(workspace: int):
@@ -139,6 +158,22 @@ class ProjectSerializer(serializers.Serializer):
         }
 
 
+class BoxSerializer(serializers.Serializer):
+    label = serializers.CharField()  # type: ignore[assignment]  # a declared field, not Field.label
+    x = serializers.FloatField(help_text="Left edge, in pixels.")
+    y = serializers.FloatField(help_text="Top edge, in pixels.")
+    width = serializers.FloatField()
+    height = serializers.FloatField()
+
+
+class AnnotationSerializer(serializers.Serializer):
+    format = serializers.ChoiceField(choices=["coco", "voc", "yolo", "createml", "classification"])
+    boxes = BoxSerializer(many=True)
+    classes = serializers.ListField(child=serializers.CharField())
+    prediction = serializers.BooleanField(required=False)
+    job = serializers.CharField(required=False)
+
+
 class ImageSerializer(serializers.Serializer):
     id = serializers.CharField(source="pk")
     name = serializers.CharField()
@@ -151,26 +186,91 @@ class ImageSerializer(serializers.Serializer):
     annotated = serializers.BooleanField()
     created = EpochField()
     url = serializers.SerializerMethodField(help_text="Where to download the file (scope image:read).")
+    labels = serializers.ListField(child=serializers.CharField(), help_text="The annotation's labels.")
+    annotation = AnnotationSerializer(allow_null=True)
 
     def get_url(self, image: Image) -> str:
-        project = image.project
-        return f"/{project.workspace.url}/{project.slug}/images/{image.pk}/file"
+        return image_url(image)
+
+
+def image_url(image: Image) -> str:
+    project = image.project
+    return f"/{project.workspace.url}/{project.slug}/images/{image.pk}/file"
+
+
+# What a search result may carry (`fields`), and how each is read from an image.
+RESULT_FIELDS = {
+    "id": lambda image: str(image.pk),
+    "name": lambda image: image.name,
+    "filename": lambda image: image.name,
+    "projects": lambda image: [image.project.slug],
+    "tags": lambda image: image.tags,
+    "split": lambda image: image.split,
+    "batch": lambda image: image.batch,
+    "annotated": lambda image: image.annotated,
+    "labels": lambda image: image.labels,
+    "width": lambda image: image.width,
+    "height": lambda image: image.height,
+    "metadata": lambda image: image.metadata,
+    "created": lambda image: image.created.timestamp(),
+    "url": image_url,
+}
+
+
+DEFAULT_SEARCH_FIELDS = ["tags", "projects", "filename"]
+
+
+def search_result(image: Image, fields: list[str]) -> dict:
+    return {"id": str(image.pk), "mediaType": "image", **{f: RESULT_FIELDS[f](image) for f in fields}}
+
+
+class VersionModelSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField()
+    type = serializers.CharField()
 
 
 class VersionSerializer(serializers.Serializer):
-    id = serializers.SerializerMethodField(help_text="<workspace>/<project>/<version>")
-    version = serializers.IntegerField(source="number")
+    """A dataset version as the SDK reads it (`Version.__init__` reads every field but `model`,
+    `generating` and `progress`); the instance carries the counts of `counted_versions`.
+    Versions are made at once here: never generating, progress 1."""
+
+    id = serializers.CharField(help_text="<workspace>/<project>/<version>")
+    version = serializers.IntegerField()
     name = serializers.CharField()
-    images = serializers.SerializerMethodField()
-    settings = serializers.DictField()
     created = EpochField()
+    images = serializers.IntegerField()
+    splits = SplitsSerializer()
+    augmentation = serializers.DictField()
+    preprocessing = serializers.DictField()
+    exports = serializers.ListField(child=serializers.CharField(), help_text="Formats exported so far.")
+    model = VersionModelSerializer(allow_null=True, help_text="The first model trained on it, if any.")
+    generating = serializers.BooleanField()
+    progress = serializers.FloatField()
 
-    def get_id(self, version: Version) -> str:
-        return f"{version.project.workspace.url}/{version.project.slug}/{version.number}"
-
-    def get_images(self, version: Version) -> int:
-        counted = getattr(version, "image_count", None)  # from `with_image_counts`
-        return version.images.count() if counted is None else counted
+    def to_representation(self, version: Version) -> dict:
+        project = version.project
+        model = None
+        if version.model_id is not None:  # type: ignore[attr-defined]
+            model = {"id": str(version.model_id), "name": version.model_name, "type": version.model_type}  # type: ignore[attr-defined]
+        return {
+            "id": f"{project.workspace.url}/{project.slug}/{version.number}",
+            "version": version.number,
+            "name": version.name or project.name,
+            "created": version.created.timestamp(),
+            "images": version.image_count,  # type: ignore[attr-defined]
+            "splits": {
+                "train": version.train_count,  # type: ignore[attr-defined]
+                "valid": version.valid_count,  # type: ignore[attr-defined]
+                "test": version.test_count,  # type: ignore[attr-defined]
+            },
+            "augmentation": version.settings.get("augmentation", {}),
+            "preprocessing": version.settings.get("preprocessing", {}),
+            "exports": version.exports,
+            "model": model,
+            "generating": False,
+            "progress": 1.0,
+        }
 
 
 class ModelSerializer(serializers.Serializer):
@@ -263,8 +363,15 @@ class ImagesDeletedResponse(serializers.Serializer):
     deleted = serializers.ListField(child=serializers.CharField())
 
 
+class WorkspaceImagesDeletedResponse(serializers.Serializer):
+    deleted = serializers.IntegerField()
+    skipped = serializers.IntegerField(help_text="Ids that are no image this key may reach.")
+    deletedSources = serializers.IntegerField(help_text="The same as `deleted`.")
+    skippedSources = serializers.IntegerField(help_text="The same as `skipped`.")
+
+
 class SearchResponse(serializers.Serializer):
-    results = ImageSerializer(many=True)
+    results = serializers.ListField(child=serializers.DictField(), help_text="Images, or their `fields` only.")
     total = serializers.IntegerField()
     offset = serializers.IntegerField()
     limit = serializers.IntegerField()
@@ -335,13 +442,128 @@ class TagsBody(StrictSerializer):
     metadata = BoundedDictField(required=False)
 
 
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "object", "additionalProperties": {"type": "string"}},
+            {"type": "array", "items": {"type": "string"}},
+        ],
+        "description": 'Class index → name (`{"0": "cat"}`), or the names in index order.',
+    }
+)
+class LabelmapField(serializers.Field):
+    default_error_messages = {"invalid": "Must be an object of class index → name, or a list of names."}
+
+    def to_internal_value(self, data):
+        names = StrictCharField(max_length=LABEL_MAX)
+        if isinstance(data, list) and len(data) <= MAX_CLASSES:
+            return [names.run_validation(name) for name in data]
+        if isinstance(data, dict) and len(data) <= MAX_CLASSES:
+            return {StrictCharField(max_length=20).run_validation(k): names.run_validation(v) for k, v in data.items()}
+        self.fail("invalid")
+
+    def to_representation(self, value):
+        return value
+
+
+NOT_SERVED = "Not available on this server: it has no embeddings for similarity or text-prompt search."
+NOT_SERVED_JOBS = "Not available on this server: it has no annotation jobs."
+
+
+@extend_schema_field({"description": "Accepted in the SDK's body, not served here: sent, it is a 400 naming it."})
+class NotServedField(serializers.Field):
+    """A field of the official client's body that this server cannot serve: a 400 that names it
+    when it is sent, never silently ignored (the answer would be to another question)."""
+
+    def __init__(self, message: str, **kwargs):
+        self.message = message
+        kwargs.setdefault("required", False)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        raise serializers.ValidationError(self.message)
+
+
 class SearchBody(StrictSerializer):
+    """A project's image search, as `project.search()` sends it (and a few filters of ours)."""
+
     tag = StrictCharField(max_length=TAG_MAX, required=False)
+    class_name = StrictCharField(max_length=LABEL_MAX, required=False)
     split = serializers.ChoiceField(choices=Split.values, required=False)
-    batch = StrictCharField(max_length=100, required=False)
+    batch = StrictBooleanField(required=False, help_text="true: images still in an upload batch (none here).")
+    batch_id = StrictCharField(max_length=100, required=False, help_text="The upload batch's name.")
+    in_dataset = StrictBooleanField(required=False, help_text="false: images outside the dataset (none here).")
     name = StrictCharField(max_length=255, required=False, help_text="Part of the image name.")
+    fields = serializers.ListField(  # type: ignore[assignment]  # a declared field, not Serializer.fields
+        child=serializers.ChoiceField(choices=sorted(RESULT_FIELDS)), max_length=len(RESULT_FIELDS), required=False
+    )
+    mediaTypes = serializers.ListField(child=serializers.ChoiceField(choices=["image", "video"]), required=False)
+    like_image = NotServedField(NOT_SERVED)
+    prompt = NotServedField(NOT_SERVED)
+    annotation_job = NotServedField(NOT_SERVED_JOBS)
+    annotation_job_id = NotServedField(NOT_SERVED_JOBS)
     limit = serializers.IntegerField(min_value=1, max_value=SEARCH_LIMIT_MAX, default=50)
     offset = serializers.IntegerField(min_value=0, max_value=10**9, default=0)
+
+
+class WorkspaceSearchBody(StrictSerializer):
+    """`POST /:ws/search/v1`, as `Workspace.search()` sends it."""
+
+    query = StrictCharField(max_length=1000, allow_blank=True, help_text="e.g. `tag:night project:cats aisle`")
+    pageSize = serializers.IntegerField(min_value=1, max_value=SEARCH_LIMIT_MAX, default=50)
+    fields = serializers.ListField(  # type: ignore[assignment]  # a declared field, not Serializer.fields
+        child=serializers.ChoiceField(choices=sorted(RESULT_FIELDS)), max_length=len(RESULT_FIELDS), required=False
+    )
+    continuationToken = StrictCharField(max_length=20, required=False)
+    mediaTypes = serializers.ListField(child=serializers.ChoiceField(choices=["image", "video"]), required=False)
+
+    def validate_continuationToken(self, value):
+        if value is not None and not is_ascii_id(value, max_digits=10) and value != "0":
+            raise serializers.ValidationError("Not a token this server gave.")
+        return value
+
+
+class WorkspaceSearchResponse(serializers.Serializer):
+    results = serializers.ListField(child=serializers.DictField(), help_text="`id`, `mediaType` and the `fields`.")
+    total = serializers.IntegerField()
+    continuationToken = serializers.CharField(allow_null=True)
+
+
+class ImageMetadataBody(StrictSerializer):
+    """`POST /:ws/images/:id/metadata`, as `roboflow image metadata` sends it."""
+
+    metadata = BoundedDictField(required=False, max_entries=MAX_METADATA)
+    removeMetadata = serializers.ListField(
+        child=StrictCharField(max_length=200), max_length=MAX_METADATA, required=False
+    )
+    addTags = serializers.ListField(child=StrictCharField(max_length=TAG_MAX), max_length=MAX_TAGS, required=False)
+    removeTags = serializers.ListField(child=StrictCharField(max_length=TAG_MAX), max_length=MAX_TAGS, required=False)
+
+    def validate(self, data):
+        if not data:
+            raise serializers.ValidationError("Send metadata, removeMetadata, addTags or removeTags.")
+        return data
+
+
+class AnnotateQuery(QuerySerializer):
+    """The annotation upload's query string."""
+
+    name = StrictCharField(max_length=255, help_text="The annotation file's name: its extension says its format.")
+    jobName = StrictCharField(max_length=100, required=False, allow_blank=True)
+    prediction = QueryBooleanField(required=False)
+    overwrite = QueryBooleanField(required=False)
+    addToDataset = QueryBooleanField(required=False)
+
+
+class AnnotateBody(StrictSerializer):
+    annotationFile = FileTextField(max_length=MAX_ANNOTATION_TEXT, allow_blank=True, help_text="The file's text.")
+    labelmap = LabelmapField(required=False, allow_null=True)
+
+
+class AnnotatedResponse(serializers.Serializer):
+    success = serializers.BooleanField()
+    id = serializers.CharField()
+    annotation = AnnotationSerializer()
 
 
 class DeleteImagesBody(StrictSerializer):
@@ -386,8 +608,8 @@ class UploadBody(StrictSerializer):
         return data
 
 
-class UploadQuery(serializers.Serializer):
-    """The upload's query string. Not strict: the SDK adds parameters of its own."""
+class UploadQuery(QuerySerializer):
+    """The upload's query string."""
 
     batch = StrictCharField(max_length=100, required=False, allow_blank=True)
     tag = serializers.ListField(child=StrictCharField(max_length=TAG_MAX), max_length=MAX_TAGS, required=False)
@@ -397,3 +619,113 @@ def parse(serializer_class, data) -> dict:
     body = serializer_class(data=data)
     body.is_valid(raise_exception=True)
     return body.validated_data
+
+
+# Trash --------------------------------------------------------------------------------------
+
+TRASH_KINDS = "Projects and versions go to the trash here; workflows and trainings do not exist on this server."
+
+
+class TrashedSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=["project", "version"])
+    id = serializers.CharField(help_text="A project's id; a version's number.")
+    name = serializers.CharField()
+    url = serializers.CharField(required=False, help_text="A project's url (slug).")
+    parentId = serializers.CharField(required=False, help_text="A version's project id.")
+    parentUrl = serializers.CharField(required=False, help_text="A version's project url.")
+    parentName = serializers.CharField(required=False)
+    deletedAt = serializers.DateTimeField()
+    deletedBy = serializers.CharField()
+    scheduledCleanupAt = serializers.DateTimeField(help_text="When `purge_trash` deletes it for good.")
+
+
+class TrashSectionsSerializer(serializers.Serializer):
+    projects = TrashedSerializer(many=True)
+    versions = TrashedSerializer(many=True)
+    workflows = serializers.ListField(child=serializers.DictField(), help_text="Always empty here.")
+
+
+class TrashResponse(serializers.Serializer):
+    items = TrashedSerializer(many=True)
+    sections = TrashSectionsSerializer()
+
+
+class TrashedResponse(TrashedSerializer):
+    deleted = serializers.BooleanField(required=False)
+    restored = serializers.BooleanField(required=False)
+
+
+class TrashRestoreBody(StrictSerializer):
+    type = serializers.ChoiceField(choices=["project", "version", "workflow", "training"])
+    id = IdField(help_text="A project's id; a version's number.")
+    parentId = IdField(required=False, help_text="A version's project id.")
+
+
+# Exports ------------------------------------------------------------------------------------
+
+
+class ExportLinkSerializer(serializers.Serializer):
+    link = serializers.URLField(help_text="Where to GET the zip, without the key; for an hour.")
+    format = serializers.CharField()
+    expiresIn = serializers.IntegerField(help_text="Seconds the link works.")
+
+
+class ExportResponse(serializers.Serializer):
+    export = ExportLinkSerializer()
+
+
+# Reports ------------------------------------------------------------------------------------
+
+
+class StatsQuery(QuerySerializer):
+    startDate = serializers.DateField(input_formats=["%Y-%m-%d"], required=False)
+    endDate = serializers.DateField(input_formats=["%Y-%m-%d"], required=False)
+
+    def validate(self, data):
+        end = data.get("endDate") or timezone.now().date()
+        start = data.get("startDate") or end - timedelta(days=30)
+        if start > end:
+            raise serializers.ValidationError({"startDate": ["Must not be after endDate."]})
+        return {"startDate": start, "endDate": end}
+
+
+class StatsSerializer(serializers.Serializer):
+    startDate = serializers.DateField()
+    endDate = serializers.DateField()
+    projects = serializers.IntegerField()
+    images = serializers.IntegerField()
+    annotatedImages = serializers.IntegerField()
+    imagesUploaded = serializers.IntegerField(help_text="Between the dates, both included.")
+    versions = serializers.IntegerField()
+    versionsGenerated = serializers.IntegerField(help_text="Between the dates, both included.")
+    models = serializers.IntegerField()
+    apiKeys = serializers.IntegerField(required=False, help_text="Live keys; for callers with api-key:read.")
+
+
+class StatsResponse(serializers.Serializer):
+    stats = StatsSerializer()
+
+
+class PlanSerializer(serializers.Serializer):
+    workspace = serializers.CharField()
+    name = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # a declared field, not Field.label
+    scopedKeys = serializers.BooleanField(help_text="Whether keys may be limited to scopes and folders.")
+    apiRateLimit = serializers.CharField(help_text="Requests per key, e.g. 600/min; `off`.")
+    maxUploadBytes = serializers.IntegerField()
+
+
+class PlanResponse(serializers.Serializer):
+    plan = PlanSerializer()
+
+
+class UsageResponse(serializers.Serializer):
+    usage = serializers.DictField(help_text="API calls per key and day.")
+
+
+class HealthQuery(QuerySerializer):
+    regenerate = QueryBooleanField(required=False, help_text="Accepted; health is always computed afresh.")
+
+
+class HealthResponse(serializers.Serializer):
+    health = serializers.DictField(help_text="Counts, class balance, annotations per image, image sizes.")

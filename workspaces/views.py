@@ -78,7 +78,7 @@ def create(request):
 def project(request, ws: str, slug: str):
     """A project at a glance: its counts, versions, models and latest images."""
     membership = membership_or_404(request.user, ws)
-    found = with_counts(Project.objects.filter(workspace=membership.workspace, slug=slug)).first()
+    found = with_counts(Project.objects.live().filter(workspace=membership.workspace, slug=slug)).first()
     if found is None:
         raise Http404("No such project")
     found.workspace = membership.workspace
@@ -88,7 +88,7 @@ def project(request, ws: str, slug: str):
         {
             "workspace": membership.workspace,
             "project": found,
-            "versions": found.versions.annotate(image_count=Count("images")),
+            "versions": found.versions.live().annotate(image_count=Count("images")),
             "models": found.models.select_related("version"),
             "images": found.images.all()[:24],
         },
@@ -100,7 +100,7 @@ def detail(request, ws: str):
     membership = membership_or_404(request.user, ws)
     workspace = membership.workspace
     request.session[SESSION_WORKSPACE] = workspace.url
-    projects = Project.objects.filter(workspace=workspace).annotate(image_count=Count("images"))
+    projects = Project.objects.live().filter(workspace=workspace).annotate(image_count=Count("images"))
     folders = Folder.objects.filter(workspace=workspace).prefetch_related(
         Prefetch("projects", queryset=projects, to_attr="project_list")
     )

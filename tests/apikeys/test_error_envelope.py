@@ -54,3 +54,15 @@ def test_field_errors_never_echo_a_key(client, enterprise, make_key):
         )
         assert response.status_code == 400
         assert secret not in response.content.decode()
+
+
+@pytest.mark.urls("config.urls")
+@pytest.mark.parametrize(
+    "path", ["/acme/shelf/batches", "/acme/shelf/1/coco/download/more", "/dataset/shelf/nothing/1/2", "/a/b/c/d/e/f"]
+)
+def test_an_api_path_that_matches_no_route_is_the_envelope_with_debug_on_too(client, settings, path):
+    # With DEBUG on, Django's own answer is a 10 KB HTML page that the CLI would print.
+    settings.DEBUG = True
+    response = client.get(f"{path}?api_key=sak_x", HTTP_ACCEPT="*/*", HTTP_USER_AGENT="roboflow-python/1.7.3")
+    assert_envelope(response, 404, "not_found")
+    assert len(response.content) < 300

@@ -1,15 +1,11 @@
 """The official `roboflow` CLI (PyPI roboflow-slim 1.7.x), unchanged, against the running app.
 
 The app serves on a free loopback port (pytest-django's live server); the CLI runs as a
-subprocess with API_URL pointing at it, the key in ROBOFLOW_API_KEY and a temporary HOME.
+subprocess (the `cli` fixture of tests/conftest.py).
 """
 
 import json
-import os
-import subprocess
-import sys
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -18,26 +14,6 @@ from apikeys.models import ApiKey, AuditEvent
 from tests.factories import FolderFactory
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
-
-ROBOFLOW = Path(sys.executable).with_name("roboflow")
-
-
-@pytest.fixture
-def cli(live_server, tmp_path):
-    def run(*args, key, workspace=None, expect=0):
-        env = {
-            "PATH": os.environ.get("PATH", ""),
-            "HOME": str(tmp_path),
-            "API_URL": live_server.url,
-            "ROBOFLOW_API_KEY": key,
-        }
-        command = [str(ROBOFLOW), *(["-w", workspace] if workspace else []), *args]
-        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=90, stdin=subprocess.DEVNULL)
-        output = result.stdout + result.stderr
-        assert result.returncode == expect, f"{command} exited {result.returncode}:\n{output}"
-        return output
-
-    return run
 
 
 @pytest.fixture

@@ -89,6 +89,20 @@ SPEC_SCOPES = {
     ("POST", "/{ws}/api-keys/{key_id}/roll"): "api-key:create api-key:revoke",
     ("GET", "/"): "*",
     ("POST", "/"): "*",
+    # What the official client calls besides (issue 12), each with the registry's fitting scope.
+    ("POST", "/dataset/{project}/annotate/{image_id}"): "image:annotate",
+    ("GET", "/usage/plan"): "workspace:read",
+    ("GET", "/{ws}/stats"): "workspace:read",
+    ("POST", "/{ws}/billing-usage-report"): "usage:read",
+    ("GET", "/{ws}/{project}/health"): "project:read",
+    ("GET", "/{ws}/trash"): "project:update",
+    ("POST", "/{ws}/trash/restore"): "project:update",
+    ("POST", "/{ws}/search/v1"): "image:read",
+    ("DELETE", "/{ws}/images"): "image:delete",
+    ("POST", "/{ws}/images/{image_id}/metadata"): "image:tag",
+    ("POST", "/{ws}/groups/{folder_id}"): "folder:update",
+    ("GET", "/{ws}/{project}/{version}/{export_format}"): "version:read",
+    ("GET", "/{ws}/{project}/{version}/{export_format}/download"): "version:read",
 }
 
 

@@ -7,11 +7,18 @@ from django.test.utils import CaptureQueriesContext
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.factories import FolderFactory, ImageFactory, MembershipFactory, ProjectFactory, WorkspaceFactory
+from tests.factories import (
+    FolderFactory,
+    ImageFactory,
+    MembershipFactory,
+    ProjectFactory,
+    VersionFactory,
+    WorkspaceFactory,
+)
 from workspaces import prepared as module
 from workspaces.models import Project
 from workspaces.prepared import prepared
-from workspaces.serializers import counted_projects, reachable_projects, workspace_members
+from workspaces.serializers import counted_projects, project_versions, reachable_projects, workspace_members
 
 pytestmark = pytest.mark.django_db
 
@@ -114,3 +121,14 @@ def test_annotations_come_with_the_instances(two_workspaces):
 
     found = {p.slug: p.n for p in prepared(with_images, workspace=mine.pk)}
     assert found == {f"p{n}": n for n in range(5)}
+
+
+def test_values_of_small_positive_columns_are_found():
+    # The regression: a stand-in out of a PositiveIntegerField's range made Django skip the
+    # query (EmptyResultSet), and every version looked missing.
+    version = VersionFactory(number=1)
+    module._cache.clear()
+    for _ in range(2):
+        [found] = prepared(project_versions, project=version.project_id, number=1)
+        assert found.pk == version.pk
+    assert prepared(project_versions, project=version.project_id, number=2) == []

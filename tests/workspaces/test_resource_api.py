@@ -1,5 +1,7 @@
 """The workspace resource endpoints of SPEC §5, driven as an API client would."""
 
+import io
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
@@ -99,9 +101,17 @@ class TestWorkspaceAndProjects:
         assert again.json()["id"] == "acme/cars-2"
         patched = full.patch("/acme/cars", {"name": "Cars!", "public": True})
         assert patched.json()["project"]["name"] == "Cars!" and patched.json()["project"]["public"] is True
-        deleted = full.delete("/acme/cars")
-        assert deleted.json() == {"status": "deleted", "id": "acme/cars"}
-        assert not Project.objects.filter(workspace=enterprise, slug="cars").exists()
+        deleted = full.delete("/acme/cars").json()
+        cars = Project.objects.get(workspace=enterprise, slug="cars")
+        assert deleted["deleted"] is True and deleted["url"] == "cars" and deleted["id"] == str(cars.pk)
+        assert cars.deleted_at is not None and deleted["deletedBy"].startswith("API key full")
+        # In the trash: out of every route and listing, its slug still taken until it is purged.
+        assert full.get("/acme/cars").status_code == 404
+        assert "acme/cars" not in [p["id"] for p in full.get("/acme").json()["workspace"]["projects"]]
+        assert (
+            full.post("/acme/projects", {"name": "Cars", "type": "object-detection", "annotation": "c"}).json()["id"]
+            == "acme/cars-3"
+        )
 
     def test_project_slugs_never_take_an_api_word(self, full, world):
         response = full.post("/acme/projects", {"name": "Search", "type": "object-detection", "annotation": "x"})
@@ -124,14 +134,28 @@ class TestWorkspaceAndProjects:
         assert error(response)["type"] == "validation_error"
         assert Project.objects.count() == before
 
-    def test_deleting_a_project_removes_its_files_once_committed(self, full, world, django_capture_on_commit_callbacks):
-        path = world["image"].file.path
-        weights = world["model"].weights.path
+    def test_purging_a_trashed_project_removes_its_files_once_committed(
+        self, full, world, django_capture_on_commit_callbacks
+    ):
+        from datetime import timedelta
         from pathlib import Path
 
-        assert Path(path).exists() and Path(weights).exists()
+        from django.core.management import call_command
+        from django.utils import timezone
+
+        path = world["image"].file.path
+        weights = world["model"].weights.path
+        assert full.delete("/acme/shelf").status_code == 200
+        assert Path(path).exists() and Path(weights).exists()  # in the trash, restorable
         with django_capture_on_commit_callbacks(execute=True):
-            full.delete("/acme/shelf")
+            call_command("purge_trash", stdout=io.StringIO())  # not due yet
+        assert Project.objects.filter(slug="shelf").exists()
+        Project.objects.filter(slug="shelf").update(deleted_at=timezone.now() - timedelta(days=31))
+        out = io.StringIO()
+        with django_capture_on_commit_callbacks(execute=True):
+            call_command("purge_trash", stdout=out)
+        assert "acme/shelf" in out.getvalue()
+        assert not Project.objects.filter(slug="shelf").exists()
         assert not Path(path).exists() and not Path(weights).exists()
 
 
@@ -193,7 +217,7 @@ class TestImages:
         assert removed.json()["image"]["tags"] == ["x"]
         found = full.post("/acme/shelf/search", {"tag": "x"}).json()
         assert found["total"] == 1 and found["results"][0]["id"] == str(image.pk)
-        assert full.post("/acme/shelf/search", {"split": "valid", "batch": "nightly"}).json()["total"] == 1
+        assert full.post("/acme/shelf/search", {"split": "valid", "batch_id": "nightly"}).json()["total"] == 1
         page = full.post("/acme/shelf/search", {"limit": 1, "offset": 1}).json()
         assert page["total"] == 2 and len(page["results"]) == 1
         assert full.post("/acme/shelf/search", {"limit": 0}).status_code == 400
@@ -213,10 +237,13 @@ class TestVersionsAndModels:
         assert response.status_code == 200
         assert response.json()["version"] == 2
         version = full.get("/acme/shelf/2").json()["version"]
-        assert version["images"] == 2 and version["settings"]["augmentation"] == {"flip": True}
-        assert full.delete("/acme/shelf/2").json()["status"] == "deleted"
+        assert version["images"] == 2 and version["augmentation"] == {"flip": True}
+        assert version["id"] == "acme/shelf/2" and version["preprocessing"] == {}
+        deleted = full.delete("/acme/shelf/2").json()
+        assert deleted["deleted"] is True and deleted["type"] == "version" and deleted["id"] == "2"
         assert full.get("/acme/shelf/2").status_code == 404
-        assert Version.objects.filter(project=world["shelf"]).count() == 1
+        assert Version.objects.filter(project=world["shelf"]).live().count() == 1  # the other is in the trash
+        assert Version.objects.get(project=world["shelf"], number=2).deleted_at is not None
 
     def test_upload_list_update_and_delete_models(self, full, world):
         weights = SimpleUploadedFile("best.pt", b"\x80\x02weights" * 10)
