@@ -17,6 +17,7 @@ ROW_FIELDS = (
     *("id", "key_id", "name", "scopes", "folders_limited", "is_default", "protected", "disabled"),
     *("custom_metadata", "rotation_due_at", "expires_at", "allowed_ips", "created", "last_used_at"),
     *("revoked_at", "rolled_at", "creator_username", "creator_key_id", "rolled_from_key_id"),
+    *("last_used_ip", "last_used_user_agent", "usage_since"),
     *("folder_id_list", "owner_id_list"),
 )
 
@@ -119,6 +120,18 @@ class ApiKey(models.Model):
     )
     created_by_key = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Where the last request came from, as `usage.flush` last wrote it.
+    last_used_ip = models.GenericIPAddressField(null=True, blank=True, editable=False)
+    last_used_user_agent = models.CharField(max_length=200, blank=True, editable=False)
+    # Since when the key's requests are counted per scope (`KeyUsage`): its creation, or when
+    # counting began for keys older than that. Suggestions wait for 30 days of it.
+    usage_since = models.DateTimeField(default=timezone.now, editable=False)
+    # The rotation reminders sent (`send_rotation_reminders`) and the due date they were for:
+    # a new rotation date starts over.
+    rotation_reminded_for = models.DateTimeField(null=True, blank=True, editable=False)
+    rotation_reminder = models.CharField(
+        max_length=10, blank=True, editable=False, choices=[("", "None"), ("soon", "Due soon"), ("overdue", "Overdue")]
+    )
     # A key is rolled once: the unique link makes a second, concurrent roll fail in the database.
     rolled_from = models.OneToOneField(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replacement", editable=False
@@ -209,6 +222,7 @@ class AuditAction(models.TextChoices):
     ENABLE = "enable", "Enabled"
     ROLL = "roll", "Rolled"
     REVOKE = "revoke", "Revoked"
+    LEAK = "leak", "Reported leaked"
 
 
 class AuditEvent(models.Model):
@@ -236,6 +250,25 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} {self.api_key} by {self.actor_label}"
+
+
+class KeyUsage(models.Model):
+    """The requests of a key on a day (UTC): all of them (`scope` ""), and those that
+    exercised each scope. Written by `apikeys.usage.flush`, never on the request path."""
+
+    api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="usage")
+    day = models.DateField()
+    scope = models.CharField(max_length=40, blank=True)
+    requests = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = "key usage"
+        verbose_name_plural = "key usage"
+        ordering = ["-day", "scope"]
+        constraints = [models.UniqueConstraint(fields=["api_key", "day", "scope"], name="keyusage_one_row")]
+
+    def __str__(self) -> str:
+        return f"{self.api_key_id} {self.day} {self.scope or 'all'}: {self.requests}"
 
 
 class _RequestLookup:

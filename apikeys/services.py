@@ -62,6 +62,7 @@ class Actor:
     user: "User | None" = None
     key: ApiKey | None = None
     ip: str | None = None
+    system: str | None = None  # neither: who runs the command (an OS user), or what did it
 
     @property
     def label(self) -> str:
@@ -69,7 +70,18 @@ class Actor:
             return f"API key {self.key.name} ({self.key.prefix})"
         if self.user is not None:
             return self.user.get_username()
-        return "system"
+        return f"system ({self.system})" if self.system else "system"
+
+    @classmethod
+    def operator(cls) -> "Actor":
+        """An operator on the shell (a management command), named by their OS user."""
+        import getpass
+
+        try:
+            name = getpass.getuser()
+        except (KeyError, OSError):
+            name = "unknown"
+        return cls(system=f"operator {name} on the shell")
 
     @classmethod
     def from_request(cls, request) -> "Actor":

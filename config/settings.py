@@ -207,6 +207,25 @@ for _name in (
     except ValueError:
         raise ImproperlyConfigured(f"{_name} must look like 600/min or 10/15min; got {globals()[_name]!r}") from None
 
+# Mail (rotation reminders, leaked-key notices): the console by default; smtp://user:password@host:587
+# (or smtp+tls://, smtp+ssl://) to send it. SITE_URL is the address that mails link to.
+EMAIL_CONFIG = _url(
+    "EMAIL_URL",
+    "consolemail://",
+    {"consolemail", "smtp", "smtp+tls", "smtp+ssl", "memorymail", "dummymail"},
+    env.email_url_config,
+)
+vars().update(EMAIL_CONFIG)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Scoped API Keys <keys@localhost>")
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+if urlsplit(SITE_URL).scheme not in {"http", "https"}:
+    raise ImproperlyConfigured(f"SITE_URL must start with http:// or https://; got {SITE_URL!r}")
+
+# Leaked-key reports (GitHub secret scanning): a JSON file as GitHub serves its public keys
+# ({"public_keys": [{"key_identifier": ..., "key": "-----BEGIN PUBLIC KEY-----..."}]}), fetched
+# by the operator (see the README); reports are verified against it, never fetched per request.
+SECRET_SCANNING_KEYS_FILE = env.str("SECRET_SCANNING_KEYS_FILE", default="")
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "Scoped API Keys",
     "DESCRIPTION": (
