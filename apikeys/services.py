@@ -21,7 +21,7 @@ from workspaces.services import workspace_create
 from workspaces.throttling import client_ip
 
 from . import keyformat
-from .models import ApiKey, AuditAction, AuditEvent
+from .models import ApiKey, AuditAction, AuditEvent, KeyState
 from .scopes import grant_excess, reach_excess
 from .spec import KeySpec
 
@@ -232,6 +232,40 @@ def api_key_disable(*, key: ApiKey, actor: Actor) -> ApiKey:
 
 def api_key_enable(*, key: ApiKey, actor: Actor) -> ApiKey:
     return _edit(key=key, actor=actor, edits={"disabled": False})
+
+
+@transaction.atomic
+def api_key_report_leak(*, key: ApiKey, actor: Actor, source: str, url: str) -> str:
+    """A secret found in public stops working now. A security override: protection and the
+    plan rules do not apply, since a leaked secret must die whatever they say. A live key is
+    disabled, not revoked, so its owners can roll it and keep its settings; a rolled key in its
+    grace period only loses the grace, so its replacement lives on. Returns what was done:
+    "disabled", "already disabled", "grace ended" or "already dead". `apikeys.leaks.report`
+    calls this and tells the owners."""
+    key = _lock_key(key)
+    _authorize(actor, key.workspace)
+    now = timezone.now()
+    state = key.state(now)
+    found: dict[str, object] = {"source": source, "url": url}
+    before: dict[str, object]
+    after: dict[str, object]
+    if state in (KeyState.ACTIVE, KeyState.DISABLED):
+        done = "already disabled" if key.disabled else "disabled"
+        before, after = {"disabled": key.disabled}, {"disabled": True, **found}
+        if not key.disabled:
+            key.disabled = True
+            key.save(update_fields=["disabled"])
+    elif state == KeyState.ROLLED and key.in_grace(now):
+        done = "grace ended"
+        before = {"graceUntil": key.grace_until.isoformat() if key.grace_until else None}
+        after = {"graceUntil": now.isoformat(), **found}
+        key.grace_until = now
+        key.save(update_fields=["grace_until"])
+    else:
+        done = "already dead"  # revoked, expired, or rolled with its grace over
+        before, after = {}, found
+    _audit(key=key, actor=actor, action=AuditAction.LEAK, before=before, after=after)
+    return done
 
 
 # Rules --------------------------------------------------------------------------------
