@@ -2,10 +2,8 @@
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 from django.shortcuts import redirect
-from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions
@@ -22,13 +20,13 @@ from .serializers import (
     ApiKeyListResponse,
     ApiKeyResponse,
     ApiKeyRollSerializer,
-    ApiKeySerializer,
     ApiKeySpecSerializer,
     CreatedKeyResponse,
     PublishableKeyResponse,
     RevokedResponse,
     RolledKeyResponse,
     RootResponse,
+    key_objects,
 )
 from .services import Actor
 from .spec import KeySpec
@@ -137,11 +135,8 @@ class ApiKeyViewSet(ScopedViewSet):
         return {"workspace": self.workspace, "actor": Actor.from_request(self.request)}
 
     def render(self, keys, *, include_folders: bool = True):
-        """The key objects of `keys` (a queryset of `self.keys()`), with their relations."""
-        context: dict[str, Any] = {"include_folders": include_folders, "now": timezone.now()}
-        if include_folders:
-            context["folder_names"] = dict(Folder.objects.filter(workspace=self.workspace).values_list("pk", "name"))
-        return ApiKeySerializer(keys.rows(), many=True, context=context).data
+        """The key objects of `keys` (a queryset of `self.keys()`)."""
+        return key_objects(keys, workspace=self.workspace, include_folders=include_folders)
 
     def render_one(self, key: ApiKey) -> dict:
         return self.render(self.keys().filter(pk=key.pk))[0]

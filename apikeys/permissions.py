@@ -15,7 +15,7 @@ from rest_framework.permissions import BasePermission
 
 from workspaces.models import MANAGER_ROLES
 
-from . import scopes
+from . import scopes, usage
 from .exceptions import InsufficientScope, UndeclaredAction
 from .models import ApiKey
 
@@ -65,6 +65,7 @@ class ScopePermission(BasePermission):
             for scope in required:
                 if not scopes.holds(request.auth.scopes, scope):
                     raise InsufficientScope(scope)
+            usage.note(request, required)
             return True
         if required is None or scopes.ANY_KEY in required:
             raise UndeclaredAction(UNDECLARED)

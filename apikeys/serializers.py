@@ -17,7 +17,7 @@ from rest_framework import serializers
 
 from workspaces.models import Folder, Membership
 
-from . import keyformat
+from . import keyformat, usage
 from . import scopes as registry
 from .fields import FutureDateField, IdField, StrictBooleanField, StrictCharField, StrictSerializer, iso
 from .models import KeyState
@@ -184,6 +184,19 @@ class FolderRefSerializer(serializers.Serializer):
     name = serializers.CharField()
 
 
+class KeyUsageSerializer(serializers.Serializer):
+    since = serializers.DateField(help_text="The first day (UTC) of `daily`.")
+    daily = serializers.ListField(
+        child=serializers.IntegerField(min_value=0), help_text="Requests per day (UTC), oldest first: 30 days."
+    )
+    requests30d = serializers.IntegerField(min_value=0, help_text="Requests in the last 30 days.")
+    scopes = serializers.DictField(
+        child=serializers.IntegerField(min_value=0), help_text="Requests in the last 30 days per scope they exercised."
+    )
+    lastIp = serializers.CharField(allow_null=True, help_text="The address of the latest request.")
+    lastUserAgent = serializers.CharField(allow_null=True, help_text="The user agent of the latest request.")
+
+
 class ApiKeySerializer(serializers.Serializer):
     """The key object of the API. Never the secret, never the digest. `folders` (id and name)
     is there when the context asks for it (`include_folders`, with `folder_names`).
@@ -212,6 +225,13 @@ class ApiKeySerializer(serializers.Serializer):
     created_by = serializers.CharField(allow_null=True)
     lastUsedAt = IsoDateTimeField()
     rolledFrom = serializers.CharField(allow_null=True)
+    usage = KeyUsageSerializer()
+    unusedScopes = serializers.ListField(
+        child=serializers.CharField(),
+        allow_null=True,
+        help_text="Scopes the key holds (every scope, for full access) and has not used in 30 days; "
+        "null until its usage has been counted for 30 days.",
+    )
     folders = FolderRefSerializer(many=True, required=False)
 
     def to_representation(self, row: dict[str, Any]) -> dict[str, Any]:
@@ -222,13 +242,15 @@ class ApiKeySerializer(serializers.Serializer):
             creator = f"API key {keyformat.display_prefix(row['creator_key_id'])}"
         else:
             creator = None
+        now = self.context.get("now") or timezone.now()
         state = KeyState.of(
             revoked_at=row["revoked_at"],
             rolled_at=row["rolled_at"],
             expires_at=row["expires_at"],
             disabled=row["disabled"],
-            now=self.context.get("now") or timezone.now(),
+            now=now,
         )
+        summary = self.context.get("usage", {}).get(row["id"]) or usage.empty(now)
         folder_ids = row["folder_ids"] if row["folders_limited"] else []
         data: dict[str, Any] = {
             "keyId": row["key_id"],
@@ -250,11 +272,35 @@ class ApiKeySerializer(serializers.Serializer):
             "created_by": creator,
             "lastUsedAt": iso(row["last_used_at"]),
             "rolledFrom": row["rolled_from_key_id"],
+            "usage": {
+                "since": summary.since.isoformat(),
+                "daily": summary.daily,
+                "requests30d": summary.requests,
+                "scopes": summary.scopes,
+                "lastIp": row["last_used_ip"],
+                "lastUserAgent": row["last_used_user_agent"] or None,
+            },
+            "unusedScopes": usage.unused_scopes(
+                scopes=row["scopes"], usage_since=row["usage_since"], used=summary.used(), now=now
+            ),
         }
         if self.context.get("include_folders"):
             names = self.context["folder_names"]
             data["folders"] = [{"id": str(i), "name": names.get(i, "")} for i in folder_ids]
         return data
+
+
+def key_objects(keys, *, workspace, include_folders: bool = True) -> list[dict[str, Any]]:
+    """The key objects of `keys` (a queryset of ApiKey), with their folders and their usage
+    (the cache's counts flushed first, so it is up to date): for the API and the shell."""
+    now = timezone.now()
+    usage.flush()
+    rows = keys.rows()
+    context: dict[str, Any] = {"include_folders": include_folders, "now": now}
+    context["usage"] = usage.summaries([row["id"] for row in rows], now) if rows else {}
+    if include_folders:
+        context["folder_names"] = dict(Folder.objects.filter(workspace=workspace).values_list("pk", "name"))
+    return list(ApiKeySerializer(rows, many=True, context=context).data)
 
 
 # Response shapes ----------------------------------------------------------------------

@@ -9,8 +9,9 @@ from django.conf import settings
 from rest_framework.exceptions import APIException, Throttled
 from rest_framework.throttling import BaseThrottle
 
-from workspaces.throttling import FixedWindow
+from workspaces.throttling import FixedWindow, client_ip
 
+from . import usage
 from .models import ApiKey
 
 RATE_LIMITED = "Too many requests for this API key."
@@ -26,16 +27,20 @@ class ApiKeyRateThrottle(BaseThrottle):
     """`API_RATE_LIMIT` calls per window for each key, or each signed-in user."""
 
     def allow_request(self, request, view) -> bool:
+        # A key's request is also counted (`usage`), in the same round trip as its limit.
+        use = usage.Use.of(request, request.auth, client_ip(request)) if isinstance(request.auth, ApiKey) else None
         if settings.API_RATE_LIMIT == "off":
+            if use is not None:
+                usage.record(use)
             return True
-        if isinstance(request.auth, ApiKey):
-            subject = f"key:{request.auth.pk}"
+        if use is not None:
+            subject = f"key:{use.key_pk}"
         elif request.user is not None and request.user.is_authenticated:
             subject = f"user:{request.user.pk}"
         else:
             return True
         self.limit = KeyRateLimit()
-        return self.limit.hit(subject)
+        return self.limit.hit(subject, also=use)
 
     def wait(self) -> float:
         return self.limit.retry_after()

@@ -9,6 +9,7 @@ in the answer to the POST, never redirected to, stored or put in a URL; a one-ti
 makes a reload of that answer create nothing."""
 
 import secrets as token_source
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -25,7 +26,7 @@ from workspaces.errors import ServiceError
 from workspaces.models import MANAGER_ROLES, Folder, Membership
 
 from . import scopes as registry
-from . import services
+from . import services, usage
 from .forms import KeyForm, RollForm
 from .models import ApiKey, AuditAction, AuditEvent, KeyState
 from .serializers import ApiKeyCreateSerializer, ApiKeySpecSerializer
@@ -138,8 +139,13 @@ def page(request, membership, *, modal: str | None = None, status: int = 200, **
         return render(request, f"apikeys/keys.html#{modal}_modal", {"workspace": workspace, **context}, status=status)
     now = timezone.now()
     show_disabled = request.GET.get("disabled") == "1"
+    usage.flush()  # first: it writes where each key was last used from
     keys = list(keys_of(workspace, include_disabled=show_disabled))
-    rows = [{"key": k, "badges": badges(k, now), "access": access_line(k)} for k in keys]
+    used = usage.summaries([k.pk for k in keys], now) if keys else {}
+    rows = [
+        {"key": k, "badges": badges(k, now), "access": access_line(k), "usage": used.get(k.pk) or usage.empty(now)}
+        for k in keys
+    ]
     return render(
         request,
         "apikeys/keys.html",
@@ -156,8 +162,24 @@ def page(request, membership, *, modal: str | None = None, status: int = 200, **
     )
 
 
+def usage_context(key: ApiKey) -> dict:
+    """What the edit modal shows of a key's use: its last 30 days, and the scopes it did not
+    use in them (with what narrowing would leave), once its usage has been counted that long."""
+    now = timezone.now()
+    usage.flush()
+    summary = usage.summaries([key.pk], now).get(key.pk) or usage.empty(now)
+    unused = usage.unused_scopes(scopes=key.scopes, usage_since=key.usage_since, used=summary.used(), now=now)
+    return {
+        "usage": summary,
+        "used_scopes": sorted(summary.scopes.items(), key=lambda item: -item[1]),
+        "unused": unused,
+        "narrowed": usage.narrowed(key.scopes, summary.used()) if unused else None,
+    }
+
+
 def edit_context(request, form: KeyForm, key: ApiKey | None) -> dict:
     return {
+        **(usage_context(key) if key is not None else {}),
         "form": form,
         "key": key,
         "sections": registry.sections(),
@@ -279,6 +301,32 @@ def act(request, ws: str, key_id: str, action: str):
         messages.error(request, exc.message)
         return redirect("apikeys:list", ws=ws)
     messages.success(request, DONE[action].format(name=key.name))
+    return redirect("apikeys:list", ws=ws)
+
+
+NOTHING_TO_NARROW = "“{name}” used every scope it holds in the last 30 days (or is too new to tell): nothing to narrow."
+
+
+@login_required
+@require_http_methods(["POST"])
+def narrow(request, ws: str, key_id: str):
+    """Narrow to what it uses: the key keeps only the scopes it exercised in the last 30 days,
+    worked out here from the counts (never from the form), through the normal update, so the
+    plan and privilege rules apply and the change is audited."""
+    membership = manager_or_404(request, ws)
+    key = key_or_404(membership.workspace, key_id)
+    found = usage_context(key)
+    if not found["unused"]:
+        messages.info(request, NOTHING_TO_NARROW.format(name=key.name))
+        return redirect("apikeys:list", ws=ws)
+    spec = replace(KeySpec.of(key), scopes=tuple(found["narrowed"]))
+    try:
+        services.api_key_update(key=key, actor=Actor.from_request(request), spec=spec)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+        return redirect("apikeys:list", ws=ws)
+    kept = ", ".join(found["narrowed"]) or "no scopes"
+    messages.success(request, f"Narrowed “{key.name}” to what it used: {kept}. It applies from the next request.")
     return redirect("apikeys:list", ws=ws)
 
 

@@ -4,6 +4,7 @@ then its scopes taken away, then it is disabled, then revoked; every request aft
 change, whichever worker serves it, sees the change. (Nothing about a key is cached between
 requests: each one reads it, in one indexed query.)"""
 
+import contextlib
 import json
 import os
 import signal
@@ -33,8 +34,10 @@ def redis_up() -> bool:
         return False
 
 
-@pytest.fixture
-def server(tmp_path):
+@contextlib.contextmanager
+def gunicorn(tmp_path: Path, **overrides: str):
+    """gunicorn with two workers on Redis, a seeded demo: yields its url, the acme key, its
+    access log and its environment (for management commands on the same database)."""
     if not redis_up():
         pytest.skip("needs Redis on 127.0.0.1:6379")
     env = {
@@ -46,6 +49,7 @@ def server(tmp_path):
         "MEDIA_ROOT": str(tmp_path / "media"),
         "API_RATE_LIMIT": "off",
         "API_AUTH_FAILURE_LIMIT": "100000/min",
+        **overrides,
     }
     manage = [str(BIN / "python"), str(ROOT / "manage.py")]
     subprocess.run([*manage, "migrate", "--noinput", "-v0"], env=env, cwd=ROOT, check=True, timeout=120)
@@ -70,10 +74,16 @@ def server(tmp_path):
         except requests.RequestException:
             time.sleep(0.1)
     try:
-        yield url, key, access
+        yield url, key, access, env
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
+
+
+@pytest.fixture
+def server(tmp_path):
+    with gunicorn(tmp_path) as (url, key, access, _env):
+        yield url, key, access
 
 
 def served_by(access: Path, since: int) -> Counter:

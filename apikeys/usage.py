@@ -1,0 +1,297 @@
+"""What each key is used for: requests per day (UTC) and per scope exercised, and the last
+client address and user agent, for the settings page, the API's key objects, the admin,
+least-privilege suggestions and `roboflow workspace usage`.
+
+Counted without a database write per request: the scope check notes the scopes a request
+exercises (`note`), and the rate limit's round trip to the shared cache also increments the
+key's counters (`Use.queue`); `flush()` moves the counters to `KeyUsage` rows. The
+`flush_key_usage` command runs it from cron, and every read of usage runs it first, so what
+is shown is never behind. The counters live in the cache until then: if the cache is lost,
+so are the requests of at most one flush interval (and a counter left unflushed for
+COUNTER_TTL expires). A request counts once it passed authentication and the scope check,
+including one that the rate limit then refuses (it was attempted with those scopes).
+
+The order of the cache operations makes concurrent flushes and requests safe without
+transactions: a request increments its counters and then adds them to the pending set; a
+flush removes a counter from the pending set and then takes (GETDEL) its value. A request
+that lands in between re-adds the counter, so a later flush takes it; nothing is counted
+twice and nothing is stranded.
+"""
+
+import json
+import logging
+import threading
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
+from django.db import connections, router, transaction
+from django.utils import timezone
+
+from workspaces.throttling import _redis_client
+
+from . import scopes as registry
+from .models import ApiKey, KeyUsage
+
+log = logging.getLogger(__name__)
+
+TOTAL = ""  # the KeyUsage row of every request of a key on a day; the others name a scope
+WINDOW_DAYS = 30  # what the settings page, the API and the suggestions look back on
+COUNTER_TTL = 8 * 86400  # an unflushed counter expires (cron flushes every few minutes)
+PENDING = "usage:pending"
+USER_AGENT_MAX = 200
+_local_lock = threading.Lock()  # the local-memory cache is per process: a lock makes it atomic
+
+
+def note(request, scopes_needed) -> None:
+    """Remember on the request which scopes it exercises (the scope check calls this)."""
+    request.exercised_scopes = tuple(s for s in scopes_needed if s != registry.ANY_KEY)
+
+
+def _printable(text: str) -> str:
+    """A user agent as shown: printable characters only (no NUL, controls or lone surrogates)."""
+    return "".join(ch for ch in text if ch.isprintable() and not 0xD800 <= ord(ch) <= 0xDFFF)
+
+
+def _day_code(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y%m%d")
+
+
+@dataclass(frozen=True)
+class Use:
+    """One request of a key: what it adds to the counters."""
+
+    key_pk: int
+    scopes: tuple[str, ...]
+    ip: str | None
+    user_agent: str
+    at: datetime = field(default_factory=timezone.now)
+
+    @classmethod
+    def of(cls, request, key: ApiKey, ip: str | None) -> "Use":
+        agent = _printable(request.META.get("HTTP_USER_AGENT", "")[: USER_AGENT_MAX * 2])[:USER_AGENT_MAX]
+        return cls(key.pk, getattr(request, "exercised_scopes", ()), ip, agent)
+
+    def counters(self) -> list[str]:
+        day = _day_code(self.at)
+        return [f"{self.key_pk}:{day}:{scope}" for scope in (TOTAL, *self.scopes)]
+
+    def last_seen(self) -> str:
+        return json.dumps({"ip": self.ip, "ua": self.user_agent, "at": self.at.isoformat()})
+
+    def queue(self, pipe, backend: RedisCache) -> None:
+        """Add this use's commands to a Redis pipeline (the rate limit's, or its own)."""
+        counters = self.counters()
+        for counter in counters:
+            raw = backend.make_key(f"usage:n:{counter}")
+            pipe.incr(raw)
+            pipe.expire(raw, COUNTER_TTL, nx=True)
+        pipe.set(backend.make_key(f"usage:last:{self.key_pk}"), self.last_seen(), ex=COUNTER_TTL)
+        pipe.sadd(backend.make_key(PENDING), *counters, f"last:{self.key_pk}")
+
+    def apply(self, cache) -> None:
+        """The same on a cache without pipelines (the local-memory one)."""
+        counters = self.counters()
+        with _local_lock:
+            for counter in counters:
+                key = f"usage:n:{counter}"
+                cache.add(key, 0, timeout=COUNTER_TTL)
+                cache.incr(key)
+            cache.set(f"usage:last:{self.key_pk}", self.last_seen(), timeout=COUNTER_TTL)
+            pending = cache.get(PENDING) or set()
+            cache.set(PENDING, pending | {*counters, f"last:{self.key_pk}"}, timeout=None)
+
+
+def record(use: Use) -> None:
+    """Count a use in its own round trip (when the rate limit is off and does not carry it)."""
+    backend = caches["default"]
+    try:
+        if isinstance(backend, RedisCache):
+            pipe = _redis_client(backend).pipeline(transaction=False)
+            use.queue(pipe, backend)
+            pipe.execute()
+        else:
+            use.apply(backend)
+    except Exception:
+        log.warning("Key usage was not counted: the cache cannot be written.", exc_info=True)
+
+
+# Flushing -----------------------------------------------------------------------------
+
+
+def _take() -> tuple[dict[tuple[int, date, str], int], dict[int, dict]]:
+    """Take the pending counters and last-seen entries out of the cache."""
+    backend = caches["default"]
+    found: list[tuple[str, object]] = []
+    if isinstance(backend, RedisCache):
+        client = _redis_client(backend)
+        pending = backend.make_key(PENDING)
+        members = sorted(m.decode() if isinstance(m, bytes) else m for m in client.smembers(pending))
+        pipe = client.pipeline(transaction=False)
+        for member in members:
+            pipe.srem(pending, member)
+            pipe.getdel(backend.make_key(_entry(member)))
+        values = pipe.execute()[1::2]
+        found = list(zip(members, values, strict=True))
+    else:
+        with _local_lock:
+            members = sorted(backend.get(PENDING) or set())
+            backend.delete(PENDING)
+            entries = [_entry(m) for m in members]
+            stored = backend.get_many(entries)
+            backend.delete_many(entries)
+        found = [(m, stored.get(_entry(m))) for m in members]
+    counts: dict[tuple[int, date, str], int] = defaultdict(int)
+    seen: dict[int, dict] = {}
+    for member, value in found:
+        if value is None:
+            continue
+        if isinstance(value, bytes):
+            value = value.decode()
+        try:
+            if member.startswith("last:"):
+                seen[int(member[5:])] = json.loads(str(value))
+            else:
+                pk, day, scope = member.split(":", 2)
+                counts[(int(pk), datetime.strptime(day, "%Y%m%d").date(), scope)] += int(str(value))
+        except (ValueError, TypeError):
+            log.warning("A malformed key usage entry was dropped: %r", member)
+    return counts, seen
+
+
+def _entry(member: str) -> str:
+    return f"usage:{member}" if member.startswith("last:") else f"usage:n:{member}"
+
+
+def _give_back(counts: dict[tuple[int, date, str], int]) -> None:
+    """Put taken counts back in the cache (their database write failed)."""
+    backend = caches["default"]
+    for (pk, day, scope), n in counts.items():
+        member = f"{pk}:{day.strftime('%Y%m%d')}:{scope}"
+        if isinstance(backend, RedisCache):
+            pipe = _redis_client(backend).pipeline(transaction=False)
+            raw = backend.make_key(f"usage:n:{member}")
+            pipe.incrby(raw, n)
+            pipe.expire(raw, COUNTER_TTL, nx=True)
+            pipe.sadd(backend.make_key(PENDING), member)
+            pipe.execute()
+        else:
+            with _local_lock:
+                key = f"usage:n:{member}"
+                backend.add(key, 0, timeout=COUNTER_TTL)
+                backend.incr(key, n)
+                backend.set(PENDING, (backend.get(PENDING) or set()) | {member}, timeout=None)
+
+
+def flush() -> int:
+    """Move what the cache counted to KeyUsage rows; the number of requests moved. Safe to
+    run at any time from any number of processes: each count is moved once."""
+    try:
+        counts, seen = _take()
+    except Exception:
+        log.warning("Key usage was not flushed: the cache cannot be read.", exc_info=True)
+        return 0
+    if not counts and not seen:
+        return 0
+    try:
+        with transaction.atomic():
+            live = set(
+                ApiKey.objects.filter(pk__in={pk for pk, _, _ in counts} | set(seen)).values_list("pk", flat=True)
+            )
+            kept = [(pk, day, scope, n) for (pk, day, scope), n in counts.items() if pk in live]
+            _add(kept)
+            for pk, info in seen.items():
+                if pk in live:
+                    ApiKey.objects.filter(pk=pk).update(
+                        last_used_ip=info.get("ip") or None, last_used_user_agent=str(info.get("ua") or "")
+                    )
+    except Exception:
+        _give_back(counts)
+        raise
+    return sum(n for _, _, scope, n in kept if scope == TOTAL)
+
+
+def _add(rows) -> None:
+    """Add to the counts of (key, day, scope), creating the rows that are missing: one
+    INSERT ... ON CONFLICT DO UPDATE, which PostgreSQL and SQLite spell the same."""
+    rows = list(rows)
+    if not rows:
+        return
+    connection = connections[router.db_for_write(KeyUsage)]
+    qn = connection.ops.quote_name
+    table = qn(KeyUsage._meta.db_table)
+    values = ", ".join(["(%s, %s, %s, %s)"] * len(rows))
+    sql = (
+        f"INSERT INTO {table} ({qn('api_key_id')}, {qn('day')}, {qn('scope')}, {qn('requests')}) "  # noqa: S608
+        f"VALUES {values} ON CONFLICT ({qn('api_key_id')}, {qn('day')}, {qn('scope')}) "
+        f"DO UPDATE SET {qn('requests')} = {table}.{qn('requests')} + excluded.{qn('requests')}"
+    )
+    params = [value for row in rows for value in row]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+# Reading ------------------------------------------------------------------------------
+
+
+@dataclass
+class Summary:
+    """A key's last WINDOW_DAYS days: requests per day (oldest first) and per scope."""
+
+    since: date
+    daily: list[int]
+    scopes: dict[str, int]
+
+    @property
+    def requests(self) -> int:
+        return sum(self.daily)
+
+    def used(self) -> set[str]:
+        return {scope for scope, n in self.scopes.items() if n}
+
+
+def window(now: datetime | None = None) -> tuple[date, date]:
+    today = (now or timezone.now()).astimezone(UTC).date()
+    return today - timedelta(days=WINDOW_DAYS - 1), today
+
+
+def summaries(key_pks, now: datetime | None = None) -> dict[int, Summary]:
+    """The summaries of these keys (one query; run `flush()` before to include the latest)."""
+    first, _ = window(now)
+    found: dict[int, Summary] = {}
+    rows = KeyUsage.objects.filter(api_key_id__in=list(key_pks), day__gte=first).order_by()
+    for pk, day, scope, n in rows.values_list("api_key_id", "day", "scope", "requests"):
+        summary = found.get(pk) or found.setdefault(pk, Summary(first, [0] * WINDOW_DAYS, {}))
+        if scope == TOTAL:
+            position = (day - first).days
+            if 0 <= position < WINDOW_DAYS:
+                summary.daily[position] += n
+        else:
+            summary.scopes[scope] = summary.scopes.get(scope, 0) + n
+    return found
+
+
+def empty(now: datetime | None = None) -> Summary:
+    return Summary(window(now)[0], [0] * WINDOW_DAYS, {})
+
+
+# Least privilege ----------------------------------------------------------------------
+
+
+def unused_scopes(
+    *, scopes: list[str] | None, usage_since: datetime, used: set[str], now: datetime
+) -> list[str] | None:
+    """The scopes the key holds (every scope, for a full-access key) and has not exercised in
+    WINDOW_DAYS; None while its usage has been counted for less than that."""
+    if usage_since > now - timedelta(days=WINDOW_DAYS):
+        return None
+    held = registry.SCOPE_NAMES if scopes is None else scopes
+    return [scope for scope in held if scope not in used]
+
+
+def narrowed(scopes: list[str] | None, used: set[str]) -> list[str]:
+    """What the key would hold if it kept only the scopes it used, in the registry's order."""
+    held = set(registry.SCOPE_NAMES if scopes is None else scopes)
+    return [scope for scope in registry.SCOPE_NAMES if scope in held and scope in used]
