@@ -299,3 +299,37 @@ def test_members_and_strangers_cannot_narrow(client, member, outsider, reader):
         client.force_login(user)
         assert client.post(page_url("narrow", key_id=key.key_id)).status_code == 404
 
+
+# manage.py apikeys suggest ------------------------------------------------------------------
+
+
+def test_suggest_on_the_shell(client, enterprise, make_key, reader):
+    import io
+    import json
+
+    key, secret = reader
+    everything, everything_secret = make_key(enterprise, name="everything")
+    make_key(enterprise, name="fresh", scopes=["workspace:read"])
+    age(key, 31)
+    age(everything, 31)
+    client.get("/acme", **bearer(secret))
+    client.get("/acme", **bearer(everything_secret))
+    out = io.StringIO()
+    call_command("apikeys", "suggest", "--workspace", "acme", stdout=out)
+    text = out.getvalue()
+    assert f"{key.prefix}  reader: unused for 30 days: project:read, image:read. Narrow it to: workspace:read." in text
+    assert f"{everything.prefix}  everything: full access, but used only: workspace:read. Scope it to those." in text
+    assert "fresh: too new to tell" in text and "2 of 3 live keys could be narrowed." in text
+    out = io.StringIO()
+    call_command("apikeys", "suggest", "--workspace", "acme", "--json", stdout=out)
+    found = {item["name"]: item for item in json.loads(out.getvalue())}
+    assert found["reader"]["unusedScopes"] == ["project:read", "image:read"]
+    assert found["reader"]["narrowTo"] == ["workspace:read"] and found["reader"]["usedScopes"] == ["workspace:read"]
+    assert found["fresh"]["unusedScopes"] is None and found["everything"]["fullAccess"] is True
+
+
+def test_suggest_refuses_an_unknown_workspace():
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="workspace"):
+        call_command("apikeys", "suggest", "--workspace", "nope")
