@@ -209,13 +209,23 @@ for _name in (
 
 # Mail (rotation reminders, leaked-key notices): the console by default; smtp://user:password@host:587
 # (or smtp+tls://, smtp+ssl://) to send it. SITE_URL is the address that mails link to.
-EMAIL_CONFIG = _url(
+_mail = _url(
     "EMAIL_URL",
     "consolemail://",
     {"consolemail", "smtp", "smtp+tls", "smtp+ssl", "memorymail", "dummymail"},
     env.email_url_config,
 )
-vars().update(EMAIL_CONFIG)
+MAILERS = {"default": {"BACKEND": _mail["EMAIL_BACKEND"], "OPTIONS": {}}}
+if _mail.get("EMAIL_HOST"):
+    MAILERS["default"]["OPTIONS"] = {
+        "host": _mail["EMAIL_HOST"],
+        "port": _mail.get("EMAIL_PORT"),
+        "username": _mail.get("EMAIL_HOST_USER") or None,
+        "password": _mail.get("EMAIL_HOST_PASSWORD") or None,
+        "use_tls": bool(_mail.get("EMAIL_USE_TLS")),
+        "use_ssl": bool(_mail.get("EMAIL_USE_SSL")),
+        "timeout": 10,
+    }
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Scoped API Keys <keys@localhost>")
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 if urlsplit(SITE_URL).scheme not in {"http", "https"}:

@@ -16,6 +16,8 @@ PRODUCTION = {
     "CSRF_TRUSTED_ORIGINS": "https://keys.example.com",
     "DATABASE_URL": "sqlite:////tmp/never-opened.sqlite3",
     "CACHE_URL": "redis://127.0.0.1:6379/3",
+    "EMAIL_URL": "smtp+tls://keys%40example.com:mail-password@mail.example.com:587",
+    "SITE_URL": "https://keys.example.com",
 }
 
 
@@ -44,6 +46,8 @@ def manage(*args, **env):
         ({"DEBUG": "true", "API_RATE_LIMIT": "fast"}, "API_RATE_LIMIT must look like 600/min"),
         ({"DEBUG": "true", "API_AUTH_FAILURE_LIMIT": "10/week"}, "API_AUTH_FAILURE_LIMIT must look like"),
         ({**PRODUCTION, "API_KEY_PEPPER": ""}, "API_KEY_PEPPER must be set when DEBUG is off"),
+        ({"DEBUG": "true", "EMAIL_URL": "sendmail://x"}, "EMAIL_URL must be a URL with one of the schemes"),
+        ({"DEBUG": "true", "SITE_URL": "keys.example.com"}, "SITE_URL must start with http"),
     ],
 )
 def test_bad_settings_stop_with_one_clear_line(env, message):
@@ -59,6 +63,11 @@ def test_check_deploy_is_clean_with_production_settings():
     result = manage("check", "--deploy", "--fail-level", "WARNING", **PRODUCTION)
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout
+
+
+def test_check_deploy_refuses_mail_that_is_never_sent():
+    result = manage("check", "--deploy", **(PRODUCTION | {"EMAIL_URL": "consolemail://"}))
+    assert "mail.E001" in result.stderr + result.stdout
 
 
 def test_check_deploy_warns_about_a_per_process_cache():
