@@ -96,10 +96,14 @@ def test_the_rate_limit_and_the_usage_count_are_one_cache_round_trip(client, wor
         assert trips == ["add", "incr", "add", "incr", "set", "get", "set", "add", "incr"]
 
 
-@pytest.mark.parametrize("page", ["/admin/apikeys/apikey/", "/admin/apikeys/auditevent/"])
+@pytest.mark.parametrize(
+    "page", ["/admin/apikeys/apikey/", "/admin/apikeys/auditevent/", "/admin/apikeys/keyusage/", "/admin/"]
+)
 def test_the_admin_lists_take_the_same_queries_for_few_keys_and_many(client, enterprise, make_key, page):
     from django.contrib.auth import get_user_model
+    from django.utils import timezone
 
+    from apikeys.models import KeyUsage
     from apikeys.services import api_key_disable, api_key_enable
 
     operator = get_user_model().objects.create_superuser("ops@example.com", "ops@example.com", "x-long-password")
@@ -116,6 +120,8 @@ def test_the_admin_lists_take_the_same_queries_for_few_keys_and_many(client, ent
             key, _ = make_key(enterprise, name=f"k{i}", scopes=["image:read"])
             api_key_disable(key=key, actor=Actor(user=operator))
             api_key_enable(key=key, actor=Actor(user=operator))
+            KeyUsage.objects.create(api_key=key, day=timezone.now().date(), scope="", requests=i + 1)
+            KeyUsage.objects.create(api_key=key, day=timezone.now().date(), scope="image:read", requests=i + 1)
 
     from apikeys.services import Actor
 

@@ -1,7 +1,7 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from .forms import ThrottledAdminLoginForm
-from .models import Folder, Image, Membership, Model, Project, Version, Workspace
+from .models import Folder, Image, Membership, Model, Plan, Project, Version, Workspace
 
 admin.site.login_form = ThrottledAdminLoginForm
 
@@ -19,6 +19,22 @@ class WorkspaceAdmin(admin.ModelAdmin):
     search_fields = ["url", "name"]
     readonly_fields = ["public_id", "created"]
     inlines = [MembershipInline]
+
+    def save_model(self, request, obj, form, change):
+        """A plan change applies SPEC §2's rule at once: a downgrade never widens a key (each
+        keeps its scopes, folders and limits) and refuses scoped features from now on."""
+        before = Workspace.objects.filter(pk=obj.pk).values_list("plan", flat=True).first() if change else None
+        super().save_model(request, obj, form, change)
+        if before == Plan.ENTERPRISE and obj.plan != Plan.ENTERPRISE:
+            live = obj.api_keys.filter(revoked_at__isnull=True, rolled_at__isnull=True).count()
+            self.message_user(
+                request,
+                f"{obj.url} is now on the {obj.get_plan_display()} plan. Its {live} live key{'s' if live != 1 else ''} "
+                "keep their scopes, folders and limits (never widened); new keys beyond one, and edits to scopes, "
+                "folders and other Enterprise settings, are refused with a plan error; disabling, rolling and "
+                "revoking still work.",
+                messages.WARNING,
+            )
 
 
 @admin.register(Membership)
