@@ -11,12 +11,14 @@ the client grows.
 import json
 import re
 import warnings
+from datetime import UTC
 from pathlib import Path
 
 import pytest
 import yaml
 from defusedxml import ElementTree
 from django.conf import settings as django_settings
+from django.utils import timezone
 
 from apikeys import scopes
 from tests.factories import FolderFactory, ModelFactory
@@ -362,7 +364,9 @@ def test_workspace_stats_plan_and_usage(cli, world):
     assert "images: 3" in stats and "annotatedImages: 2" in stats and "versions: 1" in stats and "models: 1" in stats
     plan = run(cli, world, "workspace", "plan")
     assert "name: enterprise" in plan and "scopedKeys: True" in plan
-    assert "workspace: acme" in run(cli, world, "workspace", "usage")
+    used = run(cli, world, "workspace", "usage")  # the calls above and this one, counted per key
+    today = timezone.now().astimezone(UTC).date().isoformat()
+    assert "workspace: acme" in used and "apiCalls: 3" in used and f"byDay: {{'{today}': 3}}" in used
     refused = run(cli, world, "workspace", "stats", "--start-date", "2026-02-30", "--end-date", "2026-03-01", expect=3)
     assert "startDate" in refused
 
