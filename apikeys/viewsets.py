@@ -64,7 +64,9 @@ class ScopedViewSet(viewsets.ViewSet):
         raise exceptions.Throttled(wait=wait, detail=RATE_LIMITED)
 
     def finalize_response(self, request, response, *args, **kwargs):
-        key = getattr(request, "auth", None)
+        # `_auth`, not `auth`: a request refused before authentication (a bad query string)
+        # must not be authenticated now, on the way out (its body may not even parse).
+        key = getattr(request, "_auth", None)
         if isinstance(key, ApiKey) and response.status_code < 400:
             key.record_use()
         return super().finalize_response(request, response, *args, **kwargs)

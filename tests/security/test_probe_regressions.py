@@ -364,3 +364,13 @@ def test_a_valid_key_passes_while_its_address_is_over_the_failure_limit(client, 
     assert client.post("/", HTTP_AUTHORIZATION="Bearer sak_guess", **nat).status_code == 429
     assert client.post("/", **bearer(full[1]), **nat).status_code == 200
     cache.clear()
+
+
+# 11. A bad query string with a body that does not parse was a 500 (schema fuzzing) -------
+
+
+def test_a_bad_query_string_and_an_unparsable_body_is_a_400(client, full):
+    path = "/acme?name=%00"  # refused before authentication; the body must not be parsed after
+    response = client.generic("POST", path, b"\x00", content_type="application/json", **bearer(full[1]))
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["type"] in ("validation_error", "parse_error")
