@@ -206,7 +206,7 @@ def recipients(key: ApiKey) -> list[str]:
     owners = Membership.objects.filter(workspace_id=key.workspace_id, role=Role.OWNER, user__is_active=True)
     emails = [
         *owners.values_list("user__email", flat=True),
-        *key.owners.filter(is_active=True).values_list("email", flat=True),
+        *key.owners.filter(is_active=True, memberships__workspace_id=key.workspace_id).values_list("email", flat=True),
     ]
     return sorted({email for email in emails if email})
 

@@ -22,7 +22,7 @@ from workspaces.throttling import client_ip
 
 from . import keyformat
 from .models import ApiKey, AuditAction, AuditEvent, KeyState
-from .scopes import grant_excess, reach_excess
+from .scopes import SCOPE_NAMES, grant_excess, reach_excess
 from .spec import KeySpec
 
 if TYPE_CHECKING:
@@ -74,14 +74,18 @@ class Actor:
 
     @classmethod
     def operator(cls) -> "Actor":
-        """An operator on the shell (a management command), named by their OS user."""
-        import getpass
+        """An operator on the shell (a management command), named by the OS account the
+        process runs as (its real user id, not $USER, which anyone can set), and by whoever
+        ran sudo to get there."""
+        import os
+        import pwd
 
         try:
-            name = getpass.getuser()
-        except (KeyError, OSError):
-            name = "unknown"
-        return cls(system=f"operator {name} on the shell")
+            name = pwd.getpwuid(os.getuid()).pw_name
+        except KeyError:
+            name = f"uid {os.getuid()}"
+        via = os.environ.get("SUDO_USER", "")[:64]
+        return cls(system=f"operator {name}{f' (sudo from {via})' if via else ''} on the shell")
 
     @classmethod
     def from_request(cls, request) -> "Actor":
@@ -232,6 +236,17 @@ def api_key_disable(*, key: ApiKey, actor: Actor) -> ApiKey:
 
 def api_key_enable(*, key: ApiKey, actor: Actor) -> ApiKey:
     return _edit(key=key, actor=actor, edits={"disabled": False})
+
+
+@transaction.atomic
+def api_key_narrow(*, key: ApiKey, actor: Actor, used: set[str]) -> ApiKey:
+    """Keep only the scopes in `used` (what the key exercised lately), of those it holds when
+    its lock is taken: a scope removed meanwhile stays removed. A full-access key becomes
+    scoped to what it used. An update like any other: the same rules, audited."""
+    current = _lock_key(key)
+    held = set(SCOPE_NAMES if current.scopes is None else current.scopes)
+    kept = tuple(scope for scope in SCOPE_NAMES if scope in held and scope in used)
+    return _edit(key=current, actor=actor, edits={"scopes": kept})
 
 
 @transaction.atomic

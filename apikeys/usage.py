@@ -67,6 +67,7 @@ class Use:
     scopes: tuple[str, ...]
     ip: str | None
     user_agent: str
+    counts_request: bool = True  # False: more scopes of a request already counted (no total, no last seen)
     at: datetime = field(default_factory=timezone.now)
 
     @classmethod
@@ -76,7 +77,8 @@ class Use:
 
     def counters(self) -> list[str]:
         day = _day_code(self.at)
-        return [f"{self.key_pk}:{day}:{scope}" for scope in (TOTAL, *self.scopes)]
+        counted = (TOTAL, *self.scopes) if self.counts_request else self.scopes
+        return [f"{self.key_pk}:{day}:{scope}" for scope in counted]
 
     def last_seen(self) -> str:
         return json.dumps({"ip": self.ip, "ua": self.user_agent, "at": self.at.isoformat()})
@@ -88,8 +90,10 @@ class Use:
             raw = backend.make_key(f"usage:n:{counter}")
             pipe.incr(raw)
             pipe.expire(raw, COUNTER_TTL, nx=True)
-        pipe.set(backend.make_key(f"usage:last:{self.key_pk}"), self.last_seen(), ex=COUNTER_TTL)
-        pipe.sadd(backend.make_key(PENDING), *counters, f"last:{self.key_pk}")
+        if self.counts_request:
+            pipe.set(backend.make_key(f"usage:last:{self.key_pk}"), self.last_seen(), ex=COUNTER_TTL)
+            counters = [*counters, f"last:{self.key_pk}"]
+        pipe.sadd(backend.make_key(PENDING), *counters)
 
     def apply(self, cache) -> None:
         """The same on a cache without pipelines (the local-memory one)."""
@@ -99,9 +103,11 @@ class Use:
                 key = f"usage:n:{counter}"
                 cache.add(key, 0, timeout=COUNTER_TTL)
                 cache.incr(key)
-            cache.set(f"usage:last:{self.key_pk}", self.last_seen(), timeout=COUNTER_TTL)
+            if self.counts_request:
+                cache.set(f"usage:last:{self.key_pk}", self.last_seen(), timeout=COUNTER_TTL)
+                counters = [*counters, f"last:{self.key_pk}"]
             pending = cache.get(PENDING) or set()
-            cache.set(PENDING, pending | {*counters, f"last:{self.key_pk}"}, timeout=None)
+            cache.set(PENDING, pending | set(counters), timeout=None)
 
 
 def record(use: Use) -> None:

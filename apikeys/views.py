@@ -9,7 +9,6 @@ in the answer to the POST, never redirected to, stored or put in a URL; a one-ti
 makes a reload of that answer create nothing."""
 
 import secrets as token_source
-from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -138,7 +137,9 @@ def page(request, membership, *, modal: str | None = None, status: int = 200, **
     if modal is not None and request.headers.get("X-Fragment") == "1":
         return render(request, f"apikeys/keys.html#{modal}_modal", {"workspace": workspace, **context}, status=status)
     now = timezone.now()
-    show_disabled = request.GET.get("disabled") == "1"
+    # A non-Enterprise workspace has one key: shown even when disabled (by a leak report, say),
+    # so that it can be enabled or rolled.
+    show_disabled = request.GET.get("disabled") == "1" or not workspace.is_enterprise
     usage.flush()  # first: it writes where each key was last used from
     keys = list(keys_of(workspace, include_disabled=show_disabled))
     used = usage.summaries([k.pk for k in keys], now) if keys else {}
@@ -319,13 +320,12 @@ def narrow(request, ws: str, key_id: str):
     if not found["unused"]:
         messages.info(request, NOTHING_TO_NARROW.format(name=key.name))
         return redirect("apikeys:list", ws=ws)
-    spec = replace(KeySpec.of(key), scopes=tuple(found["narrowed"]))
     try:
-        services.api_key_update(key=key, actor=Actor.from_request(request), spec=spec)
+        key = services.api_key_narrow(key=key, actor=Actor.from_request(request), used=found["usage"].used())
     except ServiceError as exc:
         messages.error(request, exc.message)
         return redirect("apikeys:list", ws=ws)
-    kept = ", ".join(found["narrowed"]) or "no scopes"
+    kept = ", ".join(key.scopes or []) or "no scopes"
     messages.success(request, f"Narrowed “{key.name}” to what it used: {kept}. It applies from the next request.")
     return redirect("apikeys:list", ws=ws)
 

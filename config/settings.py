@@ -47,7 +47,8 @@ def _url(name, default, schemes, parse):
     scheme = urlsplit(value).scheme
     if scheme not in schemes:
         allowed = ", ".join(sorted(schemes))
-        raise ImproperlyConfigured(f"{name} must be a URL with one of the schemes {allowed}; got {value!r}")
+        shown = f"{scheme}://..." if scheme else "a value without a scheme"  # never a password it may hold
+        raise ImproperlyConfigured(f"{name} must be a URL with one of the schemes {allowed}; got {shown}")
     return parse(value)
 
 
