@@ -156,8 +156,8 @@ class Command(BaseCommand):
                 if item["fullAccess"]:
                     self.stdout.write(f"{label}: full access, but used only: {kept}. Scope it to those.")
                 else:
-                    unused = ", ".join(item["unusedScopes"])
-                    self.stdout.write(f"{label}: unused for 30 days: {unused}. Narrow it to: {kept}.")
+                    listed = ", ".join(item["unusedScopes"])
+                    self.stdout.write(f"{label}: unused for 30 days: {listed}. Narrow it to: {kept}.")
         self.stdout.write(f"{narrowable} of {len(found)} live key{'s' if len(found) != 1 else ''} could be narrowed.")
 
     def _list(self, options: dict[str, Any]) -> None:
