@@ -160,9 +160,10 @@ with connection.cursor() as cursor:
     count, workspace = cursor.fetchone()
     cursor.execute('''
         INSERT INTO apikeys_apikey (workspace_id, key_id, digest, name, scopes, folders_limited, is_default,
-            protected, disabled, custom_metadata, allowed_ips, created)
+            protected, disabled, custom_metadata, allowed_ips, created, last_used_user_agent, usage_since,
+            rotation_reminder)
         SELECT %s, 'z' || lpad(i::text, 11, '0'), md5(i::text) || md5(i::text), 'bulk', '["image:read"]'::jsonb,
-            false, false, false, false, '{{}}'::jsonb, '[]'::jsonb, now()
+            false, false, false, false, '{{}}'::jsonb, '[]'::jsonb, now(), '', now(), ''
         FROM generate_series(%s, %s) AS i''', [workspace, count + 1, {total}])
     cursor.execute("ANALYZE apikeys_apikey")
 """
