@@ -33,14 +33,12 @@ class ApiKeyRateThrottle(BaseThrottle):
             if use is not None:
                 usage.record(use)
             return True
-        if use is not None:
-            subject = f"key:{use.key_pk}"
-        elif request.user is not None and request.user.is_authenticated:
-            subject = f"user:{request.user.pk}"
-        else:
-            return True
         self.limit = KeyRateLimit()
-        return self.limit.hit(subject, also=use)
+        if use is not None:
+            return usage.record(use, limit=self.limit) <= self.limit.limit
+        if request.user is not None and request.user.is_authenticated:
+            return self.limit.hit(f"user:{request.user.pk}")
+        return True
 
     def wait(self) -> float:
         return self.limit.retry_after()

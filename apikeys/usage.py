@@ -4,7 +4,8 @@ least-privilege suggestions and `roboflow workspace usage`.
 
 Counted without a database write per request: the scope check notes the scopes a request
 exercises (`note`), and the rate limit's round trip to the shared cache also increments the
-key's counters (`Use.queue`); `flush()` moves the counters to `KeyUsage` rows. The
+key's counters (`record`: on Redis one script, one command); `flush()` moves the counters to
+`KeyUsage` rows. The
 `flush_key_usage` command runs it from cron, and every read of usage runs it first, so what
 is shown is never behind. The counters live in the cache until then: if the cache is lost,
 so are the requests of at most one flush interval (and a counter left unflushed for
@@ -12,7 +13,8 @@ COUNTER_TTL expires). A request counts once it passed authentication and the sco
 including one that the rate limit then refuses (it was attempted with those scopes).
 
 The order of the cache operations makes concurrent flushes and requests safe without
-transactions: a request increments its counters and then adds them to the pending set; a
+transactions: a request increments its counters and then adds them to the pending set (a
+script runs whole on Redis, but the order matters on other caches and for the reasoning); a
 flush removes a counter from the pending set and then takes (GETDEL) its value. A request
 that lands in between re-adds the counter, so a later flush takes it; nothing is counted
 twice and nothing is stranded.
@@ -30,7 +32,7 @@ from django.core.cache.backends.redis import RedisCache
 from django.db import connections, router, transaction
 from django.utils import timezone
 
-from workspaces.throttling import _redis_client
+from workspaces.throttling import FixedWindow, _redis_client
 
 from . import scopes as registry
 from .models import ApiKey, KeyUsage
@@ -52,6 +54,8 @@ def note(request, scopes_needed) -> None:
 
 def _printable(text: str) -> str:
     """A user agent as shown: printable characters only (no NUL, controls or lone surrogates)."""
+    if text.isprintable():  # the usual case, in C (surrogates are not printable)
+        return text
     return "".join(ch for ch in text if ch.isprintable() and not 0xD800 <= ord(ch) <= 0xDFFF)
 
 
@@ -83,45 +87,72 @@ class Use:
     def last_seen(self) -> str:
         return json.dumps({"ip": self.ip, "ua": self.user_agent, "at": self.at.isoformat()})
 
-    def queue(self, pipe, backend: RedisCache) -> None:
-        """Add this use's commands to a Redis pipeline (the rate limit's, or its own)."""
+    def members(self) -> list[str]:
+        """The pending-set entries of this use: its counters, and its last-seen entry."""
         counters = self.counters()
-        for counter in counters:
-            raw = backend.make_key(f"usage:n:{counter}")
-            pipe.incr(raw)
-            pipe.expire(raw, COUNTER_TTL, nx=True)
-        if self.counts_request:
-            pipe.set(backend.make_key(f"usage:last:{self.key_pk}"), self.last_seen(), ex=COUNTER_TTL)
-            counters = [*counters, f"last:{self.key_pk}"]
-        pipe.sadd(backend.make_key(PENDING), *counters)
+        return [*counters, f"last:{self.key_pk}"] if self.counts_request else counters
 
     def apply(self, cache) -> None:
-        """The same on a cache without pipelines (the local-memory one)."""
-        counters = self.counters()
+        """Count on a cache without scripts (the local-memory one)."""
         with _local_lock:
-            for counter in counters:
+            for counter in self.counters():
                 key = f"usage:n:{counter}"
                 cache.add(key, 0, timeout=COUNTER_TTL)
                 cache.incr(key)
             if self.counts_request:
                 cache.set(f"usage:last:{self.key_pk}", self.last_seen(), timeout=COUNTER_TTL)
-                counters = [*counters, f"last:{self.key_pk}"]
             pending = cache.get(PENDING) or set()
-            cache.set(PENDING, pending | set(counters), timeout=None)
+            cache.set(PENDING, pending | set(self.members()), timeout=None)
 
 
-def record(use: Use) -> None:
-    """Count a use in its own round trip (when the rate limit is off and does not carry it)."""
+# On Redis a request's rate-limit hit and its usage are one script: one command, one round
+# trip. KEYS: the pending set, the last-seen entry, the rate-limit counter, then the usage
+# counters. ARGV: the counters' lifetime, the last-seen value ('' for none), the rate-limit
+# window ('0': no limit), then the pending-set entries. Returns the hits in the window.
+METER = """
+local hits = 0
+if ARGV[3] ~= '0' then
+  hits = redis.call('INCRBY', KEYS[3], 1)
+  redis.call('EXPIRE', KEYS[3], ARGV[3], 'NX')
+end
+for i = 4, #KEYS do
+  redis.call('INCR', KEYS[i])
+  redis.call('EXPIRE', KEYS[i], ARGV[1], 'NX')
+end
+if ARGV[2] ~= '' then
+  redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[1])
+end
+redis.call('SADD', KEYS[1], unpack(ARGV, 4))
+return hits
+"""
+
+
+def _meter(client):
+    script = getattr(client, "usage_meter", None)
+    if script is None:
+        script = client.usage_meter = client.register_script(METER)
+    return script
+
+
+def record(use: Use, limit: FixedWindow | None = None) -> int:
+    """Count a use and, with `limit`, a hit of the key's rate limit: on Redis in one round
+    trip. The hits in the limit's window (0 without a limit, or when the cache fails: the
+    API stays up, uncounted and unlimited, and says so in the log)."""
     backend = caches["default"]
+    subject = f"key:{use.key_pk}"
     try:
         if isinstance(backend, RedisCache):
-            pipe = _redis_client(backend).pipeline(transaction=False)
-            use.queue(pipe, backend)
-            pipe.execute()
-        else:
-            use.apply(backend)
+            raw = backend.make_key
+            keys = [raw(PENDING), raw(f"usage:last:{use.key_pk}"), raw(limit._key(subject)) if limit else raw("-")]
+            keys += [raw(f"usage:n:{counter}") for counter in use.counters()]
+            seen = use.last_seen() if use.counts_request else ""
+            window = str(limit.window + 1) if limit else "0"
+            return int(_meter(_redis_client(backend))(keys=keys, args=[COUNTER_TTL, seen, window, *use.members()]))
+        use.apply(backend)
     except Exception:
         log.warning("Key usage was not counted: the cache cannot be written.", exc_info=True)
+        return 0
+    return limit.incr(subject) if limit else 0
 
 
 # Flushing -----------------------------------------------------------------------------

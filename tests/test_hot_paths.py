@@ -59,41 +59,34 @@ def test_the_key_list_takes_the_same_queries_for_five_keys_and_five_hundred(clie
     assert len(many) == len(few) <= 9, many
 
 
-def test_the_rate_limit_and_the_usage_count_are_one_cache_round_trip(client, world, settings, monkeypatch):
+@pytest.mark.parametrize("limit", ["1000/min", "off"])
+def test_the_rate_limit_and_the_usage_count_are_one_cache_round_trip(client, world, settings, monkeypatch, limit):
     from django.core.cache.backends.redis import RedisCache
 
     from workspaces import throttling
 
-    settings.API_RATE_LIMIT = "1000/min"
+    settings.API_RATE_LIMIT = limit
     backend = caches["default"]
     trips: list[str] = []
+    secret = world["full"]
+    client.get("/acme", HTTP_AUTHORIZATION=f"Bearer {secret}")  # the script loaded, lastUsedAt written
     if isinstance(backend, RedisCache):
         real = throttling._redis_client(backend)
-
-        class Client:  # counts the pipelines sent, and the commands in each
-            def pipeline(self, **kwargs):
-                pipe = real.pipeline(**kwargs)
-                send = pipe.execute
-
-                def execute():
-                    trips.append(f"pipeline of {len(pipe.command_stack)}")
-                    return send()
-
-                pipe.execute = execute
-                return pipe
-
-        monkeypatch.setattr(throttling, "_redis_client", lambda _: Client())
+        send = real.execute_command
+        monkeypatch.setattr(real, "execute_command", lambda *a, **k: (trips.append(a[0]), send(*a, **k))[1])
+        monkeypatch.setattr(real, "pipeline", lambda **k: trips.append("pipeline"))
     else:
         for name in ("add", "incr", "get", "set"):
             original = getattr(backend, name)
             monkeypatch.setattr(backend, name, lambda *a, _n=name, _f=original, **k: (trips.append(_n), _f(*a, **k))[1])
-    assert client.get("/acme", HTTP_AUTHORIZATION=f"Bearer {world['full']}").status_code == 200
+    assert client.get("/acme", HTTP_AUTHORIZATION=f"Bearer {secret}").status_code == 200
     if isinstance(backend, RedisCache):
-        # The limit's INCRBY and EXPIRE NX; for the key's usage, INCR and EXPIRE NX of its
-        # counters (all requests, workspace:read), SET of where it came from, SADD to the pending set.
-        assert trips == ["pipeline of 8"]
+        # One command: the script that counts the limit's hit and the key's usage (its
+        # counters for all requests and for workspace:read, where it came from, the pending set).
+        assert trips == ["EVALSHA"]
     else:  # in process: the usage counters under one lock, then the limit's add and incr
-        assert trips == ["add", "incr", "add", "incr", "set", "get", "set", "add", "incr"]
+        limited = ["add", "incr"] if limit != "off" else []
+        assert trips == ["add", "incr", "add", "incr", "set", "get", "set", *limited]
 
 
 @pytest.mark.parametrize(

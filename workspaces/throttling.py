@@ -87,10 +87,8 @@ class FixedWindow:
             log.warning("Rate limits are off: the cache cannot be read.", exc_info=True)
             return 0
 
-    def incr(self, subject: str, delta: int = 1, also=None) -> int:
-        """Add `delta` hits; the number of hits in this window, these included. `also` rides
-        along in the same round trip: an object with `queue(pipeline, backend)` for Redis and
-        `apply(cache)` for other caches (a key's usage counters)."""
+    def incr(self, subject: str, delta: int = 1) -> int:
+        """Add `delta` hits; the number of hits in this window, these included."""
         key = self._key(subject)
         try:
             backend = caches["default"]
@@ -99,11 +97,7 @@ class FixedWindow:
                 pipe = _redis_client(backend).pipeline(transaction=False)
                 pipe.incrby(raw, delta)
                 pipe.expire(raw, self.window + 1, nx=True)
-                if also is not None:
-                    also.queue(pipe, backend)
                 return int(pipe.execute()[0])
-            if also is not None:
-                also.apply(backend)
             for _ in range(3):
                 cache.add(key, 0, timeout=self.window + 1)
                 try:
@@ -114,9 +108,9 @@ class FixedWindow:
             log.warning("Rate limits are off: the cache cannot count.", exc_info=True)
         return 0
 
-    def hit(self, subject: str, also=None) -> bool:
+    def hit(self, subject: str) -> bool:
         """Count a hit; whether it is within the limit."""
-        return self.incr(subject, also=also) <= self.limit
+        return self.incr(subject) <= self.limit
 
     def exceeded(self, subject: str) -> bool:
         return self.count(subject) >= self.limit
