@@ -250,7 +250,7 @@ class ApiKeySerializer(serializers.Serializer):
             disabled=row["disabled"],
             now=now,
         )
-        summary = self.context.get("usage", {}).get(row["id"]) or usage.empty(now)
+        summary = self.context.get("usage", {}).get(row["id"]) or self.context.get("no_usage") or usage.empty(now)
         folder_ids = row["folder_ids"] if row["folders_limited"] else []
         data: dict[str, Any] = {
             "keyId": row["key_id"],
@@ -296,8 +296,8 @@ def key_objects(keys, *, workspace, include_folders: bool = True) -> list[dict[s
     now = timezone.now()
     usage.flush()
     rows = keys.rows()
-    context: dict[str, Any] = {"include_folders": include_folders, "now": now}
-    context["usage"] = usage.summaries([row["id"] for row in rows], now) if rows else {}
+    context: dict[str, Any] = {"include_folders": include_folders, "now": now, "no_usage": usage.empty(now)}
+    context["usage"] = usage.summaries([row["id"] for row in rows], now, workspace=workspace) if rows else {}
     if include_folders:
         context["folder_names"] = dict(Folder.objects.filter(workspace=workspace).values_list("pk", "name"))
     return list(ApiKeySerializer(rows, many=True, context=context).data)

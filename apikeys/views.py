@@ -142,7 +142,7 @@ def page(request, membership, *, modal: str | None = None, status: int = 200, **
     show_disabled = request.GET.get("disabled") == "1" or not workspace.is_enterprise
     usage.flush()  # first: it writes where each key was last used from
     keys = list(keys_of(workspace, include_disabled=show_disabled))
-    used = usage.summaries([k.pk for k in keys], now) if keys else {}
+    used = usage.summaries([k.pk for k in keys], now, workspace=workspace) if keys else {}
     rows = [
         {"key": k, "badges": badges(k, now), "access": access_line(k), "usage": used.get(k.pk) or usage.empty(now)}
         for k in keys

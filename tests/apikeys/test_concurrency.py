@@ -53,11 +53,12 @@ def test_concurrent_creates_on_a_free_plan_leave_a_single_key(free):
 
 
 def test_concurrent_version_generation_numbers_versions_one_after_another(enterprise):
-    from tests.factories import ProjectFactory
+    from tests.factories import ImageFactory, ProjectFactory
     from workspaces.models import Project, Version
     from workspaces.services import version_generate
 
     project = ProjectFactory(workspace=enterprise)
+    ImageFactory(project=project)  # a version of an empty project is refused
     results = race(3, lambda: version_generate(project=Project.objects.get(pk=project.pk), settings={}))
     assert all(isinstance(r, Version) for r in results), results
     assert sorted(Version.objects.filter(project=project).values_list("number", flat=True)) == [1, 2, 3]

@@ -123,7 +123,7 @@ class Command(BaseCommand):
         now = timezone.now()
         usage.flush()
         keys = list(ApiKey.objects.filter(workspace=workspace).live().order_by("created", "id"))
-        summaries = usage.summaries([key.pk for key in keys], now)
+        summaries = usage.summaries([key.pk for key in keys], now, workspace=workspace)
         found = []
         for key in keys:
             used = (summaries.get(key.pk) or usage.empty(now)).used()
