@@ -272,8 +272,21 @@ class ApiKeyAdmin(admin.ModelAdmin):
         )
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """What the services write: operators read it, nobody adds, changes or deletes it here."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(KeyUsage)
-class KeyUsageAdmin(admin.ModelAdmin):
+class KeyUsageAdmin(ReadOnlyAdmin):
     """Read-only: the counts `usage.flush` writes (scope "" is every request of that day)."""
 
     list_display = ["day", "api_key", "workspace", "scope_label", "requests"]
@@ -290,18 +303,9 @@ class KeyUsageAdmin(admin.ModelAdmin):
     def scope_label(self, obj):
         return obj.scope or "(every request)"
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdmin):
     list_display = ["created", "action", "api_key", "actor_label", "ip", "workspace"]
     list_filter = ["action"]
     search_fields = ["api_key__key_id", "actor_label", "workspace__url"]
@@ -318,12 +322,3 @@ class AuditEventAdmin(admin.ModelAdmin):
         "before",
         "after",
     ]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

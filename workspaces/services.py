@@ -209,22 +209,31 @@ def project_delete(*, project: Project) -> None:
     _delete_files_on_commit(files)
 
 
-@transaction.atomic
 def project_trash(*, project: Project, by: str) -> Project:
     """Into the trash: out of every listing and route, restorable for TRASH_RETENTION."""
-    project = Project.objects.select_for_update().get(pk=project.pk)
-    if project.deleted_at is None:
-        project.deleted_at, project.deleted_by = timezone.now(), by[:200]
-        project.save(update_fields=["deleted_at", "deleted_by"])
-    return project
+    return _trash(project, by)
+
+
+def project_restore(*, project: Project) -> Project:
+    return _restore(project)
 
 
 @transaction.atomic
-def project_restore(*, project: Project) -> Project:
-    project = Project.objects.select_for_update().get(pk=project.pk)
-    project.deleted_at, project.deleted_by = None, ""
-    project.save(update_fields=["deleted_at", "deleted_by", "updated"])
-    return project
+def _trash(item, by: str):
+    """A project or version into the trash (once: trashing it again changes nothing)."""
+    item = type(item).objects.select_for_update().get(pk=item.pk)
+    if item.deleted_at is None:
+        item.deleted_at, item.deleted_by = timezone.now(), by[:200]
+        item.save(update_fields=["deleted_at", "deleted_by"])
+    return item
+
+
+@transaction.atomic
+def _restore(item):
+    item = type(item).objects.select_for_update().get(pk=item.pk)
+    item.deleted_at, item.deleted_by = None, ""
+    item.save()
+    return item
 
 
 def trash_purge(*, now=None, dry_run: bool = False) -> list[str]:
@@ -383,22 +392,13 @@ def version_record_export(*, version: Version, format: str) -> None:
     version.exports = locked.exports
 
 
-@transaction.atomic
 def version_trash(*, version: Version, by: str) -> Version:
     """Into the trash: out of the project's versions, restorable for TRASH_RETENTION."""
-    version = Version.objects.select_for_update().get(pk=version.pk)
-    if version.deleted_at is None:
-        version.deleted_at, version.deleted_by = timezone.now(), by[:200]
-        version.save(update_fields=["deleted_at", "deleted_by"])
-    return version
+    return _trash(version, by)
 
 
-@transaction.atomic
 def version_restore(*, version: Version) -> Version:
-    version = Version.objects.select_for_update().get(pk=version.pk)
-    version.deleted_at, version.deleted_by = None, ""
-    version.save(update_fields=["deleted_at", "deleted_by"])
-    return version
+    return _restore(version)
 
 
 @transaction.atomic
