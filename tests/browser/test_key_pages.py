@@ -146,3 +146,41 @@ def test_a_member_finds_no_key_pages(page: Page, demo):
     expect(page.locator(".wsnav").get_by_role("link", name=re.compile("API Keys"))).to_have_count(0)
     response = page.goto(f"{demo}/app/acme/settings/api-keys")
     assert response is not None and response.status == 404
+
+
+@pytest.mark.parametrize("width", [1280, 390], ids=["desktop", "phone"])
+def test_an_owner_sees_what_a_key_used_and_narrows_it_in_one_click(page: Page, demo, shot, width):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apikeys.models import ApiKey
+    from apikeys.services import Actor, api_key_create
+    from apikeys.spec import KeySpec
+    from workspaces.models import Workspace
+
+    workspace = Workspace.objects.get(url="acme")
+    spec = KeySpec(name="Nightly sync", scopes=("workspace:read", "project:read", "model:manage"))
+    key, secret = api_key_create(workspace=workspace, actor=Actor(), spec=spec)
+    ApiKey.objects.filter(pk=key.pk).update(usage_since=timezone.now() - timedelta(days=31))
+    for _ in range(3):
+        assert call(demo, secret).status_code == 200
+
+    page.set_viewport_size({"width": width, "height": 900})
+    log_in(page, demo)
+    page.goto(f"{demo}/app/acme/settings/api-keys")
+    nightly = row(page, "Nightly sync")
+    expect(nightly.locator("svg.spark")).to_have_attribute("aria-label", re.compile("^3 requests in the last 30 days"))
+    expect(nightly).to_contain_text("from 127.0.0.1")
+    nightly.get_by_role("link", name="Edit Nightly sync").click()
+    dialog = page.locator("dialog[open]")
+    expect(dialog.locator(".usage")).to_contain_text("3 requests in the last 30 days")
+    expect(dialog.locator(".suggest")).to_contain_text("Unused for 30 days: project:read, model:manage")
+    shot(page, f"usage-modal-{width}")
+    dialog.get_by_role("button", name="Narrow to what it uses").click()
+    expect(page.locator(".messages")).to_contain_text("Narrowed “Nightly sync” to what it used: workspace:read")
+    expect(row(page, "Nightly sync")).to_contain_text("Scoped: Workspace: read")
+    shot(page, f"keys-usage-{width}", full_page=True)
+    assert call(demo, secret).status_code == 200
+    assert call(demo, secret, "/acme/api-keys").status_code == 403
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
