@@ -7,12 +7,15 @@ or no client means to send, is a 4xx here, once for every endpoint, rather than 
 - NUL characters (PostgreSQL refuses them in text and JSON);
 - lone UTF-16 surrogates such as "\\ud800" (valid JSON escapes, but not Unicode text: no UTF-8
   encoding exists, so PostgreSQL refuses them);
+- JSON numbers that are not finite: `1e999` parses as infinity (the literals NaN and Infinity
+  are refused by DRF already), which PostgreSQL refuses in JSON and no client can read back;
 - JSON nested deeper than `MAX_DEPTH` (deeper still and Python cannot even parse or render it);
 - bodies over DATA_UPLOAD_MAX_MEMORY_SIZE outside file uploads (413).
 """
 
 import codecs
 import io
+import math
 from urllib.parse import unquote_to_bytes
 
 from django.conf import settings
@@ -25,6 +28,7 @@ from .exceptions import PayloadTooLarge
 NUL_REFUSED = "Text may not contain NUL characters (\\u0000)."
 SURROGATE_REFUSED = "Text may not contain lone UTF-16 surrogates (\\ud800 to \\udfff)."
 NOT_UTF8 = "The request is not valid UTF-8 text."
+NOT_FINITE = "Numbers must be finite; this one is too large to store."
 MAX_DEPTH = 32
 TOO_DEEP = f"The JSON body is nested too deeply (at most {MAX_DEPTH} levels)."
 BODY_TOO_LARGE = "The request body is over the {limit} bytes this server accepts outside file uploads."
@@ -43,8 +47,8 @@ def text_problem(text: str) -> str | None:
 
 def find_bad_text(value, path: str = "") -> tuple[str, str] | None:
     """(where, why) for the first string in a parsed value, key or value at any depth, that
-    cannot be stored, or the first container nested past MAX_DEPTH; None when all are fine.
-    `where` reads like `customMetadata.a`."""
+    cannot be stored, the first number that is not finite, or the first container nested past
+    MAX_DEPTH; None when all are fine. `where` reads like `customMetadata.a`."""
     stack = [(value, path, 0)]
     while stack:
         item, where, depth = stack.pop()
@@ -53,6 +57,8 @@ def find_bad_text(value, path: str = "") -> tuple[str, str] | None:
             if problem:
                 return where, problem
             continue
+        if isinstance(item, float) and not math.isfinite(item):
+            return where, NOT_FINITE
         if isinstance(item, dict | list | tuple) and depth >= MAX_DEPTH:
             return where, TOO_DEEP
         if isinstance(item, dict):

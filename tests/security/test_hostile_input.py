@@ -68,15 +68,32 @@ FAR_DATES = {
     "a century ahead": "2126-01-01",
     "in the past": "2001-01-01",
 }
-NUMBERS = {"huge": 10**40, "negative": -1, "fraction": 1.5, "boolean": True, "string": "1e400"}
+# JSON has no infinity, but `1e999` is a valid number that overflows to one when parsed. Bodies are
+# written with json.dumps, which cannot write it: this marker is swapped for the bare literal.
+OVERFLOW = "<1e999>"
+NUMBERS = {
+    "huge": 10**40,
+    "negative": -1,
+    "fraction": 1.5,
+    "boolean": True,
+    "string": "1e400",
+    "overflowing to infinity": OVERFLOW,
+}
 OBJECTS = {
+    "overflowing number": {"a": OVERFLOW},
+    "overflowing number deep inside": {"a": [{"b": f"-{OVERFLOW}"}]},
     "NUL key": {"a\x00": 1},
     "surrogate value": {"a": "\ud83d"},
     "deep": json.loads("[" * 200 + "]" * 200),
     "too many entries": {f"k{i}": i for i in range(2000)},
     "not an object": ["a"],
 }
-ARRAYS = {"oversize": ["x"] * 5000, "NUL item": ["a\x00"], "deep item": [json.loads("[" * 100 + "]" * 100)]}
+ARRAYS = {
+    "oversize": ["x"] * 5000,
+    "NUL item": ["a\x00"],
+    "deep item": [json.loads("[" * 100 + "]" * 100)],
+    "overflowing item": [OVERFLOW],
+}
 BOOLEANS = {"string": "true", "number": 1, "null": None}
 
 
@@ -193,6 +210,15 @@ def assert_refused(response, before, settings, statuses=(400, 413)):
     assert (state(settings.MEDIA_ROOT), updated_marks()) == before
 
 
+def dump(body: dict) -> bytes:
+    return (
+        json.dumps(body, ensure_ascii=True)
+        .replace(f'"{OVERFLOW}"', "1e999")
+        .replace(f'"-{OVERFLOW}"', "-1e999")
+        .encode()
+    )
+
+
 def call(client, method, path, params, secret, body: bytes, content_type="application/json"):
     url = path.format(**params)
     return client.generic(method, url, body, content_type=content_type, HTTP_AUTHORIZATION=f"Bearer {secret}")
@@ -207,8 +233,7 @@ def test_every_operation_with_a_body_has_a_base_body():
 def test_a_hostile_field_is_refused_and_writes_nothing(client, world, settings, operation, method, path, field, value):
     settings.MEDIA_ROOT.mkdir(parents=True, exist_ok=True)
     before = (state(settings.MEDIA_ROOT), updated_marks())
-    body = {**BASE_BODIES[operation], field: value}
-    raw = json.dumps(body, ensure_ascii=True).encode()
+    raw = dump({**BASE_BODIES[operation], field: value})
     response = call(client, method, path + QUERIES.get(operation, ""), world["params"], world["secret"], raw)
     assert_refused(response, before, settings)
 
@@ -221,6 +246,8 @@ RAW_BODIES = {
     "invalid UTF-8": b'{"name": "\xff\xfe"}',
     "not JSON": b"{name: 1",
     "NaN": b'{"name": NaN}',
+    "Infinity": b'{"name": -Infinity}',
+    "a number overflowing to infinity": b'{"name": 1e999}',
     "an array": b"[1, 2]",
     "null": b"null",
     "deeply nested": b'{"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
@@ -291,6 +318,7 @@ UPLOAD_FIELDS = {
     "split": {"unknown": "holdout", **MULTIPART_STRINGS},
     "metadata": {
         "NaN": '{"a": NaN}',
+        "overflowing number": '{"a": [1, -1e999]}',
         "surrogate": '{"a": "\\ud800"}',
         "NUL": '{"a": "\\u0000"}',
         "deep": '{"a": ' + "[" * 200 + "]" * 200 + "}",
