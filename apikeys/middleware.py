@@ -8,6 +8,7 @@ non-JSON error on an API path into the envelope; pages (`wants_page`) keep their
 """
 
 import logging
+import re
 from http import HTTPStatus
 
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
@@ -16,7 +17,10 @@ from django.views import defaults
 
 from .exceptions import HINTS, envelope
 
-PAGE_PREFIXES = ("/app", "/accounts", "/admin", "/settings", "/static", "/media", "/api/docs")
+# Whole path segments: `/app/...` is a page, `/applied/...` is the API of a workspace `applied`.
+# Each first segment is also a reserved workspace url (workspaces.models), so none can be both.
+PAGE_PREFIXES = ("app", "accounts", "admin", "settings", "static", "media", "api/docs")
+PAGE_PATH = re.compile(rf"^/(?:{'|'.join(map(re.escape, PAGE_PREFIXES))})(?:/|$)")
 KEPT_HEADERS = ("Allow", "Retry-After", "WWW-Authenticate")
 ERRORS = {
     400: ("Bad request.", "bad_request", ""),
@@ -35,7 +39,7 @@ security_log = logging.getLogger("django.security")
 
 def wants_page(request) -> bool:
     """Whether a response to `request` is a page (HTML) rather than the API's JSON."""
-    return request.path.startswith(PAGE_PREFIXES) or (
+    return PAGE_PATH.match(request.path) is not None or (
         "text/html" in request.META.get("HTTP_ACCEPT", "") and "api_key" not in request.GET
     )
 
