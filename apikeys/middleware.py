@@ -10,12 +10,15 @@ non-JSON error on an API path into the envelope; pages (`wants_page`) keep their
 import logging
 import re
 from http import HTTPStatus
+from urllib.parse import unquote
 
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
-from django.http import JsonResponse
+from django.http import HttpResponseNotFound, JsonResponse
+from django.http.request import RawPostDataException
 from django.views import defaults
 
 from .exceptions import HINTS, envelope
+from .redaction import REDACTED, SECRET_ANYWHERE, SECRET_RUN
 
 # Whole path segments: `/app/...` is a page, `/applied/...` is the API of a workspace `applied`.
 # Each first segment is also a reserved workspace url (workspaces.models), so none can be both.
@@ -73,6 +76,61 @@ class ApiErrorMiddleware:
             return None  # Django's own handling (and a 500 is rewritten above)
         security_log.warning("%s: %s", type(exception).__name__, exception)
         return api_error(413 if isinstance(exception, RequestDataTooBig) else 400)
+
+
+def key_shapes(text: str) -> set[str]:
+    """Every key-shaped string in `text`: a key, whole or cut short, or a secret part alone."""
+    return {m[0] for m in SECRET_ANYWHERE.finditer(text)} | {m[0] for m in SECRET_RUN.finditer(text)}
+
+
+KEY_IN_PAGE_PATH = (
+    "<!doctype html><title>Not found</title><h1>Not found</h1>"
+    "<p>That address holds what looks like an API key, so it is not served. "
+    "If the key was shared where others could see it, roll it.</p>"
+)
+
+
+class NoKeyEchoMiddleware:
+    """A key pasted into a page's address or form never comes back: not in a redirect (the
+    log-in's `next`), not in a page (a form that re-renders what was typed, the admin's login
+    form). No page has a key in its path, so such a path is a 404 that quotes nothing; a key
+    in a page's query string or form is cut out of the answer's body and `Location`. The API's
+    own answers never echo one (`exceptions.envelope`), and the API takes keys in the query."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if PAGE_PATH.match(request.path) is None:
+            return self.get_response(request)
+        if key_shapes(request.path):
+            return HttpResponseNotFound(KEY_IN_PAGE_PATH)
+        response = self.get_response(request)
+        found = key_shapes(unquote(request.META.get("QUERY_STRING", ""), errors="replace"))
+        if request.method == "POST":
+            try:
+                posted = [v for name, values in request.POST.lists() if name != "csrfmiddlewaretoken" for v in values]
+            except RawPostDataException:
+                posted = []
+            found |= {shape for value in posted for shape in key_shapes(value)}
+        return _cut(response, found) if found else response
+
+
+def _cut(response, shapes: set[str]):
+    ordered = sorted(shapes, key=len, reverse=True)  # a whole key before any part of it
+    if "Location" in response:
+        location = response["Location"]
+        for shape in ordered:
+            location = location.replace(shape, REDACTED)
+        response["Location"] = location
+    if not response.streaming:
+        content = response.content
+        for shape in ordered:
+            content = content.replace(shape.encode(), REDACTED.encode())
+        response.content = content
+        if "Content-Length" in response:
+            response["Content-Length"] = str(len(content))
+    return response
 
 
 # Django's error handlers (config.urls), for errors outside the middleware's reach with DEBUG off.

@@ -10,13 +10,19 @@ BEARER = re.compile(r"(Bearer\s+)[^\s\"',]+", re.IGNORECASE)
 # Anything shaped like a key, whole or cut short, checksum right or not: `sak_<id>_` stays
 # readable (it is the public prefix), what follows is dropped.
 SECRET_ANYWHERE = re.compile(r"(sak_[A-Za-z0-9]{12}_)[0-9A-Za-z]+")
+# A key's secret part pasted alone (`/acme/api-keys/<secret>`, `<keyid>_<secret>`): with the
+# public key id from any listing it rebuilds the key. A run of 24 or more base62 characters
+# of random base62 holds both upper- and lowercase letters (all but about one in ten million
+# do); slugs, hex digests, ids and most words do not, so they stay readable.
+SECRET_RUN = re.compile(r"(?<![0-9A-Za-z])(?=[0-9A-Za-z]*[A-Z])(?=[0-9A-Za-z]*[a-z])[0-9A-Za-z]{24,}(?![0-9A-Za-z])")
 REDACTED = "[redacted]"
 
 
 def redact(text: str) -> str:
     text = SECRET_IN_QUERY.sub(rf"\1{REDACTED}", text)
     text = BEARER.sub(rf"\1{REDACTED}", text)
-    return SECRET_ANYWHERE.sub(rf"\1{REDACTED}", text)
+    text = SECRET_ANYWHERE.sub(rf"\1{REDACTED}", text)
+    return SECRET_RUN.sub(REDACTED, text)
 
 
 class RedactSecrets(logging.Filter):

@@ -2,7 +2,8 @@ import logging
 
 import pytest
 
-from apikeys.redaction import RedactSecrets, redact
+from apikeys import keyformat
+from apikeys.redaction import REDACTED, RedactSecrets, redact
 
 SECRET = "sak_abcdefghijk1_" + "A1" * 19
 
@@ -13,6 +14,37 @@ def test_secrets_are_redacted_from_query_strings_and_text():
     assert SECRET not in cleaned
     assert "api_key=[redacted]" in cleaned
     assert redact(f"key {SECRET} leaked") == "key sak_abcdefghijk1_[redacted] leaked"
+
+
+def test_a_secret_part_pasted_without_its_prefix_is_redacted():
+    """The secret part alone (or with its key id) is what rebuilds a key once the public key id is
+    known; no 24-character stretch of it survives, wherever a line quotes it."""
+    for _ in range(2000):
+        key = keyformat.new_key(keyformat.new_key_id())
+        key_id, secret_part = key[4:].split("_", 1)
+        for line in [
+            f'"GET /acme/api-keys/{secret_part} HTTP/1.1" 404 120',
+            f"Not Found: /acme/{key_id}_{secret_part}/images",
+            f"/app/acme/settings/api-keys/{secret_part[:30]}/edit",
+            f"next=%2Fx%2F{secret_part}%3Fa%3D1",
+        ]:
+            cleaned = redact(line)
+            assert REDACTED in cleaned
+            assert not any(secret_part[i : i + 24] in cleaned for i in range(len(secret_part) - 23)), cleaned
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "GET /acme/defect-detection-with-a-long-project-name/3/coco HTTP/1.1",
+        "sha256 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        "uuid 6ba7b8109dad11d180b400c04fd430c8",
+        "SCREAMING_CONSTANT_WITH_DIGITS_0123456789",
+        "roboflow-python/1.7.3 python-requests/2.32.5",
+    ],
+)
+def test_what_is_not_secret_shaped_stays_readable(text):
+    assert redact(text) == text
 
 
 @pytest.mark.django_db

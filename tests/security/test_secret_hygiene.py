@@ -101,7 +101,7 @@ def test_no_secret_reaches_a_log_the_database_or_a_page(app):
         if expect is not None:
             assert response.status_code == expect, (method, path, response.status_code, response.text[:300])
         if keep:
-            pages.append(response.text)
+            pages.extend(f"{r.headers}\n{r.text}" for r in [*response.history, response])
         return response
 
     # The key in each transport.
@@ -131,6 +131,12 @@ def test_no_secret_reaches_a_log_the_database_or_a_page(app):
     call("GET", f"/{acme}", expect=404)
     call("GET", f"/acme/{acme}/images/1", expect=404)
     call("GET", "/acme/api-keys", params={"keyId": acme}, expect=200)
+    acme_id, acme_secret = acme[4:].split("_", 1)
+    call("GET", f"/acme/api-keys/{acme_secret}", expect=404)  # the secret part alone, or with its id
+    call("GET", f"/acme/{acme_id}_{acme_secret}/things", expect=404)
+    call("GET", f"/app/acme/settings/api-keys/{acme}/edit", expect=404)  # into pages
+    call("GET", f"/admin/{acme_secret}", expect=404)
+    call("GET", "/accounts/login", params={"next": f"/app/acme/{acme}"}, expect=200)
     call("GET", "/acme", key=acme[:-1] + ("A" if acme[-1] != "A" else "B"), expect=401)
     call("GET", "/acme", key=acme[:30], how="query", expect=401)
     call("GET", "/nowhere/at/all", expect=404)
