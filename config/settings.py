@@ -144,6 +144,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "workspaces:home"
+# A password-reset link works once, for two hours (Django's default is three days).
+PASSWORD_RESET_TIMEOUT = 2 * 3600
 LOGOUT_REDIRECT_URL = "accounts:login"
 
 LANGUAGE_CODE = "en-us"
@@ -195,12 +197,18 @@ API_AUTH_FAILURE_LIMIT = env.str("API_AUTH_FAILURE_LIMIT", default="30/min")
 LOGIN_FAILURE_LIMIT = env.str("LOGIN_FAILURE_LIMIT", default="10/15min")
 LOGIN_IP_FAILURE_LIMIT = env.str("LOGIN_IP_FAILURE_LIMIT", default="50/15min")
 LOGIN_ACCOUNT_FAILURE_LIMIT = env.str("LOGIN_ACCOUNT_FAILURE_LIMIT", default="100/h")
+# Mails that the sign-up and password-reset forms send to an address typed into them: per
+# address typed, and per requesting address. Every request counts, account or not.
+ACCOUNT_MAIL_LIMIT = env.str("ACCOUNT_MAIL_LIMIT", default="5/h")
+ACCOUNT_MAIL_IP_LIMIT = env.str("ACCOUNT_MAIL_IP_LIMIT", default="20/h")
 for _name in (
     "API_RATE_LIMIT",
     "API_AUTH_FAILURE_LIMIT",
     "LOGIN_FAILURE_LIMIT",
     "LOGIN_IP_FAILURE_LIMIT",
     "LOGIN_ACCOUNT_FAILURE_LIMIT",
+    "ACCOUNT_MAIL_LIMIT",
+    "ACCOUNT_MAIL_IP_LIMIT",
 ):
     if _name == "API_RATE_LIMIT" and globals()[_name] == "off":
         continue  # no per-key limit (one in front of the app, say)

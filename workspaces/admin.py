@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 
 from .forms import ThrottledAdminLoginForm
-from .models import Folder, Image, Membership, Model, Plan, Project, Version, Workspace
+from .models import Folder, Image, Membership, Model, PendingSignUp, Plan, Project, Version, Workspace
 
 admin.site.login_form = ThrottledAdminLoginForm
 
@@ -81,3 +81,19 @@ class ModelAdmin(admin.ModelAdmin):
     list_display = ["name", "project", "type", "version", "updated"]
     search_fields = ["name", "project__slug"]
     raw_id_fields = ["project", "version"]
+
+
+@admin.register(PendingSignUp)
+class PendingSignUpAdmin(admin.ModelAdmin):
+    """Sign-ups waiting for their address to be confirmed: seen, or deleted, never edited. The
+    password hash and the link's digest are never shown."""
+
+    list_display = fields = readonly_fields = ("email", "workspace_name", "workspace_url", "created", "expires")
+    search_fields = ["email", "workspace_url"]
+    ordering = ["-created"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -1,16 +1,20 @@
+import logging
+
 from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import get_user_model, password_validation
-from django.contrib.auth.forms import AuthenticationForm, UsernameField
+from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm, UsernameField
 from django.core.exceptions import ValidationError
 from django.utils.text import slugify
 
+from .errors import ServiceError
 from .models import Workspace
-from .throttling import LoginThrottle
+from .services import send_account_mail
+from .throttling import AccountMailThrottle, LoginThrottle
 
 User = get_user_model()
+log = logging.getLogger(__name__)
 
-EMAIL_TAKEN = "An account with this email already exists. Log in instead."
 URL_TAKEN = "This workspace url is taken."
 PASSWORDS_DIFFER = "The two passwords differ."
 
@@ -73,7 +77,16 @@ class WorkspaceForm(forms.Form):
         return cleaned
 
 
+def _refuse_when_throttled(request, email: str | None) -> None:
+    throttle = AccountMailThrottle(request, email)
+    if not throttle.allow():
+        raise ValidationError(throttle.message(), code="throttled")
+
+
 class SignUpForm(WorkspaceForm):
+    """Whether the address has an account is never said here: the form takes it either way,
+    and the mail that follows says what comes next (`services.user_sign_up_begin`)."""
+
     email = forms.EmailField(max_length=150)
     password1 = forms.CharField(
         label="Password", strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
@@ -84,11 +97,12 @@ class SignUpForm(WorkspaceForm):
 
     field_order = ["email", "password1", "password2", "workspace_name", "workspace_url"]
 
+    def __init__(self, *args, request=None, **kwargs):
+        self.request = request
+        super().__init__(*args, **kwargs)
+
     def clean_email(self):
-        email = self.cleaned_data["email"].lower()
-        if User.objects.filter(username=email).exists():
-            raise ValidationError(EMAIL_TAKEN)
-        return email
+        return self.cleaned_data["email"].lower()
 
     def clean(self):
         cleaned = super().clean()
@@ -103,4 +117,39 @@ class SignUpForm(WorkspaceForm):
                     )
                 except ValidationError as exc:
                     self.add_error("password1", exc)
+        if not self.errors:  # only a request that would send a mail counts
+            _refuse_when_throttled(self.request, cleaned.get("email"))
         return cleaned
+
+
+class ThrottledPasswordResetForm(PasswordResetForm):
+    """Django's reset form, throttled like sign-up, and answering an address without an account
+    with a mail saying so (so that the time taken does not tell either)."""
+
+    def __init__(self, *args, request=None, **kwargs):
+        self.request = request
+        super().__init__(*args, **kwargs)
+
+    def clean_email(self):
+        return self.cleaned_data["email"].strip().lower()
+
+    def clean(self):
+        cleaned = super().clean() or {}
+        if not self.errors:
+            _refuse_when_throttled(self.request, cleaned.get("email"))
+        return cleaned
+
+    def save(self, *args, **kwargs):
+        email = self.cleaned_data["email"]
+        if any(True for _ in self.get_users(email)):
+            return super().save(*args, **kwargs)
+        self.send_mail("", "accounts/email/reset_no_account.txt", {"email": email}, None, email)
+        return None
+
+    def send_mail(self, subject_template_name, email_template_name, context, from_email, to_email, *args, **kwargs):
+        # One mail path for every account mail; as Django's own: a failure is logged and the
+        # answer stays the same.
+        try:
+            send_account_mail(to=to_email, template=email_template_name, context=context)
+        except ServiceError:
+            log.exception("An account mail (%s) could not be sent.", email_template_name)

@@ -119,6 +119,29 @@ class Membership(models.Model):
         return f"{self.user} in {self.workspace} ({self.role})"
 
 
+SIGN_UP_LINK_LIFETIME = timedelta(days=2)
+
+
+class PendingSignUp(models.Model):
+    """A sign-up waiting for its address to be confirmed. No user exists until the link in the
+    mail is followed, so an address nobody confirmed never owns an account (nor a password that
+    someone else chose for it). The link's token is kept only as its SHA-256."""
+
+    email = models.EmailField(max_length=150, db_index=True)
+    password = models.CharField(max_length=128)  # hashed, exactly as User.password
+    workspace_name = models.CharField(max_length=100)
+    workspace_url = models.CharField(max_length=50)
+    token_digest = models.CharField(max_length=64, unique=True)
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.email} (pending since {self.created:%Y-%m-%d %H:%M})"
+
+    @property
+    def expires(self):
+        return self.created + SIGN_UP_LINK_LIFETIME
+
+
 class Folder(models.Model):
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="folders")
     name = models.CharField(max_length=100)

@@ -3,32 +3,39 @@
 import hashlib
 import io
 import re
+import secrets
 import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
+from django.core.mail import EmailMessage
 from django.db import IntegrityError, transaction
 from django.db.models import Max
+from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 from PIL import Image as PILImage
 
 from .annotations import Annotation
-from .errors import Conflict, InvalidValue
+from .errors import Conflict, InvalidValue, NotFound, ServiceError
 from .models import (
     IMAGE_FORMATS,
     MAX_METADATA,
     MAX_TAGS,
     RESERVED_PROJECT_SLUGS,
+    SIGN_UP_LINK_LIFETIME,
     TRASH_RETENTION,
     Folder,
     Image,
     Membership,
     Model,
+    PendingSignUp,
     Plan,
     Project,
     Role,
@@ -54,9 +61,84 @@ def workspace_create(*, name: str, url: str, owner: "User", plan: str = Plan.FRE
     return workspace
 
 
-def user_sign_up(*, email: str, password: str) -> "User":
-    """Create a user; their email, lowercased, is their username."""
-    return UserModel.objects.create_user(username=email.lower(), email=email.lower(), password=password)
+SIGN_UP_LINK_INVALID = "This link is not valid: it was used already, or it expired. Sign up again to get a new one."
+ACCOUNT_EXISTS = "An account with this address exists already: log in, or reset its password."
+MAIL_FAILED = "The mail could not be sent just now. Nothing was saved: try again in a few minutes."
+
+
+def send_account_mail(*, to: str, template: str, context: dict) -> None:
+    """One plain-text mail: the template's first line is the subject, the rest the body.
+    ServiceError when the mail server refuses it, so that the caller's transaction rolls back."""
+    subject, _, body = render_to_string(template, {**context, "site_url": settings.SITE_URL}).partition("\n")
+    try:
+        EmailMessage(subject=subject.strip(), body=body.lstrip("\n"), to=[to]).send()
+    except Exception as exc:  # whatever the mail backend raises
+        raise ServiceError(MAIL_FAILED) from exc
+
+
+def _sign_up_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@transaction.atomic
+def user_sign_up_begin(*, email: str, password: str, workspace_name: str, workspace_url: str) -> None:
+    """A sign-up's first step: mail the address, and answer the same whether or not it has an
+    account (the caller shows "check your inbox" either way). A new address gets a link that
+    creates the account (`user_sign_up_complete`); an address with an account gets a mail
+    saying so, and nothing changes. The password is hashed either way, so that the time
+    taken tells nothing either."""
+    email = email.lower()
+    hashed = make_password(password)
+    PendingSignUp.objects.filter(created__lt=timezone.now() - SIGN_UP_LINK_LIFETIME).delete()
+    if UserModel.objects.filter(username=email).exists():
+        send_account_mail(
+            to=email,
+            template="accounts/email/already_registered.txt",
+            context={"email": email, "login": reverse("accounts:login"), "reset": reverse("accounts:password_reset")},
+        )
+        return
+    token = secrets.token_hex(32)  # hex: nothing in a page's path may look like an API key
+    PendingSignUp.objects.create(
+        email=email,
+        password=hashed,
+        workspace_name=workspace_name,
+        workspace_url=workspace_url,
+        token_digest=_sign_up_digest(token),
+    )
+    send_account_mail(
+        to=email,
+        template="accounts/email/confirm_sign_up.txt",
+        context={
+            "email": email,
+            "link": reverse("accounts:confirm_sign_up", kwargs={"token": token}),
+            "hours": int(SIGN_UP_LINK_LIFETIME.total_seconds() // 3600),
+        },
+    )
+
+
+def user_sign_up_pending(*, token: str) -> PendingSignUp:
+    """The sign-up a link confirms; NotFound when it was used already or has expired."""
+    found = PendingSignUp.objects.filter(
+        token_digest=_sign_up_digest(token), created__gte=timezone.now() - SIGN_UP_LINK_LIFETIME
+    ).first()
+    if found is None:
+        raise NotFound(SIGN_UP_LINK_INVALID)
+    return found
+
+
+@transaction.atomic
+def user_sign_up_complete(*, token: str) -> tuple["User", PendingSignUp]:
+    """Create the account a link confirms, with the password chosen at sign-up; the link, and
+    every other pending sign-up of that address, are used up. Conflict when the address got an
+    account meanwhile (through another of its links)."""
+    pending = user_sign_up_pending(token=token)
+    pending = PendingSignUp.objects.select_for_update().get(pk=pending.pk)
+    PendingSignUp.objects.filter(email=pending.email).delete()
+    if UserModel.objects.filter(username=pending.email).exists():
+        raise Conflict(ACCOUNT_EXISTS)
+    user = UserModel(username=pending.email, email=pending.email, password=pending.password)
+    user.save()
+    return user, pending
 
 
 NOT_AN_IMAGE = "The file is not an image that can be read (PNG, JPEG, GIF, BMP, TIFF or WebP)."

@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 LOGIN_THROTTLED = (
     "Too many failed log-in attempts for this account or from this address. Try again in {minutes} minutes."
 )
+ACCOUNT_MAIL_THROTTLED = "Too many requests for this email address or from yours. Try again in {minutes} minutes."
 
 
 @functools.lru_cache(maxsize=32)
@@ -150,5 +151,35 @@ class LoginThrottle:
             counter.incr(subject, -1)
 
     def message(self) -> str:
-        minutes = max(1, -(-max(counter.retry_after() for counter, _ in self.counters) // 60))
-        return LOGIN_THROTTLED.format(minutes=minutes)
+        return LOGIN_THROTTLED.format(minutes=_minutes_left(self.counters))
+
+
+class AccountMailThrottle:
+    """Requests that mail an address typed into a form (sign-up, password reset): per address
+    typed (`ACCOUNT_MAIL_LIMIT`, so nobody floods an inbox) and per requesting address
+    (`ACCOUNT_MAIL_IP_LIMIT`, so nobody sweeps addresses). Every request counts, whether or not
+    the address has an account, so the limit itself tells nothing about accounts either."""
+
+    def __init__(self, request, email: str | None):
+        self.email = (email or "").strip().lower()
+        self.ip = (client_ip(request) if request is not None else None) or "unknown"
+        self.counters = [
+            (FixedWindow(settings.ACCOUNT_MAIL_LIMIT, "accountmail:email"), self.email),
+            (FixedWindow(settings.ACCOUNT_MAIL_IP_LIMIT, "accountmail:ip"), self.ip),
+        ]
+
+    def allow(self) -> bool:
+        """Count the request; False (and nothing counted) when a limit is already reached."""
+        counts = [counter.incr(subject) for counter, subject in self.counters]
+        if all(n <= counter.limit for n, (counter, _) in zip(counts, self.counters, strict=True)):
+            return True
+        for counter, subject in self.counters:
+            counter.incr(subject, -1)
+        return False
+
+    def message(self) -> str:
+        return ACCOUNT_MAIL_THROTTLED.format(minutes=_minutes_left(self.counters))
+
+
+def _minutes_left(counters: list[tuple[FixedWindow, str]]) -> int:
+    return max(1, -(-max(counter.retry_after() for counter, _ in counters) // 60))

@@ -1,19 +1,25 @@
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.db import transaction
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
 from django.db.models import Count, Prefetch
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.urls import reverse_lazy
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from apikeys.services import workspace_create_with_key
 from apikeys.views import show_new_key
 
-from .forms import SignUpForm, WorkspaceForm
+from .errors import Conflict, NotFound, ServiceError
+from .forms import SignUpForm, ThrottledPasswordResetForm, WorkspaceForm
 from .models import Folder, Membership, Project
 from .serializers import with_counts
-from .services import user_sign_up
+from .services import user_sign_up_begin, user_sign_up_complete, user_sign_up_pending
 
 SESSION_WORKSPACE = "current_workspace"
 
@@ -26,21 +32,74 @@ def membership_or_404(user, url: str) -> Membership:
         raise Http404("No such workspace") from None
 
 
+URL_TAKEN_MEANWHILE = "Your account is ready, but the workspace url “{url}” was taken meanwhile: choose another."
+
+
 @require_http_methods(["GET", "POST"])
 def sign_up(request):
     if request.user.is_authenticated:
         return redirect("workspaces:home")
-    form = SignUpForm(request.POST or None)
+    form = SignUpForm(request.POST or None, request=request)
     if request.method == "POST" and form.is_valid():
-        with transaction.atomic():
-            user = user_sign_up(email=form.cleaned_data["email"], password=form.cleaned_data["password1"])
-            workspace, key, secret = workspace_create_with_key(
-                name=form.cleaned_data["workspace_name"], url=form.cleaned_data["workspace_url"], owner=user
+        data = form.cleaned_data
+        try:
+            user_sign_up_begin(
+                email=data["email"],
+                password=data["password1"],
+                workspace_name=data["workspace_name"],
+                workspace_url=data["workspace_url"],
             )
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        messages.success(request, f"Welcome! Your workspace “{workspace.name}” is ready, with its API key.")
-        return first_key(request, workspace, key, secret)
+        except ServiceError as exc:
+            form.add_error(None, exc.message)
+        else:
+            return render(request, "accounts/sign_up_sent.html", {"email": data["email"]})
     return render(request, "accounts/sign_up.html", {"form": form})
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def confirm_sign_up(request, token: str):
+    """The link in the sign-up mail. Following it (a GET, which mail scanners also do) only
+    asks; the button (a POST) creates the account, its workspace and key, and shows the key."""
+    try:
+        pending = user_sign_up_pending(token=token)
+    except NotFound as exc:
+        return render(request, "accounts/confirm_sign_up.html", {"error": exc.message}, status=404)
+    if request.method == "GET":
+        return render(request, "accounts/confirm_sign_up.html", {"pending": pending})
+    try:
+        with transaction.atomic():
+            user, pending = user_sign_up_complete(token=token)
+    except Conflict as exc:
+        messages.info(request, exc.message)
+        return redirect("accounts:login")
+    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    try:
+        with transaction.atomic():
+            workspace, key, secret = workspace_create_with_key(
+                name=pending.workspace_name, url=pending.workspace_url, owner=user
+            )
+    except (ValidationError, IntegrityError):
+        messages.warning(request, URL_TAKEN_MEANWHILE.format(url=pending.workspace_url))
+        return redirect("workspaces:create")
+    messages.success(request, f"Welcome! Your workspace “{workspace.name}” is ready, with its API key.")
+    return first_key(request, workspace, key, secret)
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """Django's reset, throttled, answering the same for any address, and linking to SITE_URL
+    (never to the Host header a request claims)."""
+
+    form_class = ThrottledPasswordResetForm
+    email_template_name = "accounts/email/reset.txt"
+    success_url = reverse_lazy("accounts:password_reset_done")
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "request": self.request}
+
+    def form_valid(self, form):
+        self.extra_email_context = {"timeout_hours": settings.PASSWORD_RESET_TIMEOUT // 3600}
+        return super().form_valid(form)
 
 
 def first_key(request, workspace, key, secret):
