@@ -137,7 +137,11 @@ def user_sign_up_complete(*, token: str) -> tuple["User", PendingSignUp]:
     if UserModel.objects.filter(username=pending.email).exists():
         raise Conflict(ACCOUNT_EXISTS)
     user = UserModel(username=pending.email, email=pending.email, password=pending.password)
-    user.save()
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError:  # another of its links, followed at the same moment, made it
+        raise Conflict(ACCOUNT_EXISTS) from None
     return user, pending
 
 

@@ -8,10 +8,10 @@ from django.core.mail import EmailMessage
 from django.urls import reverse
 from django.utils import timezone
 
-from tests.factories import PASSWORD, WorkspaceFactory
+from tests.factories import PASSWORD, UserFactory, WorkspaceFactory
 from workspaces.forms import PASSWORDS_DIFFER, URL_TAKEN
 from workspaces.models import SIGN_UP_LINK_LIFETIME, Membership, PendingSignUp, Workspace
-from workspaces.services import MAIL_FAILED, SIGN_UP_LINK_INVALID
+from workspaces.services import ACCOUNT_EXISTS, MAIL_FAILED, SIGN_UP_LINK_INVALID
 from workspaces.throttling import ACCOUNT_MAIL_THROTTLED
 
 pytestmark = pytest.mark.django_db
@@ -327,3 +327,13 @@ def test_operators_see_pending_sign_ups_without_their_secrets(client, admin_clie
         assert "new@example.com" in text
         assert pending.password not in text and pending.token_digest not in text
     assert link_in(mailoutbox[0]).rsplit("/", 1)[1] not in "".join(p.content.decode() for p in pages)
+
+
+def test_a_link_for_an_address_that_got_an_account_meanwhile_creates_nothing(client, mailoutbox):
+    sign_up(client)
+    existing = UserFactory(email="new@example.com")
+    response = confirm(client, mailoutbox[0])
+    assert response.status_code == 302 and response.url == reverse("accounts:login")
+    assert list(User.objects.filter(username="new@example.com")) == [existing]
+    assert not Workspace.objects.exists()
+    assert ACCOUNT_EXISTS in client.get(response.url).content.decode()
