@@ -1,8 +1,9 @@
 """The image search language of `POST /:ws/search/v1` (`roboflow image search`,
 `Workspace.search()`): terms such as `tag:night project:shelf-audit split:valid aisle`.
 
-`key:value` terms filter on a field; bare words match the file name; double quotes keep
-spaces in a value (`tag:"store 12"`); a leading `-` negates a term. A key this server does not
+`key:value` terms filter on a field; bare words match the file name; `*` alone matches every
+image (the client's own documented example); double quotes keep spaces in a value
+(`tag:"store 12"`); a leading `-` negates a term. A key this server does not
 know is refused, naming it, rather than searched for as a word: a search that quietly ignores
 part of the query would answer a different question than the one asked.
 """
@@ -15,6 +16,7 @@ from django.db.models import Q, QuerySet
 
 from .models import Split
 
+EVERYTHING = "*"
 KEYS = {
     "tag": "images with this tag",
     "class": "images annotated with this label",
@@ -50,7 +52,9 @@ def parse_query(text: str) -> list[Term]:
         negated = word.startswith("-") and len(word) > 1
         word = word[1:] if negated else word
         key, colon, value = word.partition(":")
-        if not colon:
+        if word == EVERYTHING:
+            key, value = EVERYTHING, word
+        elif not colon:
             key, value = "filename", word
         elif key not in KEYS:
             known = ", ".join(f"{k}:" for k in KEYS)
@@ -77,6 +81,9 @@ def with_member(images: QuerySet, field: str, value: str, *, negated: bool = Fal
 
 def apply(images: QuerySet, terms: list[Term]) -> QuerySet:
     for term in terms:
+        if term.key == EVERYTHING:
+            images = images.none() if term.negated else images
+            continue
         if term.key in ("tag", "class"):
             images = with_member(images, "tags" if term.key == "tag" else "labels", term.value, negated=term.negated)
             continue

@@ -299,6 +299,9 @@ def test_image_search(cli, world):
     assert [r["filename"] for r in found["results"]] == ["aisle-1.png"] and found["total"] == 1
     text = run(cli, world, "image", "search", "tag:night split:train")
     assert "Found 2 result(s)." in text
+    everything = json.loads(run(cli, world, "--json", "image", "search", "*"))  # the client's own example
+    assert sorted(r["filename"] for r in everything["results"]) == ["aisle-1.png", "aisle-2.png", "aisle-3.png"]
+    assert "Found 2 result(s)." in run(cli, world, "image", "search", "* split:train")
     refused = run(cli, world, "image", "search", "colour:red", expect=1)
     assert "does not search by 'colour'" in refused
 
