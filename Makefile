@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# The address that mails link to (sign-up, password reset, reminders), for the server `make run` starts.
+SITE_URL ?= http://$(HOST):$(PORT)
 # Development defaults; production sets its own environment (see README).
 export DEBUG ?= true
 
@@ -31,7 +33,7 @@ seed: migrate
 	$(BIN)/python manage.py seed_demo
 
 run: seed
-	DJANGO_RUNSERVER_HIDE_WARNING=true $(BIN)/python manage.py runserver $(HOST):$(PORT)
+	SITE_URL=$(SITE_URL) DJANGO_RUNSERVER_HIDE_WARNING=true $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 # pytest exits 5 when it collects nothing: that is a failure here, never a pass.
 test: install-dev

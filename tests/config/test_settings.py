@@ -124,3 +124,26 @@ def test_pages_carry_the_hardening_headers_in_production(tmp_path):
     for path in ["/accounts/login", "/admin/login/"]:
         csrf = pages[path]["cookies"]["csrftoken"]
         assert csrf["secure"] is True and csrf["samesite"] == "Lax", path
+
+
+def test_make_run_links_mails_to_the_port_it_serves():
+    """`make run PORT=8123` serves on 8123: the mails it sends (sign-up, reset) link there too,
+    unless SITE_URL is set; and the settings take what make passes over the .env file's."""
+    env = {k: v for k, v in os.environ.items() if k != "SITE_URL"}
+    dry_run = subprocess.run(
+        ["make", "-n", "run", "PORT=8123"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    runserver = next(line for line in dry_run.stdout.splitlines() if "runserver" in line)
+    assert runserver.startswith("SITE_URL=http://127.0.0.1:8123 ") and runserver.endswith("127.0.0.1:8123")
+    chosen = subprocess.run(
+        ["make", "-n", "run", "PORT=8123"],
+        cwd=ROOT,
+        env={**env, "SITE_URL": "https://keys.example.com"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "SITE_URL=https://keys.example.com " in chosen.stdout
+    shown = manage("shell", "-c", "from django.conf import settings; print(settings.SITE_URL)", DEBUG="true",
+                   SITE_URL="http://127.0.0.1:8123")  # fmt: skip
+    assert shown.stdout.strip().splitlines()[-1] == "http://127.0.0.1:8123", shown.stderr
