@@ -45,11 +45,11 @@ from django.template.loader import render_to_string
 from django.views.decorators.csrf import csrf_exempt
 
 from workspaces.models import Membership, Role
+from workspaces.storable import text_problem
 
 from . import keyformat
 from .exceptions import envelope
 from .models import ApiKey, find_for_request
-from .parsers import text_problem
 from .redaction import redact
 from .services import Actor, api_key_report_leak
 

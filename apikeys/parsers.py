@@ -1,7 +1,8 @@
 """The API's parsers: DRF's JSON, multipart and form parsers, plus one set of checks that every
 one of them applies to everything it hands on (keys and values at any depth, field values,
 file names), and that the base view applies to query strings. What a database cannot store,
-or no client means to send, is a 4xx here, once for every endpoint, rather than a 500 later:
+or no client means to send, is a 4xx here, once for every endpoint, rather than a 500 later
+(the checks of parsed values are `workspaces.storable`'s, which the admin's JSON fields share):
 
 - bytes that are not UTF-8 (Django would quietly turn them into U+FFFD in forms and queries);
 - NUL characters (PostgreSQL refuses them in text and JSON);
@@ -15,7 +16,6 @@ or no client means to send, is a 4xx here, once for every endpoint, rather than 
 
 import codecs
 import io
-import math
 from urllib.parse import unquote_to_bytes
 
 from django.conf import settings
@@ -23,52 +23,12 @@ from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooMany
 from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 
+from workspaces.storable import TOO_DEEP, find_bad_text
+
 from .exceptions import PayloadTooLarge
 
-NUL_REFUSED = "Text may not contain NUL characters (\\u0000)."
-SURROGATE_REFUSED = "Text may not contain lone UTF-16 surrogates (\\ud800 to \\udfff)."
 NOT_UTF8 = "The request is not valid UTF-8 text."
-NOT_FINITE = "Numbers must be finite; this one is too large to store."
-MAX_DEPTH = 32
-TOO_DEEP = f"The JSON body is nested too deeply (at most {MAX_DEPTH} levels)."
 BODY_TOO_LARGE = "The request body is over the {limit} bytes this server accepts outside file uploads."
-
-
-def text_problem(text: str) -> str | None:
-    """Why `text` cannot be stored, or None."""
-    if "\x00" in text:
-        return NUL_REFUSED
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return SURROGATE_REFUSED
-    return None
-
-
-def find_bad_text(value, path: str = "") -> tuple[str, str] | None:
-    """(where, why) for the first string in a parsed value, key or value at any depth, that
-    cannot be stored, the first number that is not finite, or the first container nested past
-    MAX_DEPTH; None when all are fine. `where` reads like `customMetadata.a`."""
-    stack = [(value, path, 0)]
-    while stack:
-        item, where, depth = stack.pop()
-        if isinstance(item, str):
-            problem = text_problem(item)
-            if problem:
-                return where, problem
-            continue
-        if isinstance(item, float) and not math.isfinite(item):
-            return where, NOT_FINITE
-        if isinstance(item, dict | list | tuple) and depth >= MAX_DEPTH:
-            return where, TOO_DEEP
-        if isinstance(item, dict):
-            for key, child in item.items():
-                if isinstance(key, str) and (problem := text_problem(key)):
-                    return (where or "body"), problem
-                stack.append((child, f"{where}.{key}" if where else str(key), depth + 1))
-        elif isinstance(item, list | tuple):
-            stack.extend((child, f"{where}[{i}]", depth + 1) for i, child in enumerate(item))
-    return None
 
 
 def refuse_bad_text(value, path: str = "") -> None:

@@ -1,9 +1,15 @@
+from typing import Any
+
 from django.contrib import admin, messages
+from django.db import models
 
 from .forms import ThrottledAdminLoginForm
 from .models import Folder, Image, Membership, Model, PendingSignUp, Plan, Project, Version, Workspace
+from .storable import StorableJSONFormField
 
 admin.site.login_form = ThrottledAdminLoginForm
+# The admin's JSON fields refuse what the API refuses (NaN, 1e999, NUL, lone surrogates).
+STORABLE_JSON: dict[type[models.Field], dict[str, Any]] = {models.JSONField: {"form_class": StorableJSONFormField}}
 
 
 class MembershipInline(admin.TabularInline):
@@ -54,6 +60,7 @@ class FolderAdmin(admin.ModelAdmin):
 
 @admin.register(Project)
 class ProjectAdmin(admin.ModelAdmin):
+    formfield_overrides = STORABLE_JSON
     list_display = ["slug", "name", "workspace", "folder", "type", "updated"]
     list_filter = ["type"]
     search_fields = ["slug", "name", "workspace__url"]
@@ -62,6 +69,7 @@ class ProjectAdmin(admin.ModelAdmin):
 
 @admin.register(Image)
 class ImageAdmin(admin.ModelAdmin):
+    formfield_overrides = STORABLE_JSON
     list_display = ["name", "project", "split", "width", "height", "created"]
     list_filter = ["split"]
     search_fields = ["name", "sha256", "project__slug"]
@@ -71,6 +79,7 @@ class ImageAdmin(admin.ModelAdmin):
 
 @admin.register(Version)
 class VersionAdmin(admin.ModelAdmin):
+    formfield_overrides = STORABLE_JSON
     list_display = ["project", "number", "name", "created"]
     search_fields = ["project__slug"]
     raw_id_fields = ["project", "images"]
