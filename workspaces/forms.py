@@ -2,8 +2,8 @@ import logging
 
 from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
-from django.contrib.auth import get_user_model, password_validation
-from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm, UsernameField
+from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm, SetPasswordForm, UsernameField
 from django.core.exceptions import ValidationError
 from django.utils.text import slugify
 
@@ -16,7 +16,6 @@ User = get_user_model()
 log = logging.getLogger(__name__)
 
 URL_TAKEN = "This workspace url is taken."
-PASSWORDS_DIFFER = "The two passwords differ."
 
 
 class ThrottledLoginForm(AuthenticationForm):
@@ -84,18 +83,15 @@ def _refuse_when_throttled(request, email: str | None) -> None:
 
 
 class SignUpForm(WorkspaceForm):
-    """Whether the address has an account is never said here: the form takes it either way,
-    and the mail that follows says what comes next (`services.user_sign_up_begin`)."""
+    """The address and the workspace wanted. Whether the address has an account is never said
+    here, and no password is asked: the mail that follows says what comes next
+    (`services.user_sign_up_begin`), and whoever holds the inbox chooses the password when
+    following its link (`SignUpPasswordForm`), so nobody can pre-register someone else's
+    address with a password of their own."""
 
     email = forms.EmailField(max_length=150)
-    password1 = forms.CharField(
-        label="Password", strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
-    )
-    password2 = forms.CharField(
-        label="Password again", strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
-    )
 
-    field_order = ["email", "password1", "password2", "workspace_name", "workspace_url"]
+    field_order = ["email", "workspace_name", "workspace_url"]
 
     def __init__(self, *args, request=None, **kwargs):
         self.request = request
@@ -106,20 +102,19 @@ class SignUpForm(WorkspaceForm):
 
     def clean(self):
         cleaned = super().clean()
-        p1, p2 = cleaned.get("password1"), cleaned.get("password2")
-        if p1 and p2:
-            if p1 != p2:
-                self.add_error("password2", PASSWORDS_DIFFER)
-            else:
-                try:
-                    password_validation.validate_password(
-                        p1, User(username=cleaned.get("email", ""), email=cleaned.get("email", ""))
-                    )
-                except ValidationError as exc:
-                    self.add_error("password1", exc)
         if not self.errors:  # only a request that would send a mail counts
             _refuse_when_throttled(self.request, cleaned.get("email"))
         return cleaned
+
+
+class SignUpPasswordForm(SetPasswordForm):
+    """Django's set-password form (its validators, against the address being confirmed), for
+    the account a sign-up link creates."""
+
+    def __init__(self, email: str, *args, **kwargs):
+        super().__init__(User(username=email, email=email), *args, **kwargs)
+        self.fields["new_password1"].label = "Password"
+        self.fields["new_password2"].label = "Password again"
 
 
 class ThrottledPasswordResetForm(PasswordResetForm):

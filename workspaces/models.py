@@ -124,11 +124,11 @@ SIGN_UP_LINK_LIFETIME = timedelta(days=2)
 
 class PendingSignUp(models.Model):
     """A sign-up waiting for its address to be confirmed. No user exists until the link in the
-    mail is followed, so an address nobody confirmed never owns an account (nor a password that
-    someone else chose for it). The link's token is kept only as its SHA-256."""
+    mail is followed, and the password is chosen only then, by whoever holds the inbox: an
+    address nobody confirmed never owns an account, nor a password someone else chose for it.
+    The link's token is kept only as its SHA-256."""
 
     email = models.EmailField(max_length=150, db_index=True)
-    password = models.CharField(max_length=128)  # hashed, exactly as User.password
     workspace_name = models.CharField(max_length=100)
     workspace_url = models.CharField(max_length=50)
     token_digest = models.CharField(max_length=64, unique=True)

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.hashers import make_password
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.mail import EmailMessage
@@ -81,14 +80,12 @@ def _sign_up_digest(token: str) -> str:
 
 
 @transaction.atomic
-def user_sign_up_begin(*, email: str, password: str, workspace_name: str, workspace_url: str) -> None:
+def user_sign_up_begin(*, email: str, workspace_name: str, workspace_url: str) -> None:
     """A sign-up's first step: mail the address, and answer the same whether or not it has an
     account (the caller shows "check your inbox" either way). A new address gets a link that
-    creates the account (`user_sign_up_complete`); an address with an account gets a mail
-    saying so, and nothing changes. The password is hashed either way, so that the time
-    taken tells nothing either."""
+    creates the account with a password chosen then (`user_sign_up_complete`); an address with
+    an account gets a mail saying so, and nothing changes."""
     email = email.lower()
-    hashed = make_password(password)
     PendingSignUp.objects.filter(created__lt=timezone.now() - SIGN_UP_LINK_LIFETIME).delete()
     if UserModel.objects.filter(username=email).exists():
         send_account_mail(
@@ -100,7 +97,6 @@ def user_sign_up_begin(*, email: str, password: str, workspace_name: str, worksp
     token = secrets.token_hex(32)  # hex: nothing in a page's path may look like an API key
     PendingSignUp.objects.create(
         email=email,
-        password=hashed,
         workspace_name=workspace_name,
         workspace_url=workspace_url,
         token_digest=_sign_up_digest(token),
@@ -127,16 +123,20 @@ def user_sign_up_pending(*, token: str) -> PendingSignUp:
 
 
 @transaction.atomic
-def user_sign_up_complete(*, token: str) -> tuple["User", PendingSignUp]:
-    """Create the account a link confirms, with the password chosen at sign-up; the link, and
-    every other pending sign-up of that address, are used up. Conflict when the address got an
-    account meanwhile (through another of its links)."""
+def user_sign_up_complete(*, token: str, password: str) -> tuple["User", PendingSignUp]:
+    """Create the account a link confirms, with `password` (validated by the caller's form);
+    the link, and every other pending sign-up of that address, are used up. NotFound when the
+    link was used meanwhile (a second click); Conflict when the address got an account
+    meanwhile (through another of its links)."""
     pending = user_sign_up_pending(token=token)
-    pending = PendingSignUp.objects.select_for_update().get(pk=pending.pk)
+    pending = PendingSignUp.objects.select_for_update().filter(pk=pending.pk).first()
+    if pending is None:
+        raise NotFound(SIGN_UP_LINK_INVALID)
     PendingSignUp.objects.filter(email=pending.email).delete()
     if UserModel.objects.filter(username=pending.email).exists():
         raise Conflict(ACCOUNT_EXISTS)
-    user = UserModel(username=pending.email, email=pending.email, password=pending.password)
+    user = UserModel(username=pending.email, email=pending.email)
+    user.set_password(password)
     try:
         with transaction.atomic():
             user.save()

@@ -16,7 +16,7 @@ from apikeys.services import workspace_create_with_key
 from apikeys.views import show_new_key
 
 from .errors import Conflict, NotFound, ServiceError
-from .forms import SignUpForm, ThrottledPasswordResetForm, WorkspaceForm
+from .forms import SignUpForm, SignUpPasswordForm, ThrottledPasswordResetForm, WorkspaceForm
 from .models import Folder, Membership, Project
 from .serializers import with_counts
 from .services import user_sign_up_begin, user_sign_up_complete, user_sign_up_pending
@@ -44,10 +44,7 @@ def sign_up(request):
         data = form.cleaned_data
         try:
             user_sign_up_begin(
-                email=data["email"],
-                password=data["password1"],
-                workspace_name=data["workspace_name"],
-                workspace_url=data["workspace_url"],
+                email=data["email"], workspace_name=data["workspace_name"], workspace_url=data["workspace_url"]
             )
         except ServiceError as exc:
             form.add_error(None, exc.message)
@@ -59,17 +56,21 @@ def sign_up(request):
 @never_cache
 @require_http_methods(["GET", "POST"])
 def confirm_sign_up(request, token: str):
-    """The link in the sign-up mail. Following it (a GET, which mail scanners also do) only
-    asks; the button (a POST) creates the account, its workspace and key, and shows the key."""
+    """The link in the sign-up mail: whoever holds the inbox chooses the password here, and the
+    button (a POST; a mail scanner's GET only looks) creates the account, its workspace and
+    key, and shows the key once."""
     try:
         pending = user_sign_up_pending(token=token)
     except NotFound as exc:
-        return render(request, "accounts/confirm_sign_up.html", {"error": exc.message}, status=404)
-    if request.method == "GET":
-        return render(request, "accounts/confirm_sign_up.html", {"pending": pending})
+        return link_not_working(request, exc.message)
+    form = SignUpPasswordForm(pending.email, request.POST or None)
+    if request.method == "GET" or not form.is_valid():
+        return render(request, "accounts/confirm_sign_up.html", {"pending": pending, "form": form})
     try:
         with transaction.atomic():
-            user, pending = user_sign_up_complete(token=token)
+            user, pending = user_sign_up_complete(token=token, password=form.cleaned_data["new_password1"])
+    except NotFound as exc:  # used by a second click a moment ago
+        return link_not_working(request, exc.message)
     except Conflict as exc:
         messages.info(request, exc.message)
         return redirect("accounts:login")
@@ -84,6 +85,10 @@ def confirm_sign_up(request, token: str):
         return redirect("workspaces:create")
     messages.success(request, f"Welcome! Your workspace “{workspace.name}” is ready, with its API key.")
     return first_key(request, workspace, key, secret)
+
+
+def link_not_working(request, message: str):
+    return render(request, "accounts/confirm_sign_up.html", {"error": message}, status=404)
 
 
 class PasswordResetView(auth_views.PasswordResetView):

@@ -22,8 +22,6 @@ def test_a_new_user_signs_up_confirms_and_later_resets_the_password(page: Page, 
     page.set_viewport_size({"width": width, "height": 900})
     page.goto(f"{base}/accounts/signup")
     page.get_by_label("Email").fill("ada@example.com")
-    page.get_by_label("Password", exact=True).fill("an-unusual-first-password")
-    page.get_by_label("Password again").fill("an-unusual-first-password")
     page.get_by_label("Workspace name").fill("Ada Labs")
     shot(page, f"sign-up-{width}", full_page=True)
     page.get_by_role("button", name="Sign up").click()
@@ -31,12 +29,18 @@ def test_a_new_user_signs_up_confirms_and_later_resets_the_password(page: Page, 
     expect(page.locator("main")).to_contain_text("ada@example.com")
     shot(page, f"sign-up-sent-{width}")
 
-    # The mail's link asks first; the button creates the account and shows its key once.
+    # The mail's link asks for the password; the button creates the account and shows its key once.
     [mail] = mailoutbox
     page.goto(link_in(mail, base))
     expect(page.get_by_role("heading", name="Confirm your sign-up")).to_be_visible()
     expect(page.locator("main")).to_contain_text("Ada Labs")
-    shot(page, f"sign-up-confirm-{width}")
+    page.get_by_label("Password", exact=True).fill("an-unusual-first-password")
+    page.get_by_label("Password again").fill("an-unusual-first-pasword")
+    page.get_by_role("button", name="Create my account").click()
+    expect(page.locator(".has-error")).to_contain_text("didn’t match")
+    page.get_by_label("Password", exact=True).fill("an-unusual-first-password")
+    page.get_by_label("Password again").fill("an-unusual-first-password")
+    shot(page, f"sign-up-confirm-{width}", full_page=True)
     page.get_by_role("button", name="Create my account").click()
     created = page.locator("dialog[open]")
     expect(created.get_by_role("heading", name=re.compile("Key created"))).to_be_visible()

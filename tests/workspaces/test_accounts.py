@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from tests.factories import PASSWORD, UserFactory, WorkspaceFactory
-from workspaces.forms import PASSWORDS_DIFFER, URL_TAKEN
+from workspaces.forms import URL_TAKEN
 from workspaces.models import SIGN_UP_LINK_LIFETIME, Membership, PendingSignUp, Workspace
 from workspaces.services import ACCOUNT_EXISTS, MAIL_FAILED, SIGN_UP_LINK_INVALID
 from workspaces.throttling import ACCOUNT_MAIL_THROTTLED
@@ -19,14 +19,11 @@ User = get_user_model()
 
 
 def sign_up(client, **overrides):
-    data = {
-        "email": "new@example.com",
-        "password1": "a-long-unusual-password",
-        "password2": "a-long-unusual-password",
-        "workspace_name": "New Co",
-        "workspace_url": "",
-    } | overrides
+    data = {"email": "new@example.com", "workspace_name": "New Co", "workspace_url": ""} | overrides
     return client.post(reverse("accounts:sign_up"), data)
+
+
+PASSWORD_CHOSEN = "a-long-unusual-password"
 
 
 def link_in(mail) -> str:
@@ -35,10 +32,10 @@ def link_in(mail) -> str:
     return found
 
 
-def confirm(client, mail):
+def confirm(client, mail, password=PASSWORD_CHOSEN, again=None):
     link = link_in(mail)
     assert link.startswith("/accounts/signup/")
-    return client.post(link)
+    return client.post(link, {"new_password1": password, "new_password2": again or password})
 
 
 def test_sign_up_mails_a_link_and_creates_the_account_only_when_it_is_followed(client, mailoutbox):
@@ -49,15 +46,14 @@ def test_sign_up_mails_a_link_and_creates_the_account_only_when_it_is_followed(c
     [mail] = mailoutbox
     assert mail.to == ["new@example.com"]
     assert mail.subject == "Confirm your email address for Scoped API Keys"
-    assert "a-long-unusual-password" not in mail.body
     link = link_in(mail)
-    # Following the link (what a mail scanner does too) only asks.
+    # Following the link (what a mail scanner does too) only asks for the password.
     page = client.get(link)
     assert page.status_code == 200 and "Create my account" in page.content.decode()
     assert not User.objects.exists()
-    response = client.post(link)
+    response = confirm(client, mail)
     user = User.objects.get(username="new@example.com")
-    assert user.check_password("a-long-unusual-password")
+    assert user.check_password(PASSWORD_CHOSEN)
     membership = Membership.objects.get(user=user)
     assert membership.role == "owner"
     assert membership.workspace.plan == "free"
@@ -73,7 +69,7 @@ def test_sign_up_mails_a_link_and_creates_the_account_only_when_it_is_followed(c
     assert secret not in page.content.decode()
     # The link is used up.
     assert client.get(link).status_code == 404
-    assert client.post(link).status_code == 404
+    assert confirm(client, mail).status_code == 404
     assert not PendingSignUp.objects.exists()
 
 
@@ -99,18 +95,32 @@ def test_the_answer_is_the_same_whether_or_not_the_address_has_an_account(client
 
 
 def test_a_second_sign_up_for_an_address_with_an_account_creates_nothing(client, owner, mailoutbox):
-    sign_up(client, email="owner@example.com", password1="x-another-password", password2="x-another-password")
+    before = owner.password
+    sign_up(client, email="owner@example.com")
     [mail] = mailoutbox
     assert "/accounts/signup/" not in mail.body
     assert User.objects.filter(username="owner@example.com").count() == 1
-    assert not User.objects.get(username="owner@example.com").check_password("x-another-password")
+    assert User.objects.get(username="owner@example.com").password == before
+
+
+def test_signing_up_someone_elses_address_first_gives_the_attacker_nothing(client, mailoutbox):
+    """Pre-registration: an attacker signs up the victim's address (no password is asked), and
+    the victim follows the attacker's link by mistake. The victim chooses the password; the
+    attacker has nothing to log in with."""
+    sign_up(client, email="victim@example.com", workspace_name="Victim Corp")
+    [attackers_link] = mailoutbox
+    confirm(client, attackers_link, password="the-victims-own-password")
+    client.logout()
+    user = User.objects.get(username="victim@example.com")
+    assert user.check_password("the-victims-own-password")
+    for guess in ("a-long-unusual-password", "", "password"):
+        response = client.post(reverse("accounts:login"), {"username": "victim@example.com", "password": guess})
+        assert response.status_code == 200  # refused
 
 
 @pytest.mark.parametrize(
     ("overrides", "field", "message"),
     [
-        ({"password2": "something-else-entirely"}, "password2", PASSWORDS_DIFFER),
-        ({"password1": "123", "password2": "123"}, "password1", "too short"),
         ({"workspace_url": "admin"}, "workspace_url", "reserved"),
         ({"workspace_url": "applied-ai"}, None, None),
         ({"workspace_url": "Bad URL!"}, "workspace_url", "lowercase letters"),
@@ -131,6 +141,25 @@ def test_sign_up_refuses_bad_input_and_writes_nothing(client, mailoutbox, overri
     assert mailoutbox == []
 
 
+@pytest.mark.parametrize(
+    ("password", "again", "field", "message"),
+    [
+        ("something-long-enough", "something-else-entirely", "new_password2", "didn’t match"),
+        ("123", None, "new_password2", "too short"),
+        ("new@example.com", None, "new_password2", "too similar"),
+    ],
+)
+def test_the_password_chosen_from_the_link_is_validated_and_keeps_the_link(
+    client, mailoutbox, password, again, field, message
+):
+    sign_up(client)
+    response = confirm(client, mailoutbox[0], password=password, again=again)
+    assert response.status_code == 200
+    assert message in " ".join(response.context["form"].errors[field])
+    assert not User.objects.exists() and PendingSignUp.objects.count() == 1
+    assert confirm(client, mailoutbox[0]).status_code == 200  # then the link still works
+
+
 def test_sign_up_refuses_a_taken_url(client, owner):
     WorkspaceFactory(url="taken")
     response = sign_up(client, email="someone@example.com", workspace_url="taken")
@@ -142,7 +171,7 @@ def test_an_expired_link_creates_nothing(client, mailoutbox):
     sign_up(client)
     PendingSignUp.objects.update(created=timezone.now() - SIGN_UP_LINK_LIFETIME - timedelta(seconds=1))
     link = link_in(mailoutbox[0])
-    for response in (client.get(link), client.post(link)):
+    for response in (client.get(link), confirm(client, mailoutbox[0])):
         assert response.status_code == 404
         assert SIGN_UP_LINK_INVALID in response.content.decode()
     assert not User.objects.exists()
@@ -150,22 +179,43 @@ def test_an_expired_link_creates_nothing(client, mailoutbox):
 
 @pytest.mark.parametrize("token", ["0" * 64, "nope", "a" * 500])
 def test_a_made_up_link_creates_nothing(client, token):
-    assert client.post(reverse("accounts:confirm_sign_up", kwargs={"token": token})).status_code == 404
+    link = reverse("accounts:confirm_sign_up", kwargs={"token": token})
+    assert client.post(link, {"new_password1": PASSWORD_CHOSEN, "new_password2": PASSWORD_CHOSEN}).status_code == 404
     assert not User.objects.exists()
 
 
 def test_of_two_links_for_one_address_one_makes_the_account_and_both_are_then_used_up(client, mailoutbox):
     sign_up(client, workspace_url="first")
-    sign_up(client, workspace_url="second", password1="the-second-password", password2="the-second-password")
-    first, second = (link_in(mail) for mail in mailoutbox)
-    confirm(client, mailoutbox[1])
+    sign_up(client, workspace_url="second")
+    confirm(client, mailoutbox[1], password="the-second-password")
     user = User.objects.get(username="new@example.com")
     assert user.check_password("the-second-password")
     assert Workspace.objects.filter(url="second").exists() and not Workspace.objects.filter(url="first").exists()
     client.logout()
-    assert client.post(first).status_code == 404
-    assert client.post(second).status_code == 404
+    assert confirm(client, mailoutbox[0]).status_code == 404
+    assert confirm(client, mailoutbox[1]).status_code == 404
     assert User.objects.count() == 1
+
+
+def test_a_second_click_on_create_my_account_is_the_used_link_page(client, mailoutbox, monkeypatch):
+    """Two submissions of the same form: the second finds the link used up between its own
+    check and its write (played here in that order), and says so rather than failing."""
+    from workspaces import views
+
+    sign_up(client)
+    link = link_in(mailoutbox[0])
+    real_pending, real_complete = views.user_sign_up_pending, views.user_sign_up_complete
+    token = link.rsplit("/", 1)[1]
+
+    def checked_then_completed_by_the_other_click(**kwargs):
+        found = real_pending(**kwargs)
+        real_complete(token=token, password="the-first-click")
+        return found
+
+    monkeypatch.setattr(views, "user_sign_up_pending", checked_then_completed_by_the_other_click)
+    response = confirm(client, mailoutbox[0])
+    assert response.status_code == 404 and SIGN_UP_LINK_INVALID in response.content.decode()
+    assert User.objects.get().check_password("the-first-click")
 
 
 def test_a_workspace_url_taken_before_the_link_is_followed_still_makes_the_account(client, mailoutbox):
@@ -325,7 +375,7 @@ def test_operators_see_pending_sign_ups_without_their_secrets(client, admin_clie
         assert page.status_code == 200
         text = page.content.decode()
         assert "new@example.com" in text
-        assert pending.password not in text and pending.token_digest not in text
+        assert pending.token_digest not in text
     assert link_in(mailoutbox[0]).rsplit("/", 1)[1] not in "".join(p.content.decode() for p in pages)
 
 

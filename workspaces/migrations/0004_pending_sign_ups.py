@@ -15,7 +15,6 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('email', models.EmailField(db_index=True, max_length=150)),
-                ('password', models.CharField(max_length=128)),
                 ('workspace_name', models.CharField(max_length=100)),
                 ('workspace_url', models.CharField(max_length=50)),
                 ('token_digest', models.CharField(max_length=64, unique=True)),
