@@ -128,10 +128,10 @@ def user_sign_up_complete(*, token: str, password: str) -> tuple["User", Pending
     the link, and every other pending sign-up of that address, are used up. NotFound when the
     link was used meanwhile (a second click); Conflict when the address got an account
     meanwhile (through another of its links)."""
-    pending = user_sign_up_pending(token=token)
-    pending = PendingSignUp.objects.select_for_update().filter(pk=pending.pk).first()
-    if pending is None:
+    locked = PendingSignUp.objects.select_for_update().filter(pk=user_sign_up_pending(token=token).pk).first()
+    if locked is None:
         raise NotFound(SIGN_UP_LINK_INVALID)
+    pending = locked
     PendingSignUp.objects.filter(email=pending.email).delete()
     if UserModel.objects.filter(username=pending.email).exists():
         raise Conflict(ACCOUNT_EXISTS)
