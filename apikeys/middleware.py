@@ -18,7 +18,7 @@ from django.http.request import RawPostDataException
 from django.views import defaults
 
 from .exceptions import HINTS, envelope
-from .redaction import REDACTED, SECRET_ANYWHERE, SECRET_RUN
+from .redaction import REDACTED, SECRET_ANYWHERE, secret_runs
 
 # Whole path segments: `/app/...` is a page, `/applied/...` is the API of a workspace `applied`.
 # Each first segment is also a reserved workspace url (workspaces.models), so none can be both.
@@ -80,7 +80,12 @@ class ApiErrorMiddleware:
 
 def key_shapes(text: str) -> set[str]:
     """Every key-shaped string in `text`: a key, whole or cut short, or a secret part alone."""
-    return {m[0] for m in SECRET_ANYWHERE.finditer(text)} | {m[0] for m in SECRET_RUN.finditer(text)}
+    return whole_keys(text) | set(secret_runs(text))
+
+
+def whole_keys(text: str) -> set[str]:
+    """Every key in `text`, whole or cut short, with its `sak_<keyid>_` prefix."""
+    return {m[0] for m in SECRET_ANYWHERE.finditer(text)}
 
 
 KEY_IN_PAGE_PATH = (
@@ -90,12 +95,27 @@ KEY_IN_PAGE_PATH = (
 )
 
 
+def key_in_path() -> HttpResponseNotFound:
+    # Answered before any other middleware runs, so it sets the headers they would have.
+    response = HttpResponseNotFound(KEY_IN_PAGE_PATH)
+    response["Content-Security-Policy"] = "default-src 'none'"
+    response["X-Content-Type-Options"] = "nosniff"
+    response["X-Frame-Options"] = "DENY"
+    response["Referrer-Policy"] = "no-referrer"
+    response["Cache-Control"] = "no-store"
+    return response
+
+
 class NoKeyEchoMiddleware:
     """A key pasted into a page's address or form never comes back: not in a redirect (the
-    log-in's `next`), not in a page (a form that re-renders what was typed, the admin's login
-    form). No page has a key in its path, so such a path is a 404 that quotes nothing; a key
-    in a page's query string or form is cut out of the answer's body and `Location`. The API's
-    own answers never echo one (`exceptions.envelope`), and the API takes keys in the query."""
+    log-in's `next`, the HTTPS redirect), not in a page (a form that re-renders what was typed,
+    the admin's login form). No page has a key in its path, so such a path (a whole key, or a
+    secret part alone) is a 404 that quotes nothing; one in a page's query string (the log-in's
+    `next`) is cut out of the answer's body and `Location`, and so is a whole key typed into a
+    page's form (only whole keys there: a random-looking id someone typed is shown as typed;
+    the fields themselves refuse keys). First in MIDDLEWARE, so that every redirect passes
+    through it. The API's own answers never echo one (`exceptions.envelope`), and the API takes
+    keys in the query."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -104,7 +124,7 @@ class NoKeyEchoMiddleware:
         if PAGE_PATH.match(request.path) is None:
             return self.get_response(request)
         if key_shapes(request.path):
-            return HttpResponseNotFound(KEY_IN_PAGE_PATH)
+            return key_in_path()
         response = self.get_response(request)
         found = key_shapes(unquote(request.META.get("QUERY_STRING", ""), errors="replace"))
         if request.method == "POST":
@@ -112,7 +132,7 @@ class NoKeyEchoMiddleware:
                 posted = [v for name, values in request.POST.lists() if name != "csrfmiddlewaretoken" for v in values]
             except RawPostDataException:
                 posted = []
-            found |= {shape for value in posted for shape in key_shapes(value)}
+            found |= {shape for value in posted for shape in whole_keys(value)}
         return _cut(response, found) if found else response
 
 

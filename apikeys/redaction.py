@@ -1,6 +1,7 @@
 """Keeps key secrets out of logs. The official SDK sends keys in the query string, people paste
 whole keys where a keyId belongs (`/acme/api-keys/<key>`), and error messages quote what they
-were given: every log line, the app's and gunicorn's, goes through `redact` before it is written."""
+were given: every log line, the app's and gunicorn's, goes through `redact` before it is written.
+The links that account mails carry (sign-up, password reset) are bearer tokens too."""
 
 import logging
 import re
@@ -11,18 +12,34 @@ BEARER = re.compile(r"(Bearer\s+)[^\s\"',]+", re.IGNORECASE)
 # readable (it is the public prefix), what follows is dropped.
 SECRET_ANYWHERE = re.compile(r"(sak_[A-Za-z0-9]{12}_)[0-9A-Za-z]+")
 # A key's secret part pasted alone (`/acme/api-keys/<secret>`, `<keyid>_<secret>`): with the
-# public key id from any listing it rebuilds the key. A run of 24 or more base62 characters
-# of random base62 holds both upper- and lowercase letters (all but about one in ten million
-# do); slugs, hex digests, ids and most words do not, so they stay readable.
-SECRET_RUN = re.compile(r"(?<![0-9A-Za-z])(?=[0-9A-Za-z]*[A-Z])(?=[0-9A-Za-z]*[a-z])[0-9A-Za-z]{24,}(?![0-9A-Za-z])")
+# public key id from any listing it rebuilds the key. Candidates are runs of 32 or more base62
+# characters (the secret, with or without its checksum); `looks_random` keeps words, class names
+# (`StringDataRightTruncation`), slugs and hex digests readable.
+BASE62_RUN = re.compile(r"(?<![0-9A-Za-z])[0-9A-Za-z]{32,}(?![0-9A-Za-z])")
+# A sign-up or password-reset link's token, in a logged path (`/accounts/signup/<token>`).
+ACCOUNT_LINK = re.compile(r"(/accounts/(?:signup|password/reset)/)(?!(?:sent|done)(?:[\s?\"'#]|$))[^\s?\"'#]+")
 REDACTED = "[redacted]"
+
+
+def looks_random(run: str) -> bool:
+    """Whether a base62 run looks like random base62 rather than words: both cases, and a digit
+    or at least eight capitals (a random secret part fails this about once in 10^8 tries;
+    CamelCase names have no digits and a few capitals)."""
+    upper = sum(c.isupper() for c in run)
+    return upper > 0 and any(c.islower() for c in run) and (upper >= 8 or any(c.isdigit() for c in run))
+
+
+def secret_runs(text: str) -> list[str]:
+    """The runs in `text` that may be a key's secret part."""
+    return [m[0] for m in BASE62_RUN.finditer(text) if looks_random(m[0])]
 
 
 def redact(text: str) -> str:
     text = SECRET_IN_QUERY.sub(rf"\1{REDACTED}", text)
     text = BEARER.sub(rf"\1{REDACTED}", text)
     text = SECRET_ANYWHERE.sub(rf"\1{REDACTED}", text)
-    return SECRET_RUN.sub(REDACTED, text)
+    text = ACCOUNT_LINK.sub(rf"\1{REDACTED}", text)
+    return BASE62_RUN.sub(lambda m: REDACTED if looks_random(m[0]) else m[0], text)
 
 
 class RedactSecrets(logging.Filter):

@@ -88,10 +88,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "apikeys.middleware.NoKeyEchoMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "apikeys.middleware.ApiErrorMiddleware",
-    "apikeys.middleware.NoKeyEchoMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

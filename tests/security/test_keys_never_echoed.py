@@ -20,14 +20,16 @@ def pasted(enterprise, make_key):
     return {"whole": secret, "secret part": secret_part, "id and secret": f"{key_id}_{secret_part}"}
 
 
-def assert_not_echoed(response, pasted: dict):
+def assert_not_echoed(response, pasted: dict, *labels: str):
+    """Neither the pasted forms named (all by default) nor a 24-character piece of the secret
+    part is anywhere in the answer."""
     headers = "\n".join(f"{name}: {value}" for name, value in response.items())
     body = b"".join(response.streaming_content) if response.streaming else response.content
     if "Content-Length" in response:
         assert int(response["Content-Length"]) == len(body)
-    for label, value in pasted.items():
-        secret_part = pasted["secret part"]
-        for fragment in (value, secret_part[:24], secret_part[-24:]):
+    secret_part = pasted["secret part"]
+    for label in labels or pasted:
+        for fragment in (pasted[label], secret_part[:24], secret_part[-24:]):
             assert fragment not in headers, f"{label} echoed in a header: {headers}"
             assert fragment.encode() not in body, f"{label} echoed in the page"
 
@@ -71,25 +73,51 @@ def test_a_key_in_a_page_query_is_not_sent_back(client, pasted, path):
 
 
 def test_a_key_typed_into_a_page_form_is_not_rendered_back(client, owner, pasted, make_key, enterprise):
-    """The edit modal re-renders a refused form with what was typed: a key typed as the name
-    (with an error elsewhere, an unknown access choice) comes back cut out."""
+    """The edit modal re-renders a refused form with what was typed: a whole key typed as the
+    name (with an error elsewhere, an unknown access choice) comes back cut out."""
     key, _ = make_key(enterprise, name="target")
     client.force_login(owner)
     edit = reverse("apikeys:edit", kwargs={"ws": "acme", "key_id": key.key_id})
-    for value in pasted.values():
-        response = client.post(edit, {"name": value, "access": "nonsense", "folder_limit": "all"})
-        assert response.status_code in (200, 400)
-        assert "nonsense" in response.content.decode() or response.status_code == 400
-        assert_not_echoed(response, pasted)
-        key.refresh_from_db()
-        assert key.name == "target"
+    response = client.post(edit, {"name": pasted["whole"], "access": "nonsense", "folder_limit": "all"})
+    assert response.status_code in (200, 400)
+    assert_not_echoed(response, pasted, "whole")
+    key.refresh_from_db()
+    assert key.name == "target"
+
+
+def test_a_random_looking_value_typed_into_a_form_is_shown_as_typed(client, owner, make_key, enterprise):
+    """Only whole keys are cut from a form's answer: an id that merely looks random (a Drive
+    file id, a camel-case name) is the user's own text, shown back unharmed."""
+    key, _ = make_key(enterprise, name="target")
+    client.force_login(owner)
+    edit = reverse("apikeys:edit", kwargs={"ws": "acme", "key_id": key.key_id})
+    for typed in ("1AbCdEfGhIjKlMnOpQrStUvWxYz012345", "ProductionInferenceServerForVision"):
+        response = client.post(edit, {"name": typed, "access": "nonsense", "folder_limit": "all"})
+        assert typed in response.content.decode()
+
+
+def test_the_https_redirect_never_carries_a_key(client, pasted, settings):
+    settings.SECURE_SSL_REDIRECT = True
+    response = client.get(f"/accounts/login?next=/app/acme/{pasted['whole']}")
+    assert response.status_code == 301 and response["Location"].startswith("https://")
+    assert_not_echoed(response, pasted, "whole")
+    in_path = client.get(f"/app/{pasted['whole']}")
+    assert in_path.status_code == 404
+    assert_not_echoed(in_path, pasted)
+
+
+def test_the_key_in_path_answer_has_the_security_headers(client, pasted):
+    response = client.get(f"/admin/{pasted['whole']}")
+    assert response["Content-Security-Policy"] == "default-src 'none'"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["X-Frame-Options"] == "DENY"
+    assert response["Cache-Control"] == "no-store"
 
 
 def test_a_log_in_with_a_key_as_the_email_does_not_show_it(client, pasted):
-    for value in pasted.values():
-        response = client.post("/accounts/login", {"username": value, "password": value})
-        assert response.status_code == 200
-        assert_not_echoed(response, pasted)
+    response = client.post("/accounts/login", {"username": pasted["whole"], "password": pasted["whole"]})
+    assert response.status_code == 200
+    assert_not_echoed(response, pasted, "whole")
 
 
 def test_the_admin_search_for_a_whole_key_still_finds_it_by_prefix(admin_client, pasted):
