@@ -4,8 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
-# The address that mails link to (sign-up, password reset, reminders), for the server `make run` starts.
-SITE_URL ?= http://$(HOST):$(PORT)
+# Where mails link to (sign-up, password reset, reminders) when SITE_URL is set nowhere (neither
+# in the environment nor in .env): the server `make run` starts. A wildcard address is no
+# address to link to: it becomes 127.0.0.1; an IPv6 one goes in brackets.
+SITE_HOST = $(if $(filter 0.0.0.0 :: [::],$(HOST)),127.0.0.1,$(if $(findstring :,$(HOST)),[$(HOST)],$(HOST)))
 # Development defaults; production sets its own environment (see README).
 export DEBUG ?= true
 
@@ -33,7 +35,7 @@ seed: migrate
 	$(BIN)/python manage.py seed_demo
 
 run: seed
-	SITE_URL=$(SITE_URL) DJANGO_RUNSERVER_HIDE_WARNING=true $(BIN)/python manage.py runserver $(HOST):$(PORT)
+	DEFAULT_SITE_URL=http://$(SITE_HOST):$(PORT) DJANGO_RUNSERVER_HIDE_WARNING=true $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 # pytest exits 5 when it collects nothing: that is a failure here, never a pass.
 test: install-dev

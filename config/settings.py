@@ -237,9 +237,18 @@ if _mail.get("EMAIL_HOST"):
         "timeout": 10,
     }
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Scoped API Keys <keys@localhost>")
-SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# `make run` passes DEFAULT_SITE_URL (the address it serves), used only where SITE_URL is unset.
+SITE_URL = env.str("SITE_URL", default=env.str("DEFAULT_SITE_URL", default="http://127.0.0.1:8000")).rstrip("/")
 if urlsplit(SITE_URL).scheme not in {"http", "https"}:
     raise ImproperlyConfigured(f"SITE_URL must start with http:// or https://; got {SITE_URL!r}")
+try:
+    _site = urlsplit(SITE_URL)
+    if not _site.hostname or _site.port == 0:
+        raise ValueError
+except ValueError:
+    raise ImproperlyConfigured(
+        f"SITE_URL must be an address such as https://keys.example.com; got {SITE_URL!r}"
+    ) from None
 
 # Leaked-key reports (GitHub secret scanning): a JSON file as GitHub serves its public keys
 # ({"public_keys": [{"key_identifier": ..., "key": "-----BEGIN PUBLIC KEY-----..."}]}), fetched

@@ -126,24 +126,42 @@ def test_pages_carry_the_hardening_headers_in_production(tmp_path):
         assert csrf["secure"] is True and csrf["samesite"] == "Lax", path
 
 
-def test_make_run_links_mails_to_the_port_it_serves():
-    """`make run PORT=8123` serves on 8123: the mails it sends (sign-up, reset) link there too,
-    unless SITE_URL is set; and the settings take what make passes over the .env file's."""
-    env = {k: v for k, v in os.environ.items() if k != "SITE_URL"}
-    dry_run = subprocess.run(
-        ["make", "-n", "run", "PORT=8123"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+def dry_run(*args, **env) -> str:
+    """The runserver line `make run` would run."""
+    clean = {k: v for k, v in os.environ.items() if k not in {"SITE_URL", "DEFAULT_SITE_URL", "HOST", "PORT"}}
+    result = subprocess.run(
+        ["make", "-n", "run", *args], cwd=ROOT, env=clean | env, capture_output=True, text=True, timeout=60
     )
-    runserver = next(line for line in dry_run.stdout.splitlines() if "runserver" in line)
-    assert runserver.startswith("SITE_URL=http://127.0.0.1:8123 ") and runserver.endswith("127.0.0.1:8123")
-    chosen = subprocess.run(
-        ["make", "-n", "run", "PORT=8123"],
-        cwd=ROOT,
-        env={**env, "SITE_URL": "https://keys.example.com"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert "SITE_URL=https://keys.example.com " in chosen.stdout
+    return next(line for line in result.stdout.splitlines() if "runserver" in line)
+
+
+@pytest.mark.parametrize(
+    ("args", "site"),
+    [
+        (["PORT=8123"], "http://127.0.0.1:8123"),
+        (["HOST=0.0.0.0", "PORT=8123"], "http://127.0.0.1:8123"),
+        (["HOST=localhost"], "http://localhost:8000"),
+        (["HOST=::1", "PORT=9000"], "http://[::1]:9000"),
+    ],
+)
+def test_make_run_links_mails_to_the_address_it_serves(args, site):
+    line = dry_run(*args)
+    assert line.startswith(f"DEFAULT_SITE_URL={site} ")
     shown = manage("shell", "-c", "from django.conf import settings; print(settings.SITE_URL)", DEBUG="true",
-                   SITE_URL="http://127.0.0.1:8123")  # fmt: skip
-    assert shown.stdout.strip().splitlines()[-1] == "http://127.0.0.1:8123", shown.stderr
+                   DEFAULT_SITE_URL=site)  # fmt: skip
+    assert shown.stdout.strip().splitlines()[-1] == site, shown.stderr
+
+
+def test_a_site_url_that_is_set_wins_over_make_runs_default():
+    """SITE_URL in the environment, or in .env (which django-environ loads into it), is the
+    operator's choice: `make run`'s address is only the default."""
+    shown = manage("shell", "-c", "from django.conf import settings; print(settings.SITE_URL)", DEBUG="true",
+                   DEFAULT_SITE_URL="http://127.0.0.1:8123", SITE_URL="https://keys.example.com")  # fmt: skip
+    assert shown.stdout.strip().splitlines()[-1] == "https://keys.example.com", shown.stderr
+
+
+@pytest.mark.parametrize("url", ["http://:::8000", "http://", "https://:80", "http://host:99999"])
+def test_a_site_url_without_a_host_is_refused(url):
+    result = manage("check", DEBUG="true", SITE_URL=url)
+    assert result.returncode != 0
+    assert "SITE_URL must be an address" in result.stderr
