@@ -14,6 +14,8 @@ from rest_framework import serializers
 
 from workspaces.storable import find_bad_text
 
+from .redaction import SECRET_ANYWHERE
+
 SERVER_OWNED = frozenset(
     {
         "workspace",
@@ -52,6 +54,9 @@ def is_ascii_id(text: str, max_digits: int = 18) -> bool:
     return text.isascii() and text.isdigit() and 0 < len(text) <= max_digits
 
 
+KEY_IN_TEXT = (
+    "May not contain an API key: a key is a secret, and this text is shown to others. Roll the key if it was shared."
+)
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 CONTROL_BUT_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # tab, LF and CR allowed
 
@@ -62,13 +67,18 @@ class StrictCharField(serializers.CharField):
     log and header injection wherever text is echoed. DRF's CharField already refuses NUL and
     lone surrogates."""
 
-    default_error_messages = {"control": "May not contain control characters such as tabs or newlines."}
+    default_error_messages = {
+        "control": "May not contain control characters such as tabs or newlines.",
+        "key": KEY_IN_TEXT,
+    }
 
     def to_internal_value(self, data):
         if not isinstance(data, str):
             self.fail("invalid")
         if CONTROL_CHARACTERS.search(data):
             self.fail("control")
+        if SECRET_ANYWHERE.search(data):  # stored, it would be shown on every page that lists it
+            self.fail("key")
         return super().to_internal_value(data)
 
 

@@ -3,11 +3,14 @@ a redirect, not in the log-in's `next`, not in a page or a form that re-renders 
 Each case pastes a whole key and its secret part alone, and looks at every byte of the answer:
 the status line's headers and the body."""
 
+import json
+
 import pytest
 from django.urls import reverse
 
 from apikeys import keyformat
 from apikeys.middleware import KEY_IN_PAGE_PATH
+from apikeys.models import ApiKey
 
 pytestmark = pytest.mark.django_db
 
@@ -131,3 +134,30 @@ def test_a_page_without_a_key_is_served_as_before(client, owner):
     client.force_login(owner)
     assert client.get("/app/acme/settings/api-keys").status_code == 200
     assert client.get("/accounts/login?next=/app/acme").status_code == 302  # signed in: straight on
+
+
+def test_a_key_is_never_stored_as_a_name_or_tag(client, owner, pasted, make_key, enterprise):
+    """Names and tags are shown to everyone in the workspace, and in flash messages after a
+    save: a whole key typed there is refused (a 400 naming the field), never stored."""
+    from apikeys.fields import KEY_IN_TEXT
+    from tests.factories import ProjectFactory
+
+    key, secret = make_key(enterprise, name="target")
+    ProjectFactory(workspace=enterprise, slug="cats")
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {secret}"}
+    for method, path, body, field in [
+        ("POST", "/acme/api-keys", {"name": pasted["whole"]}, "name"),
+        ("PATCH", f"/acme/api-keys/{key.key_id}", {"name": f"ci {pasted['whole']}"}, "name"),
+        ("POST", "/acme/projects", {"name": pasted["whole"], "type": "object-detection", "annotation": "a"}, "name"),
+    ]:
+        response = client.generic(method, path, json.dumps(body), content_type="application/json", **auth)
+        assert response.status_code == 400, response.content
+        assert response.json()["error"]["fields"][field] == [KEY_IN_TEXT]
+        assert_not_echoed(response, pasted, "whole")
+    client.force_login(owner)
+    edit = reverse("apikeys:edit", kwargs={"ws": "acme", "key_id": key.key_id})
+    response = client.post(edit, {"name": pasted["whole"], "access": "full", "folder_limit": "all"})
+    assert KEY_IN_TEXT in response.content.decode()
+    key.refresh_from_db()
+    assert key.name == "target"
+    assert not ApiKey.objects.filter(name__contains="sak_").exists()
