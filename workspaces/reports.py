@@ -35,7 +35,8 @@ def project_health(project: Project) -> dict:
         balance = {
             "mostCommon": {"label": most, "count": most_n},
             "leastCommon": {"label": least, "count": least_n},
-            "imbalanceRatio": round(most_n / least_n, 2),
+            # None when a class has no annotations (a count set to 0): no finite ratio.
+            "imbalanceRatio": round(most_n / least_n, 2) if least_n else None,
         }
     return {
         "project": project.slug,
