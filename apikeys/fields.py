@@ -40,6 +40,9 @@ SERVER_FIELD = "set by the server; it cannot be sent."
 
 
 MAX_DATE_AHEAD_DAYS = 3653  # ten years, leap days included
+MAX_ID = 2**63 - 1  # the largest database id
+MAX_ID_DIGITS = 18  # an id sent as text: every number of this many digits fits MAX_ID
+EXACT_FLOAT_INTEGERS = 2**53  # past this, a float parsed from JSON may not be the number sent
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -49,7 +52,7 @@ def iso(moment: datetime | None) -> str | None:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def is_ascii_id(text: str, max_digits: int = 18) -> bool:
+def is_ascii_id(text: str, max_digits: int = MAX_ID_DIGITS) -> bool:
     """A whole number written in ASCII digits that fits a database id."""
     return text.isascii() and text.isdigit() and 0 < len(text) <= max_digits
 
@@ -65,8 +68,10 @@ class StrictCharField(serializers.CharField):
     """A one-line string: never a number or a boolean quietly turned into one, and no control
     characters (tabs, newlines, escapes), which no name, tag or label needs and which turn into
     log and header injection wherever text is echoed. DRF's CharField already refuses NUL and
-    lone surrogates."""
+    lone surrogates. `refused` is the one character class it refuses; the OpenAPI schema reads
+    it too (`apikeys.schema`)."""
 
+    refused = CONTROL_CHARACTERS
     default_error_messages = {
         "control": "May not contain control characters such as tabs or newlines.",
         "key": KEY_IN_TEXT,
@@ -75,7 +80,7 @@ class StrictCharField(serializers.CharField):
     def to_internal_value(self, data):
         if not isinstance(data, str):
             self.fail("invalid")
-        if CONTROL_CHARACTERS.search(data):
+        if self.refused.search(data):
             self.fail("control")
         if SECRET_ANYWHERE.search(data):  # stored, it would be shown on every page that lists it
             self.fail("key")
@@ -86,6 +91,7 @@ class FileTextField(serializers.CharField):
     """The text of a file sent inside a JSON body (an annotation file): lines and tabs, but no
     other control characters; DRF's CharField already refuses NUL and lone surrogates."""
 
+    refused = CONTROL_BUT_LINES
     default_error_messages = {"control": "May not contain control characters other than tabs and line breaks."}
 
     def __init__(self, **kwargs):
@@ -95,7 +101,7 @@ class FileTextField(serializers.CharField):
     def to_internal_value(self, data):
         if not isinstance(data, str):
             self.fail("invalid")
-        if CONTROL_BUT_LINES.search(data):
+        if self.refused.search(data):
             self.fail("control")
         return super().to_internal_value(data)
 
@@ -124,9 +130,18 @@ class QueryBooleanField(serializers.Field):
         return "true" if value else "false"
 
 
-@extend_schema_field({"oneOf": [{"type": "string", "pattern": "^[0-9]+$"}, {"type": "integer", "minimum": 1}]})
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+            {"type": "string", "pattern": "^[0-9]*[1-9][0-9]*$", "maxLength": MAX_ID_DIGITS},
+        ]
+    }
+)
 class IdField(serializers.Field):
-    """An id sent as a number or a string of digits, as the official client sends them."""
+    """An id sent as a number or a string of digits, as the official client sends them. A
+    number is JSON's: `7.0` is the integer 7 (as JSON Schema reads it), where a float still
+    spells it exactly."""
 
     default_error_messages = {"invalid": "Must be an id: a positive whole number."}
 
@@ -135,7 +150,9 @@ class IdField(serializers.Field):
             self.fail("invalid")
         if isinstance(data, str) and is_ascii_id(data):
             data = int(data)
-        if not isinstance(data, int) or data < 1 or data > 2**63 - 1:
+        if isinstance(data, float) and data.is_integer() and abs(data) <= EXACT_FLOAT_INTEGERS:
+            data = int(data)
+        if not isinstance(data, int) or data < 1 or data > MAX_ID:
             self.fail("invalid")
         return data
 
@@ -170,24 +187,32 @@ class DateOrDateTimeField(serializers.Field):
 
 
 class BoundedDictField(serializers.DictField):
-    """A JSON object of at most `max_entries` entries."""
+    """A JSON object of at most `max_entries` entries, whose names, when `key` is given, are
+    values of that field (`key=StrictCharField(max_length=100)`)."""
 
     default_error_messages = {"too_many": "At most {max_entries} entries."}
 
-    def __init__(self, *, max_entries: int = 100, **kwargs):
+    def __init__(self, *, max_entries: int = 100, key: serializers.CharField | None = None, **kwargs):
         self.max_entries = max_entries
+        self.key = key
         super().__init__(**kwargs)
 
     def to_internal_value(self, data):
         if isinstance(data, dict) and len(data) > self.max_entries:
             self.fail("too_many", max_entries=self.max_entries)
+        if isinstance(data, dict) and self.key is not None:
+            for name in data:
+                self.key.run_validation(name)
         return super().to_internal_value(data)
 
 
-@extend_schema_field({"type": "string", "description": "A JSON object, sent as a string."})
+@extend_schema_field(
+    {"type": "object", "additionalProperties": {}, "description": "A JSON object; in a form, the text of one."}
+)
 class JSONObjectStringField(serializers.Field):
     """A JSON object sent as text (a multipart field): valid JSON, no NaN or Infinity, at most
-    `max_entries` entries, and only text that can be stored."""
+    `max_entries` entries, and only text that can be stored. The schema calls it an object:
+    the part of a form that carries JSON (OpenAPI's `encoding`)."""
 
     default_error_messages = {
         "invalid": "Must be a JSON object.",
@@ -254,6 +279,11 @@ class StrictSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
+class FormSerializer(StrictSerializer):
+    """The fields of a multipart form. A form has no null: a field that allows none is left
+    out (or sent empty), which the schema says by not calling it nullable."""
+
+
 class FutureDateField(DateOrDateTimeField):
     """A date in the future and at most ten years ahead (SPEC 3): later dates are mistakes,
     and past year 9999 they cannot even be stored."""
@@ -262,6 +292,7 @@ class FutureDateField(DateOrDateTimeField):
         "past": "Must be in the future.",
         "far": "Must be at most 10 years ahead.",
     }
+    rule = "In the future, and at most 10 years ahead."  # the OpenAPI schema's word (`x-business-rules`)
 
     def to_internal_value(self, data):
         moment = super().to_internal_value(data)

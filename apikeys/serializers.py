@@ -27,6 +27,9 @@ NAME_MAX = 100
 MAX_LIST = 100
 METADATA_MAX_ENTRIES = 100
 METADATA_VALUE_MAX_BYTES = 1024
+# Text of this many characters is within METADATA_VALUE_MAX_BYTES as JSON whatever they are
+# (12 bytes at most for one: an escaped surrogate pair); longer ASCII text may be too.
+METADATA_TEXT_MAX = (METADATA_VALUE_MAX_BYTES - 2) // 12
 SCOPE_WORDS = [*registry.SCOPE_NAMES, *registry.SECTIONS, *registry.PRESETS]
 # The body's field names, and the KeySpec fields they fill.
 SPEC_FIELDS = {
@@ -53,8 +56,52 @@ class ScopeWordField(StrictCharField):
     """A scope (`image:read`), a section (`image`) or a preset (`role:uploader`)."""
 
 
+@extend_schema_field(
+    {
+        "type": "object",
+        "maxProperties": METADATA_MAX_ENTRIES,
+        "propertyNames": {"type": "string", "minLength": 1, "maxLength": NAME_MAX},
+        "additionalProperties": {
+            "anyOf": [
+                {"type": "string", "maxLength": METADATA_TEXT_MAX},
+                {"type": "number"},
+                {"type": "boolean", "nullable": True},
+            ]
+        },
+    }
+)
+class MetadataField(serializers.DictField):
+    """A key's custom metadata (`ApiKeySpecSerializer.validate_customMetadata` checks it)."""
+
+
+IPV4 = r"(?:(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "anyOf": [
+            {"format": "ipv4"},
+            {"format": "ipv6"},
+            {"pattern": f"^{IPV4}/(?:3[0-2]|[12]?[0-9])$"},
+            {"pattern": "^(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}/(?:12[0-8]|1[01][0-9]|[1-9]?[0-9])$"},
+        ],
+    }
+)
+class NetworkField(StrictCharField):
+    """An IP address or a CIDR block (`validate_allowedIps` reads it)."""
+
+
+OWNERS_RULE = "Ids of members of this workspace."
+
+
 class ApiKeySpecSerializer(StrictSerializer):
     """The writable fields of a key; each optional, and only those sent change (`spec`)."""
+
+    rules = {
+        "folderIds": "Ids of folders of this workspace (within the calling key's own, if it is limited to some).",
+        "owners": OWNERS_RULE,
+    }
 
     name = StrictCharField(max_length=NAME_MAX, required=False)
     scopes = _list(
@@ -64,8 +111,10 @@ class ApiKeySpecSerializer(StrictSerializer):
         help_text="null: full access; []: no abilities; else scopes, sections or role:* presets.",
     )
     folderIds = _list(IdField(), required=False, help_text="Folders the key is limited to; [] for workspace-wide.")
-    customMetadata = serializers.DictField(
-        required=False, help_text=f"Up to {METADATA_MAX_ENTRIES} entries of at most 1 KB; {{}} clears."
+    customMetadata = MetadataField(
+        required=False,
+        help_text=f"Up to {METADATA_MAX_ENTRIES} entries, named by 1 to {NAME_MAX} characters: text, numbers, "
+        "booleans or null of at most 1 KB as JSON; {} clears.",
     )
     protected = StrictBooleanField(required=False, help_text="true protects; only Settings → API Keys unprotects.")
     disabled = StrictBooleanField(required=False)
@@ -77,7 +126,7 @@ class ApiKeySpecSerializer(StrictSerializer):
     expiresAt = FutureDateField(
         required=False, allow_null=True, help_text="Future date (at most 10 years ahead) after which the key stops."
     )
-    allowedIps = _list(StrictCharField(), required=False, help_text="Addresses or CIDR blocks; [] allows any.")
+    allowedIps = _list(NetworkField(), required=False, help_text="Addresses or CIDR blocks; [] allows any.")
 
     def validate_scopes(self, words: list[str] | None) -> tuple[str, ...] | None:
         if words is None:
@@ -147,6 +196,8 @@ class ApiKeyCreateSerializer(ApiKeySpecSerializer):
 
 
 class ApiKeyRollSerializer(StrictSerializer):
+    rules = {"owners": OWNERS_RULE}
+
     rotationDueAt = FutureDateField(
         required=False, allow_null=True, help_text="Omitted, the old key's date carries over."
     )

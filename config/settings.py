@@ -263,6 +263,9 @@ SPECTACULAR_SETTINGS = {
         'scope it needs. Errors: `{"error": {"message", "type", "hint"}}`.'
     ),
     "VERSION": "1.0.0",
+    # 3.1: JSON Schema proper, so the document can say what the server refuses in object keys
+    # (`propertyNames`) and which values are null, as the fuzzing's positive_data_acceptance checks.
+    "OAS_VERSION": "3.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
@@ -275,7 +278,6 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "ProjectTypeEnum": "workspaces.models.ProjectType.values",
         "TrashedTypeEnum": ["project", "version"],
-        "TrashRestoreTypeEnum": ["project", "version", "workflow", "training"],
         "AnnotationFormatEnum": ["coco", "voc", "yolo", "createml", "classification"],
     },
 }

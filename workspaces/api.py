@@ -11,14 +11,19 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.http import FileResponse
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiRequest,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+)
 from rest_framework import exceptions
 from rest_framework.response import Response
 
 from apikeys.authentication import LINK_MAX_AGE, link_token
 from apikeys.exceptions import PayloadTooLarge
-from apikeys.fields import is_ascii_id, iso
+from apikeys.fields import MAX_ID_DIGITS, is_ascii_id, iso
 from apikeys.parsers import SafeFormParser, SafeJSONParser, SafeMultiPartParser
 from apikeys.permissions import caller_holds, require
 from apikeys.services import Actor
@@ -26,12 +31,22 @@ from apikeys.viewsets import ScopedViewSet
 
 from . import exports, search, services
 from .annotations import Annotation, AnnotationError, parse_annotation
-from .models import CLASSIFICATION_TYPES, TRASH_RETENTION, Folder, Image, Model, Plan, Project, Split, Version
+from .models import (
+    CLASSIFICATION_TYPES,
+    MEDIA_TYPES,
+    TRASH_RETENTION,
+    Folder,
+    Image,
+    Model,
+    Plan,
+    Project,
+    Split,
+    Version,
+)
 from .prepared import prepared
 from .reports import project_health, usage_report
 from .serializers import (
     DEFAULT_SEARCH_FIELDS,
-    TRASH_KINDS,
     AnnotateBody,
     AnnotatedResponse,
     AnnotateQuery,
@@ -100,6 +115,15 @@ TOO_LARGE = "The file is larger than the {limit} bytes this server accepts."
 # the weights upload is read too, to say what is missing. Everything else takes JSON.
 UPLOAD_PARSERS = [SafeMultiPartParser, SafeFormParser]
 WEIGHTS_PARSERS = [SafeMultiPartParser, SafeFormParser, SafeJSONParser]
+# The parts of the upload form that are not text: the image (of a type it is read as) and its
+# metadata (a JSON object).
+UPLOAD_ENCODING = {
+    "file": {"contentType": ", ".join(sorted(MEDIA_TYPES.values()))},
+    "metadata": {"contentType": "application/json"},
+}
+EXPORT_FORMAT = OpenApiParameter(
+    "export_format", str, OpenApiParameter.PATH, enum=sorted(exports.FORMATS), description="The export's format."
+)
 
 
 class ResourceViewSet(ScopedViewSet):
@@ -266,8 +290,18 @@ class FolderViewSet(ResourceViewSet):
     @extend_schema(
         operation_id="folders_list",
         summary="Project folders (or the one `groupId` names, as `roboflow folder get` asks)",
-        parameters=[OpenApiParameter("groupId", OpenApiTypes.INT, description="One folder's id.")],
-        responses=FolderListResponse,
+        parameters=[
+            OpenApiParameter(
+                "groupId",
+                {"type": "integer", "minimum": 1, "maximum": 10**MAX_ID_DIGITS - 1},
+                description="One folder's id.",
+            )
+        ],
+        responses=PolymorphicProxySerializer(
+            component_name="FoldersOrFolder",
+            serializers=[FolderListResponse, FolderResponse],
+            resource_type_field_name=None,
+        ),
     )
     def list(self, request, ws):
         group = request.query_params.get("groupId")
@@ -362,7 +396,7 @@ class ImageViewSet(ResourceViewSet):
         operation_id="image_upload",
         summary="Upload an image",
         parameters=[UploadQuery],
-        request={"multipart/form-data": UploadBody},
+        request={"multipart/form-data": OpenApiRequest(UploadBody, encoding=UPLOAD_ENCODING)},
         responses=UploadResponse,
     )
     def upload(self, request, project):
@@ -619,6 +653,7 @@ class VersionViewSet(ResourceViewSet):
     @extend_schema(
         operation_id="version_export",
         summary="Export a version: a link to its zip (coco, yolov8 and kin, voc)",
+        parameters=[EXPORT_FORMAT],
         responses={200: ExportResponse},
     )
     def export(self, request, ws, project, version, export_format):
@@ -634,6 +669,7 @@ class VersionViewSet(ResourceViewSet):
     @extend_schema(
         operation_id="version_download",
         summary="The zip of an export (the link the export answered with)",
+        parameters=[EXPORT_FORMAT],
         responses={(200, "application/zip"): OpenApiResponse(description="The dataset, as a zip.")},
     )
     def download(self, request, ws, project, version, export_format):
@@ -806,14 +842,13 @@ class TrashViewSet(ResourceViewSet):
             if project is None:
                 raise exceptions.NotFound(f"No project {data['id']} in the trash.")
             return Response({"restored": True, **trash_item(services.project_restore(project=project))})
-        if data["type"] == "version":
-            require(request, self, "version:update")  # what deleting it needed
-            parent = data.get("parentId")
-            version = self.trashed_versions().filter(number=data["id"], project_id=parent).first() if parent else None
-            if version is None:
-                raise exceptions.NotFound(f"No version {data['id']} of project {parent} in the trash.")
-            return Response({"restored": True, **trashed_version(services.version_restore(version=version))})
-        raise exceptions.ValidationError({"type": [TRASH_KINDS]})
+        # A version: the body's `type` is one of RESTORABLE.
+        require(request, self, "version:update")  # what deleting it needed
+        parent = data.get("parentId")
+        version = self.trashed_versions().filter(number=data["id"], project_id=parent).first() if parent else None
+        if version is None:
+            raise exceptions.NotFound(f"No version {data['id']} of project {parent} in the trash.")
+        return Response({"restored": True, **trashed_version(services.version_restore(version=version))})
 
 
 class ReportViewSet(ResourceViewSet):

@@ -7,15 +7,18 @@ reads every field of the project object)."""
 import zlib
 from datetime import timedelta
 
+from django.core.validators import RegexValidator
 from django.db.models import Count, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apikeys.fields import (
     BoundedDictField,
     FileTextField,
+    FormSerializer,
     IdField,
     JSONObjectStringField,
     QueryBooleanField,
@@ -23,7 +26,6 @@ from apikeys.fields import (
     StrictBooleanField,
     StrictCharField,
     StrictSerializer,
-    is_ascii_id,
 )
 
 from .annotations import LABEL_MAX
@@ -414,16 +416,20 @@ class ProjectUpdateBody(StrictSerializer):
     license = StrictCharField(max_length=50, required=False, allow_blank=True)
     public = StrictBooleanField(required=False)
     classes = BoundedDictField(
-        child=serializers.IntegerField(min_value=0, max_value=MAX_COUNT), required=False, max_entries=MAX_CLASSES
+        key=StrictCharField(max_length=100),
+        child=serializers.IntegerField(min_value=0, max_value=MAX_COUNT),
+        required=False,
+        max_entries=MAX_CLASSES,
     )
 
-    def validate_classes(self, classes: dict) -> dict:
-        for name in classes:
-            StrictCharField(max_length=100).run_validation(name)
-        return classes
+
+PROJECTS_RULE = "Slugs of projects of this workspace that the key may reach."
+VERSION_RULE = "The number of a version of this project (not one in the trash)."
 
 
 class FolderBody(StrictSerializer):
+    rules = {"projects": PROJECTS_RULE}
+
     name = StrictCharField(max_length=100)
     projects = serializers.ListField(child=StrictCharField(max_length=50), required=False, max_length=500)
 
@@ -433,44 +439,62 @@ class FolderRenameBody(StrictSerializer):
 
 
 class FolderProjectsBody(StrictSerializer):
+    rules = {"projects": PROJECTS_RULE}
+
     projects = serializers.ListField(child=StrictCharField(max_length=50), min_length=1, max_length=500)
 
 
+TAGS_RULE = f"An image holds at most {MAX_TAGS} tags: those it has and these."
+METADATA_RULE = f"An image holds at most {MAX_METADATA} metadata entries: those it has and these."
+
+
 class TagsBody(StrictSerializer):
+    rules = {"tags": TAGS_RULE, "metadata": METADATA_RULE}
+
     operation = serializers.ChoiceField(choices=["add", "remove", "set"], default="add")
     tags = serializers.ListField(child=StrictCharField(max_length=TAG_MAX), max_length=MAX_TAGS)
     metadata = BoundedDictField(required=False)
 
 
-@extend_schema_field(
-    {
-        "oneOf": [
-            {"type": "object", "additionalProperties": {"type": "string"}},
-            {"type": "array", "items": {"type": "string"}},
-        ],
-        "description": 'Class index → name (`{"0": "cat"}`), or the names in index order.',
-    }
-)
 class LabelmapField(serializers.Field):
+    """Class index → name (`{"0": "cat"}`), or the names in index order."""
+
     default_error_messages = {"invalid": "Must be an object of class index → name, or a list of names."}
 
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.names = StrictCharField(max_length=LABEL_MAX)
+        self.indexes = StrictCharField(max_length=20)
+
     def to_internal_value(self, data):
-        names = StrictCharField(max_length=LABEL_MAX)
         if isinstance(data, list) and len(data) <= MAX_CLASSES:
-            return [names.run_validation(name) for name in data]
+            return [self.names.run_validation(name) for name in data]
         if isinstance(data, dict) and len(data) <= MAX_CLASSES:
-            return {StrictCharField(max_length=20).run_validation(k): names.run_validation(v) for k, v in data.items()}
+            return {self.indexes.run_validation(k): self.names.run_validation(v) for k, v in data.items()}
         self.fail("invalid")
 
     def to_representation(self, value):
         return value
 
 
+class LabelmapFieldSchema(OpenApiSerializerFieldExtension):
+    target_class = LabelmapField
+
+    def map_serializer_field(self, auto_schema, direction):
+        names = auto_schema.map_field(self.target.names, direction)
+        by_index = {"type": "object", "additionalProperties": names, "maxProperties": MAX_CLASSES}
+        auto_schema.name_keys(by_index, self.target.indexes)
+        return {
+            "oneOf": [by_index, {"type": "array", "items": names, "maxItems": MAX_CLASSES}],
+            "description": LabelmapField.__doc__,
+        }
+
+
 NOT_SERVED = "Not available on this server: it has no embeddings for similarity or text-prompt search."
 NOT_SERVED_JOBS = "Not available on this server: it has no annotation jobs."
 
 
-@extend_schema_field({"description": "Accepted in the SDK's body, not served here: sent, it is a 400 naming it."})
+@extend_schema_field({"not": {}, "description": "In the SDK's body, not served here: sent, it is a 400 naming it."})
 class NotServedField(serializers.Field):
     """A field of the official client's body that this server cannot serve: a 400 that names it
     when it is sent, never silently ignored (the answer would be to another question)."""
@@ -506,6 +530,9 @@ class SearchBody(StrictSerializer):
     offset = serializers.IntegerField(min_value=0, max_value=10**9, default=0)
 
 
+NOT_A_TOKEN = "Not a token this server gave."  # noqa: S105 - an error message, not a secret
+
+
 class WorkspaceSearchBody(StrictSerializer):
     """`POST /:ws/search/v1`, as `Workspace.search()` sends it."""
 
@@ -514,13 +541,10 @@ class WorkspaceSearchBody(StrictSerializer):
     fields = serializers.ListField(  # type: ignore[assignment]  # a declared field, not Serializer.fields
         child=serializers.ChoiceField(choices=sorted(RESULT_FIELDS)), max_length=len(RESULT_FIELDS), required=False
     )
-    continuationToken = StrictCharField(max_length=20, required=False)
+    continuationToken = StrictCharField(
+        max_length=20, required=False, validators=[RegexValidator(r"^[0-9]{1,10}\Z", message=NOT_A_TOKEN)]
+    )
     mediaTypes = serializers.ListField(child=serializers.ChoiceField(choices=["image", "video"]), required=False)
-
-    def validate_continuationToken(self, value):
-        if value is not None and not is_ascii_id(value, max_digits=10) and value != "0":
-            raise serializers.ValidationError("Not a token this server gave.")
-        return value
 
 
 class WorkspaceSearchResponse(serializers.Serializer):
@@ -530,7 +554,10 @@ class WorkspaceSearchResponse(serializers.Serializer):
 
 
 class ImageMetadataBody(StrictSerializer):
-    """`POST /:ws/images/:id/metadata`, as `roboflow image metadata` sends it."""
+    """`POST /:ws/images/:id/metadata`, as `roboflow image metadata` sends it: at least one field."""
+
+    min_fields = 1
+    rules = {"tags": TAGS_RULE, "metadata": METADATA_RULE}  # the image's, named so by the 400
 
     metadata = BoundedDictField(required=False, max_entries=MAX_METADATA)
     removeMetadata = serializers.ListField(
@@ -540,7 +567,7 @@ class ImageMetadataBody(StrictSerializer):
     removeTags = serializers.ListField(child=StrictCharField(max_length=TAG_MAX), max_length=MAX_TAGS, required=False)
 
     def validate(self, data):
-        if not data:
+        if len(data) < self.min_fields:
             raise serializers.ValidationError("Send metadata, removeMetadata, addTags or removeTags.")
         return data
 
@@ -556,6 +583,12 @@ class AnnotateQuery(QuerySerializer):
 
 
 class AnnotateBody(StrictSerializer):
+    rules = {
+        "annotationFile": "A file of the format the extension of the query's `name` names: COCO or CreateML "
+        "JSON (.json), Pascal VOC XML (.xml) or YOLO TXT (.txt, `labelmap` naming its class numbers); in a "
+        "classification project also a class name, or a JSON list of them.",
+    }
+
     annotationFile = FileTextField(max_length=MAX_ANNOTATION_TEXT, allow_blank=True, help_text="The file's text.")
     labelmap = LabelmapField(required=False, allow_null=True)
 
@@ -577,25 +610,37 @@ class GenerateBody(StrictSerializer):
 
 
 class ModelUpdateBody(StrictSerializer):
+    rules = {"version": VERSION_RULE}
+
     name = StrictCharField(max_length=100, required=False)
     type = StrictCharField(max_length=50, required=False)
     version = serializers.IntegerField(min_value=1, max_value=MAX_VERSION, required=False, allow_null=True)
 
 
-class ModelUploadBody(StrictSerializer):
+class ModelUploadBody(FormSerializer):
+    """A model's weights file and what it is, as a multipart form."""
+
+    rules = {"version": VERSION_RULE}
+
     weights = serializers.FileField(help_text="The weights file.")
     name = StrictCharField(max_length=100)
     type = StrictCharField(max_length=50, help_text="Architecture, e.g. yolov8n.")
     version = serializers.IntegerField(
-        min_value=1, max_value=MAX_VERSION, required=False, allow_null=True, help_text="The version it was trained on."
+        min_value=1,
+        max_value=MAX_VERSION,
+        required=False,
+        allow_null=True,
+        help_text="The version it was trained on; left out (or empty) for none.",
     )
 
 
-class UploadBody(StrictSerializer):
+class UploadBody(FormSerializer):
+    """An image and what to call it, as a multipart form."""
+
     file = serializers.FileField(allow_empty_file=True, help_text="The image: PNG, JPEG, GIF, BMP, TIFF or WebP.")
     name = StrictCharField(max_length=255, required=False, allow_blank=True, help_text="Defaults to the file's name.")
     split = serializers.ChoiceField(choices=Split.values, required=False)
-    metadata = JSONObjectStringField(required=False, help_text="A JSON object, as a string.")
+    metadata = JSONObjectStringField(required=False, help_text="A JSON object: the part's text (application/json).")
 
     def validate(self, data: dict) -> dict:
         if not data.get("name"):  # the file's own name, held to the same rules as a sent one
@@ -624,10 +669,11 @@ def parse(serializer_class, data) -> dict:
 # Trash --------------------------------------------------------------------------------------
 
 TRASH_KINDS = "Projects and versions go to the trash here; workflows and trainings do not exist on this server."
+RESTORABLE = ("project", "version")  # what the trash holds, so all that a restore takes
 
 
 class TrashedSerializer(serializers.Serializer):
-    type = serializers.ChoiceField(choices=["project", "version"])
+    type = serializers.ChoiceField(choices=RESTORABLE)
     id = serializers.CharField(help_text="A project's id; a version's number.")
     name = serializers.CharField()
     url = serializers.CharField(required=False, help_text="A project's url (slug).")
@@ -656,7 +702,7 @@ class TrashedResponse(TrashedSerializer):
 
 
 class TrashRestoreBody(StrictSerializer):
-    type = serializers.ChoiceField(choices=["project", "version", "workflow", "training"])
+    type = serializers.ChoiceField(choices=RESTORABLE, error_messages={"invalid_choice": TRASH_KINDS})
     id = IdField(help_text="A project's id; a version's number.")
     parentId = IdField(required=False, help_text="A version's project id.")
 
@@ -678,6 +724,8 @@ class ExportResponse(serializers.Serializer):
 
 
 class StatsQuery(QuerySerializer):
+    rules = {"startDate": "Not after `endDate`, which is today when left out (`startDate`: 30 days before it)."}
+
     startDate = serializers.DateField(input_formats=["%Y-%m-%d"], required=False)
     endDate = serializers.DateField(input_formats=["%Y-%m-%d"], required=False)
 
