@@ -48,6 +48,6 @@ def test_an_unstorable_json_value_is_a_form_error(admin_client, image, metadata)
 
 
 def test_a_storable_json_value_is_saved(admin_client, image):
-    response = change(admin_client, image, '{"a": 1.5e300, "b": "ok"}')
+    response = change(admin_client, image, '{"a": 1.25e3, "b": "ok"}')
     assert response.status_code == 302, response.context["adminform"].form.errors
-    assert Image.objects.get(pk=image.pk).metadata == {"a": 1.5e300, "b": "ok"}
+    assert Image.objects.get(pk=image.pk).metadata == {"a": 1250, "b": "ok"}
