@@ -388,19 +388,20 @@ class TestDisableEnableRevoke:
         assert fails(action, "zzzzzzzzzzzz") == "No API key 'zzzzzzzzzzzz'."
 
     def test_a_downgraded_workspace_keeps_its_keys_manageable(self, enterprise, make_key):
-        key, _ = make_key(enterprise)
+        key, secret = make_key(enterprise)
         enterprise.plan = Plan.FREE
         enterprise.save()
         run("disable", key.key_id)
+        assert ApiKey.objects.get(pk=key.pk).state() == KeyState.DISABLED
         run("enable", key.key_id)
+        assert ApiKey.objects.get(pk=key.pk).state() == KeyState.ACTIVE
         run("revoke", key.key_id)
+        assert ApiKey.objects.get(pk=key.pk).state() == KeyState.REVOKED
+        with pytest.raises(InvalidToken):
+            authenticate_key(secret, ip=None)
 
 
 class TestReportLeak:
-    @pytest.fixture(autouse=True)
-    def _leaks(self):
-        pytest.importorskip("apikeys.leaks", reason="apikeys/leaks.py is not written yet")
-
     def test_a_key_of_this_server_is_handled_and_never_echoed(self, enterprise, make_key):
         key, secret = make_key(enterprise, name="Leaky")
         output = run("report-leak", secret, "--source", "https://github.com/acme/app/blob/main/.env")

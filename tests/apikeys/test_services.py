@@ -71,11 +71,17 @@ class TestPlans:
     def test_free_keys_can_be_renamed_disabled_rolled_and_revoked(self, free, make_key):
         key, _ = make_key(free)
         key = update_key(key=key, actor=Actor(), name="Renamed")
+        assert ApiKey.objects.get(pk=key.pk).name == "Renamed"
         key = update_key(key=key, actor=Actor(), disabled=True)
+        assert ApiKey.objects.get(pk=key.pk).disabled
         key = update_key(key=key, actor=Actor(), disabled=False)
+        assert not ApiKey.objects.get(pk=key.pk).disabled
         new, _ = roll_key(key=key, actor=Actor())
+        assert new.name == "Renamed" and ApiKey.objects.get(pk=key.pk).rolled_at is not None
         api_key_revoke(key=new, actor=Actor())
-        make_key(free, name="after revoke")  # the single slot is free again
+        assert ApiKey.objects.get(pk=new.pk).revoked_at is not None
+        again, _ = make_key(free, name="after revoke")  # the single slot is free again
+        assert again.scopes is None and again.workspace == free
 
     def test_a_downgrade_never_widens_a_key_and_scope_edits_are_refused(self, enterprise, make_key):
         key, _ = make_key(enterprise, scopes=["image:read"])
