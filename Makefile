@@ -18,11 +18,18 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-install: $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+install: $(VENV)/.installed
 
-install-dev: $(BIN)/python
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+install-dev: $(VENV)/.dev-installed
+
+# Installed again only when the dependencies change, so `make test` starts at once.
+$(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@
 
 # The embedded defaults, written once so that manage.py works in any shell, DEBUG included.
 .env:
@@ -37,9 +44,10 @@ seed: migrate
 run: seed
 	DEFAULT_SITE_URL=http://$(SITE_HOST):$(PORT) DJANGO_RUNSERVER_HIDE_WARNING=true $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
-# pytest exits 5 when it collects nothing: that is a failure here, never a pass.
+# pytest exits 5 when it collects nothing: that is a failure here, never a pass. In parallel
+# (pyproject's addopts); the schema fuzzing at a third of its CI size (FUZZ_EXAMPLES, printed).
 test: install-dev
-	$(BIN)/pytest $(PYTEST_ARGS)
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-12} $(BIN)/pytest $(PYTEST_ARGS)
 
 # The schema fuzzing suite at ten times its CI size (about 20,000 requests per key).
 fuzz: install-dev

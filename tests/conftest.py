@@ -9,7 +9,28 @@ from django.core.servers import basehttp
 
 from tests.factories import MembershipFactory, UserFactory, WorkspaceFactory
 from tests.keys import create_key
+from tests.parallel import own_redis_database
 from workspaces.models import Plan, Role
+
+
+def pytest_configure(config):
+    from django.conf import settings
+
+    cache = settings.CACHES["default"]
+    if "redis" in cache["BACKEND"].lower():
+        cache["LOCATION"] = own_redis_database(cache["LOCATION"])
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The sizes of the runs whose size is set (`FUZZ_EXAMPLES`), gathered from every worker."""
+    sizes = [
+        (report.nodeid, value)
+        for report in terminalreporter.stats.get("passed", [])
+        for name, value in getattr(report, "user_properties", [])
+        if name == "requests sent"
+    ]
+    for nodeid, sent in sorted(sizes):
+        terminalreporter.write_line(f"{nodeid}: {sent}")
 
 
 @pytest.fixture(autouse=True)

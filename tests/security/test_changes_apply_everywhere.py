@@ -19,11 +19,13 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.parallel import own_redis_database
+
 pytestmark = pytest.mark.live
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-REDIS = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/11")
+REDIS = own_redis_database(os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/11"))
 
 
 def redis_up() -> bool:
