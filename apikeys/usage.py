@@ -32,7 +32,7 @@ from django.core.cache.backends.redis import RedisCache
 from django.db import connections, router
 from django.utils import timezone
 
-from workspaces.throttling import FixedWindow, _redis_client
+from workspaces.throttling import FixedWindow, redis_client
 
 from . import scopes as registry
 from .models import ApiKey, KeyUsage
@@ -147,7 +147,7 @@ def record(use: Use, limit: FixedWindow | None = None) -> int:
             keys += [raw(f"usage:n:{counter}") for counter in use.counters()]
             seen = use.last_seen() if use.counts_request else ""
             window = str(limit.window + 1) if limit else "0"
-            return int(_meter(_redis_client(backend))(keys=keys, args=[COUNTER_TTL, seen, window, *use.members()]))
+            return int(_meter(redis_client(backend))(keys=keys, args=[COUNTER_TTL, seen, window, *use.members()]))
         use.apply(backend)
     except Exception:
         log.warning("Key usage was not counted: the cache cannot be written.", exc_info=True)
@@ -163,7 +163,7 @@ def _take() -> tuple[dict[tuple[int, date, str], int], dict[int, dict]]:
     backend = caches["default"]
     found: list[tuple[str, object]] = []
     if isinstance(backend, RedisCache):
-        client = _redis_client(backend)
+        client = redis_client(backend)
         pending = backend.make_key(PENDING)
         members = sorted(m.decode() if isinstance(m, bytes) else m for m in client.smembers(pending))
         pipe = client.pipeline(transaction=False)
@@ -208,7 +208,7 @@ def _give_back(counts: dict[tuple[int, date, str], int]) -> None:
     for (pk, day, scope), n in counts.items():
         member = f"{pk}:{day.strftime('%Y%m%d')}:{scope}"
         if isinstance(backend, RedisCache):
-            pipe = _redis_client(backend).pipeline(transaction=False)
+            pipe = redis_client(backend).pipeline(transaction=False)
             raw = backend.make_key(f"usage:n:{member}")
             pipe.incrby(raw, n)
             pipe.expire(raw, COUNTER_TTL, nx=True)

@@ -71,7 +71,7 @@ def test_the_rate_limit_and_the_usage_count_are_one_cache_round_trip(client, wor
     secret = world["full"]
     client.get("/acme", HTTP_AUTHORIZATION=f"Bearer {secret}")  # the script loaded, lastUsedAt written
     if isinstance(backend, RedisCache):
-        real = throttling._redis_client(backend)
+        real = throttling.redis_client(backend)
         send = real.execute_command
         monkeypatch.setattr(real, "execute_command", lambda *a, **k: (trips.append(a[0]), send(*a, **k))[1])
         monkeypatch.setattr(real, "pipeline", lambda **k: trips.append("pipeline"))

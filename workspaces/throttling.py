@@ -52,7 +52,7 @@ def client_ip(request) -> str | None:
     return remote
 
 
-def _redis_client(backend: RedisCache):
+def redis_client(backend: RedisCache):
     """One client per cache backend (it holds the connection pool), not one per request."""
     client = getattr(backend, "counter_client", None)
     if client is None:
@@ -95,7 +95,7 @@ class FixedWindow:
             backend = caches["default"]
             if isinstance(backend, RedisCache):
                 raw = backend.make_key(key)
-                pipe = _redis_client(backend).pipeline(transaction=False)
+                pipe = redis_client(backend).pipeline(transaction=False)
                 pipe.incrby(raw, delta)
                 pipe.expire(raw, self.window + 1, nx=True)
                 return int(pipe.execute()[0])

@@ -195,8 +195,8 @@ def test_a_dead_cache_loses_counts_but_never_a_request(client, reader, monkeypat
 
     from workspaces import throttling
 
-    monkeypatch.setattr(throttling, "_redis_client", lambda _backend: DeadRedis())
-    monkeypatch.setattr(usage, "_redis_client", lambda _backend: DeadRedis())
+    monkeypatch.setattr(throttling, "redis_client", lambda _backend: DeadRedis())
+    monkeypatch.setattr(usage, "redis_client", lambda _backend: DeadRedis())
     assert client.get("/acme", **bearer(secret)).status_code == 200
     assert usage.flush() == 0
 
