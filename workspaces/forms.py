@@ -78,7 +78,7 @@ class WorkspaceForm(forms.Form):
 
 def _refuse_when_throttled(request, email: str | None) -> None:
     throttle = AccountMailThrottle(request, email)
-    if not throttle.allow():
+    if not throttle.begin():
         raise ValidationError(throttle.message(), code="throttled")
 
 

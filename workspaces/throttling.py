@@ -117,25 +117,13 @@ class FixedWindow:
         return self.count(subject) >= self.limit
 
 
-class LoginThrottle:
-    """Failed log-ins, limited per account and address together (`LOGIN_FAILURE_LIMIT`), per
-    address (`LOGIN_IP_FAILURE_LIMIT`) and per account from anywhere
-    (`LOGIN_ACCOUNT_FAILURE_LIMIT`, higher, so that nobody locks a user out from elsewhere
-    with a handful of tries). Over any of them even the right password is refused until the
-    window ends.
+class Throttle:
+    """Several fixed-window limits on one attempt, each (counter, subject). An attempt is counted
+    before it is acted on, so concurrent attempts cannot all slip past a limit between the
+    check and the count; one refused, or one that should not count after all, is taken back."""
 
-    An attempt is counted before the password is checked and taken back if it succeeds, so
-    concurrent attempts cannot all slip past the limit between the check and the count.
-    """
-
-    def __init__(self, request, username: str | None):
-        self.username = (username or "").strip().lower()
-        self.ip = (client_ip(request) if request is not None else None) or "unknown"
-        self.counters = [
-            (FixedWindow(settings.LOGIN_FAILURE_LIMIT, "loginfail:pair"), f"{self.username}|{self.ip}"),
-            (FixedWindow(settings.LOGIN_IP_FAILURE_LIMIT, "loginfail:ip"), self.ip),
-            (FixedWindow(settings.LOGIN_ACCOUNT_FAILURE_LIMIT, "loginfail:account"), self.username),
-        ]
+    MESSAGE = ""  # with {minutes}
+    counters: list[tuple[FixedWindow, str]]
 
     def begin(self) -> bool:
         """Count the attempt; False (and nothing counted) when a limit is already reached."""
@@ -151,14 +139,36 @@ class LoginThrottle:
             counter.incr(subject, -1)
 
     def message(self) -> str:
-        return LOGIN_THROTTLED.format(minutes=_minutes_left(self.counters))
+        minutes = max(1, -(-max(counter.retry_after() for counter, _ in self.counters) // 60))
+        return self.MESSAGE.format(minutes=minutes)
 
 
-class AccountMailThrottle:
+class LoginThrottle(Throttle):
+    """Failed log-ins, limited per account and address together (`LOGIN_FAILURE_LIMIT`), per
+    address (`LOGIN_IP_FAILURE_LIMIT`) and per account from anywhere
+    (`LOGIN_ACCOUNT_FAILURE_LIMIT`, higher, so that nobody locks a user out from elsewhere
+    with a handful of tries). Over any of them even the right password is refused until the
+    window ends. An attempt whose password is right is taken back."""
+
+    MESSAGE = LOGIN_THROTTLED
+
+    def __init__(self, request, username: str | None):
+        self.username = (username or "").strip().lower()
+        self.ip = (client_ip(request) if request is not None else None) or "unknown"
+        self.counters = [
+            (FixedWindow(settings.LOGIN_FAILURE_LIMIT, "loginfail:pair"), f"{self.username}|{self.ip}"),
+            (FixedWindow(settings.LOGIN_IP_FAILURE_LIMIT, "loginfail:ip"), self.ip),
+            (FixedWindow(settings.LOGIN_ACCOUNT_FAILURE_LIMIT, "loginfail:account"), self.username),
+        ]
+
+
+class AccountMailThrottle(Throttle):
     """Requests that mail an address typed into a form (sign-up, password reset): per address
     typed (`ACCOUNT_MAIL_LIMIT`, so nobody floods an inbox) and per requesting address
     (`ACCOUNT_MAIL_IP_LIMIT`, so nobody sweeps addresses). Every request counts, whether or not
     the address has an account, so the limit itself tells nothing about accounts either."""
+
+    MESSAGE = ACCOUNT_MAIL_THROTTLED
 
     def __init__(self, request, email: str | None):
         self.email = (email or "").strip().lower()
@@ -167,19 +177,3 @@ class AccountMailThrottle:
             (FixedWindow(settings.ACCOUNT_MAIL_LIMIT, "accountmail:email"), self.email),
             (FixedWindow(settings.ACCOUNT_MAIL_IP_LIMIT, "accountmail:ip"), self.ip),
         ]
-
-    def allow(self) -> bool:
-        """Count the request; False (and nothing counted) when a limit is already reached."""
-        counts = [counter.incr(subject) for counter, subject in self.counters]
-        if all(n <= counter.limit for n, (counter, _) in zip(counts, self.counters, strict=True)):
-            return True
-        for counter, subject in self.counters:
-            counter.incr(subject, -1)
-        return False
-
-    def message(self) -> str:
-        return ACCOUNT_MAIL_THROTTLED.format(minutes=_minutes_left(self.counters))
-
-
-def _minutes_left(counters: list[tuple[FixedWindow, str]]) -> int:
-    return max(1, -(-max(counter.retry_after() for counter, _ in counters) // 60))
