@@ -226,6 +226,10 @@ _mail = _url(
     env.email_url_config,
 )
 MAILERS = {"default": {"BACKEND": _mail["EMAIL_BACKEND"], "OPTIONS": {}}}
+if DEBUG and _mail["EMAIL_BACKEND"] == "django.core.mail.backends.console.EmailBackend":
+    # Links printed whole (Django's own prints the MIME source); with DEBUG off Django's stays,
+    # so that `check --deploy` still refuses mail that is never sent.
+    MAILERS["default"]["BACKEND"] = "config.mail.ReadableConsoleBackend"
 if _mail.get("EMAIL_HOST"):
     MAILERS["default"]["OPTIONS"] = {
         "host": _mail["EMAIL_HOST"],

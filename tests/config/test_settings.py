@@ -165,3 +165,17 @@ def test_a_site_url_without_a_host_is_refused(url):
     result = manage("check", DEBUG="true", SITE_URL=url)
     assert result.returncode != 0
     assert "SITE_URL must be an address" in result.stderr
+
+
+def test_mail_on_the_console_prints_links_whole_in_development():
+    """`make run`'s mails (sign-up, reset) go to the console: a long link must be printed on
+    one line, as it can be followed, not folded by quoted-printable."""
+    link = "http://127.0.0.1:8765/accounts/signup/" + "ab" * 32
+    code = (
+        "from django.core.mail import EmailMessage; "
+        f"EmailMessage(subject='Confirm', body='Hello, café.\\n\\n{link}\\n', to=['a@example.com']).send()"
+    )
+    shown = manage("shell", "-c", code, DEBUG="true", EMAIL_URL="consolemail://")
+    assert shown.returncode == 0, shown.stderr
+    assert f"\n{link}\n" in shown.stdout
+    assert "Subject: Confirm" in shown.stdout and "To: a@example.com" in shown.stdout and "café" in shown.stdout
