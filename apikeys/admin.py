@@ -9,11 +9,11 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from workspaces.errors import ServiceError
+from core.errors import ServiceError
+from core.redaction import SECRET_ANYWHERE
 
 from . import usage
 from .models import ApiKey, AuditEvent, KeyState, KeyUsage
-from .redaction import SECRET_ANYWHERE
 from .services import Actor, api_key_disable, api_key_enable, api_key_revoke
 from .templatetags.keytags import sparkline
 

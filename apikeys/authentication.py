@@ -5,10 +5,10 @@ from django.core import signing
 from django.utils import timezone
 from rest_framework.authentication import BaseAuthentication
 
-from workspaces.throttling import client_ip
+from core.exceptions import REALM, InvalidToken, IpNotAllowed
+from core.throttling import client_ip
 
 from . import keyformat
-from .exceptions import REALM, InvalidToken, IpNotAllowed
 from .models import ApiKey, KeyState, find_for_request
 from .throttling import AuthFailureGuard
 

@@ -44,13 +44,13 @@ from django.http import HttpRequest, JsonResponse
 from django.template.loader import render_to_string
 from django.views.decorators.csrf import csrf_exempt
 
+from core.exceptions import envelope
+from core.redaction import redact
+from core.storable import text_problem
 from workspaces.models import Membership, Role
-from workspaces.storable import text_problem
 
 from . import keyformat
-from .exceptions import envelope
 from .models import ApiKey, find_for_request
-from .redaction import redact
 from .services import Actor, api_key_report_leak
 
 logger = logging.getLogger(__name__)

@@ -13,10 +13,10 @@ from django.core.exceptions import ImproperlyConfigured
 from rest_framework import exceptions
 from rest_framework.permissions import BasePermission
 
+from core.exceptions import InsufficientScope, UndeclaredAction
 from workspaces.models import MANAGER_ROLES
 
 from . import scopes, usage
-from .exceptions import InsufficientScope, UndeclaredAction
 from .models import ApiKey
 
 UNDECLARED = "This endpoint declares no scope for this action, so no API key may call it."

@@ -19,9 +19,9 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
+from core.fields import CONTROL_CHARACTERS
 from workspaces.models import MANAGER_ROLES
 
-from .fields import CONTROL_CHARACTERS
 from .models import ApiKey
 
 SOON = timedelta(days=14)

@@ -19,15 +19,15 @@ from drf_spectacular.plumbing import (
 from drf_spectacular.utils import OpenApiRequest
 from rest_framework import serializers
 
-from workspaces.storable import MAX_DEPTH
+from core.exceptions import ErrorSerializer
+from core.fields import FormSerializer, StrictCharField, StrictSerializer
+from core.redaction import SECRET_ANYWHERE
+from core.storable import MAX_DEPTH
 
-from .fields import FormSerializer, StrictCharField
 from .permissions import required_for
-from .redaction import SECRET_ANYWHERE
 from .scopes import ANY_KEY
-from .serializers import ErrorSerializer, StrictSerializer
 
-# What the parsers refuse in every string of every request, keys included (`workspaces.storable`);
+# What the parsers refuse in every string of every request, keys included (`core.storable`);
 # lone surrogates too, which no UTF-8 body can carry and so no pattern needs to name.
 NUL = re.compile(r"[\x00]")
 # What `str.strip()` takes off, and so what a text that may not be blank needs besides.

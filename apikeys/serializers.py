@@ -15,11 +15,11 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.fields import FutureDateField, IdField, StrictBooleanField, StrictCharField, StrictSerializer, iso
 from workspaces.models import Folder, Membership
 
 from . import keyformat, usage
 from . import scopes as registry
-from .fields import FutureDateField, IdField, StrictBooleanField, StrictCharField, StrictSerializer, iso
 from .models import KeyState
 from .spec import KeySpec
 
@@ -407,15 +407,3 @@ class RootResponse(serializers.Serializer):
     instructions = serializers.CharField()
     docs = serializers.URLField()
     workspace = serializers.CharField(help_text="The url of the key's workspace.")
-
-
-class ErrorBodySerializer(serializers.Serializer):
-    message = serializers.CharField()
-    type = serializers.CharField(
-        help_text="invalid_token, missing_token, insufficient_scope, validation_error, not_found, conflict, plan_required, privilege_exceeded, rate_limited, ..."
-    )
-    hint = serializers.CharField()
-
-
-class ErrorSerializer(serializers.Serializer):
-    error = ErrorBodySerializer()

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from workspaces.errors import Conflict, Forbidden, InvalidValue, PlanRequired, PrivilegeExceeded
+from core.errors import Conflict, Forbidden, InvalidValue, PlanRequired, PrivilegeExceeded
+from core.throttling import client_ip
 from workspaces.models import MANAGER_ROLES, Membership, Plan, Workspace
 from workspaces.services import workspace_create
-from workspaces.throttling import client_ip
 
 from . import keyformat
 from .models import ApiKey, AuditAction, AuditEvent, KeyState

@@ -9,7 +9,7 @@ from django.conf import settings
 from rest_framework.exceptions import APIException, Throttled
 from rest_framework.throttling import BaseThrottle
 
-from workspaces.throttling import FixedWindow, client_ip
+from core.throttling import FixedWindow, client_ip
 
 from . import usage
 from .models import ApiKey

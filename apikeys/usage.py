@@ -32,7 +32,8 @@ from django.core.cache.backends.redis import RedisCache
 from django.db import connections, router
 from django.utils import timezone
 
-from workspaces.throttling import FixedWindow, redis_client
+from core.throttling import FixedWindow, redis_client
+from workspaces.models import Workspace
 
 from . import scopes as registry
 from .models import ApiKey, KeyUsage
@@ -339,3 +340,36 @@ def narrowed(scopes: list[str] | None, used: set[str]) -> list[str]:
     """What the key would hold if it kept only the scopes it used, in the registry's order."""
     held = set(registry.SCOPE_NAMES if scopes is None else scopes)
     return [scope for scope in registry.SCOPE_NAMES if scope in held and scope in used]
+
+
+def usage_report(workspace: Workspace) -> dict:
+    """API calls of the workspace's keys in the last 30 days (UTC), counted per key and day
+    (`apikeys.usage`, flushed first): the total, per key, per day, and the rows behind them.
+    Revoked and rolled keys count too: their calls happened."""
+    flush()
+    first, last = window()
+    keys = {key.pk: key for key in ApiKey.objects.filter(workspace=workspace).only("id", "key_id", "name")}
+    rows = (
+        KeyUsage.objects.filter(api_key__workspace=workspace, scope=TOTAL, day__gte=first)
+        .order_by("day", "api_key_id")
+        .values_list("day", "api_key_id", "requests")
+    )
+    by_key: dict[str, int] = {}
+    by_day: dict[str, int] = {}
+    calls = []
+    for day, key_pk, n in rows:
+        key = keys[key_pk]
+        label = f"{key.name} ({key.prefix})"
+        by_key[label] = by_key.get(label, 0) + n
+        by_day[day.isoformat()] = by_day.get(day.isoformat(), 0) + n
+        calls.append({"date": day.isoformat(), "keyId": key.key_id, "name": key.name, "calls": n})
+    return {
+        "workspace": workspace.url,
+        "counted": True,
+        "from": first.isoformat(),
+        "to": last.isoformat(),
+        "apiCalls": sum(by_day.values()),
+        "byKey": dict(sorted(by_key.items(), key=lambda item: -item[1])),
+        "byDay": by_day,
+        "calls": calls,
+    }

@@ -21,7 +21,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
-from workspaces.errors import ServiceError
+from core.errors import ServiceError
 from workspaces.models import MANAGER_ROLES, Folder, Membership
 
 from . import scopes as registry

@@ -7,11 +7,11 @@ from typing import ClassVar
 from rest_framework import exceptions, viewsets
 from rest_framework.authentication import SessionAuthentication
 
+from core.parsers import refuse_bad_query
 from workspaces.models import Membership, Project, Workspace
 
 from .authentication import ApiKeyAuthentication
 from .models import ApiKey
-from .parsers import refuse_bad_query
 from .permissions import ScopePermission
 from .throttling import RATE_LIMITED, ApiKeyRateThrottle
 

@@ -2,7 +2,7 @@
 
 from gunicorn.glogging import Logger
 
-from apikeys.redaction import RedactSecrets, redact
+from core.redaction import RedactSecrets, redact
 
 
 class RedactingLogger(Logger):

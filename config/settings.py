@@ -12,7 +12,7 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
-from workspaces.throttling import parse_rate
+from core.throttling import parse_rate
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -85,13 +85,14 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "workspaces",
     "apikeys",
+    "web",
 ]
 
 MIDDLEWARE = [
-    "apikeys.middleware.NoKeyEchoMiddleware",
+    "core.middleware.NoKeyEchoMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
-    "apikeys.middleware.ApiErrorMiddleware",
+    "core.middleware.ApiErrorMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -180,9 +181,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     # JSON bodies; the upload endpoints take multipart (and form) bodies themselves.
-    "DEFAULT_PARSER_CLASSES": ["apikeys.parsers.SafeJSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["core.parsers.SafeJSONParser"],
     "UNAUTHENTICATED_USER": None,
-    "EXCEPTION_HANDLER": "apikeys.exceptions.api_exception_handler",
+    "EXCEPTION_HANDLER": "core.exceptions.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "apikeys.schema.ScopedAutoSchema",
     # Proxies in front of the app that append to X-Forwarded-For; 0 trusts REMOTE_ADDR alone.
     "NUM_PROXIES": _read("NUM_PROXIES", env.int, 0),
@@ -317,7 +318,7 @@ SECURE_CSP = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact_secrets": {"()": "apikeys.redaction.RedactSecrets"}},
+    "filters": {"redact_secrets": {"()": "core.redaction.RedactSecrets"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["redact_secrets"]}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {

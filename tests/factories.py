@@ -2,8 +2,8 @@ import factory
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 
+from web.demo import demo_png
 from workspaces import models
-from workspaces.demo import demo_png
 
 PASSWORD = "correct-horse-battery-staple"
 

@@ -63,7 +63,7 @@ def test_the_key_list_takes_the_same_queries_for_five_keys_and_five_hundred(clie
 def test_the_rate_limit_and_the_usage_count_are_one_cache_round_trip(client, world, settings, monkeypatch, limit):
     from django.core.cache.backends.redis import RedisCache
 
-    from workspaces import throttling
+    from core import throttling
 
     settings.API_RATE_LIMIT = limit
     backend = caches["default"]

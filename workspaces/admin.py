@@ -3,9 +3,10 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db import models
 
+from core.storable import StorableJSONFormField
+
 from .forms import ThrottledAdminLoginForm
 from .models import Folder, Image, Membership, Model, PendingSignUp, Plan, Project, Version, Workspace
-from .storable import StorableJSONFormField
 
 admin.site.login_form = ThrottledAdminLoginForm
 # The admin's JSON fields refuse what the API refuses (NaN, 1e999, NUL, lone surrogates).

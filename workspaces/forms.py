@@ -7,7 +7,8 @@ from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm, Set
 from django.core.exceptions import ValidationError
 from django.utils.text import slugify
 
-from .errors import ServiceError
+from core.errors import ServiceError
+
 from .models import Workspace
 from .services import send_account_mail
 from .throttling import AccountMailThrottle, LoginThrottle

@@ -21,8 +21,9 @@ from django.utils import timezone
 from django.utils.text import slugify
 from PIL import Image as PILImage
 
+from core.errors import Conflict, InvalidValue, NotFound, ServiceError
+
 from .annotations import Annotation
-from .errors import Conflict, InvalidValue, NotFound, ServiceError
 from .models import (
     IMAGE_FORMATS,
     MAX_METADATA,

@@ -66,7 +66,7 @@ def test_staff_without_the_key_permission_can_neither_list_nor_revoke_keys(clien
     key.refresh_from_db()
     assert key.revoked_at is None
     from apikeys.services import Actor, api_key_revoke
-    from workspaces.errors import Forbidden
+    from core.errors import Forbidden
 
     with pytest.raises(Forbidden):
         api_key_revoke(key=key, actor=Actor(user=staff))
@@ -164,7 +164,7 @@ def test_a_plan_downgrade_says_what_happens_to_the_keys(client, operator, enterp
 
     from apikeys.services import Actor, api_key_disable, api_key_update
     from apikeys.spec import KeySpec
-    from workspaces.errors import PlanRequired
+    from core.errors import PlanRequired
 
     with pytest.raises(PlanRequired):
         api_key_update(key=key, actor=Actor(), spec=replace(KeySpec.of(key), scopes=("image:read",)))

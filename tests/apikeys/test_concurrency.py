@@ -7,8 +7,8 @@ from django.db import connection
 
 from apikeys.models import ApiKey
 from apikeys.services import Actor
+from core.errors import Conflict, PlanRequired
 from tests.keys import create_key, roll_key
-from workspaces.errors import Conflict, PlanRequired
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

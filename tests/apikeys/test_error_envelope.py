@@ -87,7 +87,7 @@ def test_a_workspace_named_like_a_page_prefix_gets_json_errors(client, settings,
 
 
 def test_every_page_prefix_is_a_reserved_workspace_url():
-    from apikeys.middleware import PAGE_PREFIXES
+    from core.middleware import PAGE_PREFIXES
     from workspaces.models import RESERVED_WORKSPACE_SLUGS
 
     assert {prefix.split("/")[0] for prefix in PAGE_PREFIXES} <= RESERVED_WORKSPACE_SLUGS

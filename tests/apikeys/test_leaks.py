@@ -15,10 +15,10 @@ from django.utils import timezone
 
 from apikeys import keyformat, leaks
 from apikeys.authentication import authenticate_key
-from apikeys.exceptions import InvalidToken
 from apikeys.leaks import Finding, report
 from apikeys.models import ApiKey, AuditAction, AuditEvent, KeyState
 from apikeys.services import Actor, api_key_revoke
+from core.exceptions import InvalidToken
 from tests.factories import MembershipFactory, UserFactory
 from tests.keys import roll_key
 from workspaces.models import Role

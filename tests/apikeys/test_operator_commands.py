@@ -12,9 +12,9 @@ from django.utils import timezone
 
 from apikeys import keyformat, services
 from apikeys.authentication import authenticate_key
-from apikeys.exceptions import InvalidToken
 from apikeys.models import ApiKey, AuditAction, AuditEvent, KeyState
 from apikeys.scopes import PRESETS, SCOPE_NAMES
+from core.exceptions import InvalidToken
 from tests.factories import FolderFactory
 from tests.keys import roll_key, update_key
 from workspaces.models import Plan

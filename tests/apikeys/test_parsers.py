@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from rest_framework.exceptions import APIException, ValidationError
 
-from apikeys.parsers import SafeJSONParser
-from workspaces.storable import NOT_FINITE
+from core.parsers import SafeJSONParser
+from core.storable import NOT_FINITE
 
 # Any float, infinities included, written as the literal a client would send: `1e999` and
 # `-1e999` overflow to infinity when parsed (the literals Infinity and NaN are not JSON).

@@ -10,7 +10,7 @@ from drf_spectacular.validation import validate_schema
 from rest_framework.exceptions import ValidationError
 from rest_framework.serializers import Serializer
 
-from apikeys.fields import (
+from core.fields import (
     MAX_ID,
     MAX_ID_DIGITS,
     FileTextField,
@@ -21,8 +21,8 @@ from apikeys.fields import (
     StrictSerializer,
 )
 from tests.routes import api_routes, openapi_path
+from web.api.serializers import RESTORABLE
 from workspaces.models import MEDIA_TYPES
-from workspaces.serializers import RESTORABLE
 
 pytestmark = pytest.mark.django_db
 

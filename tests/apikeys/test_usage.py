@@ -193,7 +193,7 @@ def test_a_dead_cache_loses_counts_but_never_a_request(client, reader, monkeypat
         def __getattr__(self, name):
             return down
 
-    from workspaces import throttling
+    from core import throttling
 
     monkeypatch.setattr(throttling, "redis_client", lambda _backend: DeadRedis())
     monkeypatch.setattr(usage, "redis_client", lambda _backend: DeadRedis())

@@ -3,7 +3,7 @@ import logging
 import pytest
 
 from apikeys import keyformat
-from apikeys.redaction import REDACTED, RedactSecrets, redact
+from core.redaction import REDACTED, RedactSecrets, redact
 
 SECRET = "sak_abcdefghijk1_" + "A1" * 19
 

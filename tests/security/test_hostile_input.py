@@ -23,7 +23,7 @@ from PIL import Image as PILImage
 from apikeys.services import Actor
 from tests.factories import FolderFactory, ImageFactory, ModelFactory, ProjectFactory, VersionFactory
 from tests.keys import create_key
-from workspaces.demo import demo_png
+from web.demo import demo_png
 
 pytestmark = pytest.mark.django_db
 

@@ -9,8 +9,8 @@ import pytest
 from django.urls import reverse
 
 from apikeys import keyformat
-from apikeys.middleware import KEY_IN_PAGE_PATH
 from apikeys.models import ApiKey
+from core.middleware import KEY_IN_PAGE_PATH
 
 pytestmark = pytest.mark.django_db
 
@@ -139,7 +139,7 @@ def test_a_page_without_a_key_is_served_as_before(client, owner):
 def test_a_key_is_never_stored_as_a_name_or_tag(client, owner, pasted, make_key, enterprise):
     """Names and tags are shown to everyone in the workspace, and in flash messages after a
     save: a whole key typed there is refused (a 400 naming the field), never stored."""
-    from apikeys.fields import KEY_IN_TEXT
+    from core.fields import KEY_IN_TEXT
     from tests.factories import ProjectFactory
 
     key, secret = make_key(enterprise, name="target")

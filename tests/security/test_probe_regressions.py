@@ -14,7 +14,7 @@ from apikeys.models import ApiKey, AuditEvent
 from apikeys.services import Actor
 from tests.factories import ProjectFactory
 from tests.keys import update_key
-from workspaces.demo import demo_png
+from web.demo import demo_png
 from workspaces.models import Image, Model
 
 pytestmark = pytest.mark.django_db
@@ -118,7 +118,7 @@ def test_a_weaker_key_cannot_revoke_a_stronger_key(client, enterprise, make_key,
 
 def test_a_dominating_key_may_not_lift_limits_it_could_not_grant(enterprise, make_key, strong):
     fenced, _ = make_key(enterprise, name="fenced", allowed_ips=["10.1.0.0/16"])
-    from workspaces.errors import PrivilegeExceeded
+    from core.errors import PrivilegeExceeded
 
     with pytest.raises(PrivilegeExceeded):
         update_key(key=strong, actor=Actor(key=fenced), allowed_ips=[])

@@ -45,7 +45,7 @@ from schemathesis.specs.openapi.checks import (
 from apikeys.services import Actor
 from tests.factories import ImageFactory, ModelFactory, VersionFactory
 from tests.keys import create_key
-from workspaces.demo import demo_png
+from web.demo import demo_png
 from workspaces.models import IMAGE_FORMATS, Folder, Plan, Project, Workspace
 
 pytestmark = [pytest.mark.live, pytest.mark.fuzz]

@@ -200,7 +200,7 @@ def test_of_two_links_for_one_address_one_makes_the_account_and_both_are_then_us
 def test_a_second_click_on_create_my_account_is_the_used_link_page(client, mailoutbox, monkeypatch):
     """Two submissions of the same form: the second finds the link used up between its own
     check and its write (played here in that order), and says so rather than failing."""
-    from workspaces import views
+    from web import views
 
     sign_up(client)
     link = link_in(mailoutbox[0])

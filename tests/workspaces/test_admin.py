@@ -7,7 +7,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from tests.factories import ImageFactory, ProjectFactory
-from workspaces.demo import demo_png
+from web.demo import demo_png
 from workspaces.models import Image
 
 pytestmark = pytest.mark.django_db

@@ -4,7 +4,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from tests.factories import FolderFactory, ProjectFactory
-from workspaces.demo import demo_png
+from web.demo import demo_png
 from workspaces.models import Folder, Image, Project
 
 pytestmark = pytest.mark.django_db

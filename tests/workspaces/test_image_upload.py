@@ -12,9 +12,9 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image as PILImage
 
-from apikeys.exceptions import PayloadTooLarge
+from core.exceptions import PayloadTooLarge
 from tests.factories import FolderFactory, ProjectFactory
-from workspaces.demo import demo_png
+from web.demo import demo_png
 from workspaces.models import Image
 from workspaces.services import NOT_AN_IMAGE
 

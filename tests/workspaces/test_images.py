@@ -2,9 +2,9 @@ import re
 
 import pytest
 
+from core.errors import InvalidValue
 from tests.factories import ProjectFactory
-from workspaces.demo import demo_png
-from workspaces.errors import InvalidValue
+from web.demo import demo_png
 from workspaces.models import Image
 from workspaces.services import NOT_AN_IMAGE, image_create
 

@@ -6,7 +6,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from tests.factories import FolderFactory, ImageFactory, ModelFactory, ProjectFactory, VersionFactory
-from workspaces.demo import demo_png
+from web.demo import demo_png
 from workspaces.models import Image, Model, Project, Version
 
 pytestmark = pytest.mark.django_db

@@ -22,9 +22,9 @@ from django.utils import timezone
 
 from apikeys import scopes
 from tests.factories import FolderFactory, ModelFactory
+from web.demo import demo_png
 from workspaces import services
 from workspaces.annotations import Annotation, Box
-from workspaces.demo import demo_png
 from workspaces.models import Folder, Image, Project, ProjectType, Split, Version
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]

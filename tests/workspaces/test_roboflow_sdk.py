@@ -15,7 +15,7 @@ import sys
 import pytest
 
 from tests.factories import FolderFactory, ImageFactory, ProjectFactory
-from workspaces.demo import demo_png
+from web.demo import demo_png
 from workspaces.models import Image, ProjectType
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]

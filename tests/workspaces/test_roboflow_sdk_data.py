@@ -16,8 +16,8 @@ import yaml
 
 from apikeys import scopes
 from tests.workspaces.test_roboflow_cli_data import annotate
+from web.demo import demo_png
 from workspaces import services
-from workspaces.demo import demo_png
 from workspaces.models import Image, Project, ProjectType, Split, Version
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]

@@ -5,7 +5,7 @@ from django.contrib.auth import authenticate, get_user_model
 from django.core.management import call_command
 
 from tests.keys import update_key
-from workspaces.demo import DEMO_PASSWORD
+from web.demo import DEMO_PASSWORD
 from workspaces.models import Folder, Image, Membership, Model, Project, Version, Workspace
 
 pytestmark = pytest.mark.django_db

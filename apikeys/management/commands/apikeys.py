@@ -27,11 +27,11 @@ from django.utils import timezone
 
 from apikeys import keyformat, scopes, services, usage
 from apikeys.api import Minted
-from apikeys.fields import CONTROL_CHARACTERS, iso
 from apikeys.models import ApiKey, AuditEvent, KeyState
 from apikeys.serializers import ApiKeyCreateSerializer, CreatedKeyResponse, RolledKeyResponse, key_objects
 from apikeys.services import Actor
-from workspaces.errors import ServiceError
+from core.errors import ServiceError
+from core.fields import CONTROL_CHARACTERS, iso
 from workspaces.models import Membership, Workspace
 
 STATES = [*KeyState.values, "all"]

@@ -12,7 +12,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from workspaces.storable import find_bad_text
+from core.storable import find_bad_text
 
 from .redaction import SECRET_ANYWHERE
 

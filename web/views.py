@@ -14,12 +14,11 @@ from django.views.decorators.http import require_http_methods
 
 from apikeys.services import workspace_create_with_key
 from apikeys.views import show_new_key
-
-from .errors import Conflict, NotFound, ServiceError
-from .forms import SignUpForm, SignUpPasswordForm, ThrottledPasswordResetForm, WorkspaceForm
-from .models import Folder, Membership, Project
-from .serializers import with_counts
-from .services import user_sign_up_begin, user_sign_up_complete, user_sign_up_pending
+from core.errors import Conflict, NotFound, ServiceError
+from workspaces.forms import SignUpForm, SignUpPasswordForm, ThrottledPasswordResetForm, WorkspaceForm
+from workspaces.models import Folder, Membership, Project
+from workspaces.selectors import with_counts
+from workspaces.services import user_sign_up_begin, user_sign_up_complete, user_sign_up_pending
 
 SESSION_WORKSPACE = "current_workspace"
 

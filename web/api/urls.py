@@ -6,19 +6,15 @@ from django.urls import path
 
 from apikeys.authentication import LinkAuthentication
 
-from .api import (
-    UPLOAD_PARSERS,
-    WEIGHTS_PARSERS,
-    FolderViewSet,
-    ImageViewSet,
-    ModelViewSet,
-    ProjectViewSet,
-    ReportViewSet,
-    TrashViewSet,
-    VersionViewSet,
-    WorkspaceImageViewSet,
-    WorkspaceViewSet,
-)
+from .base import UPLOAD_PARSERS, WEIGHTS_PARSERS
+from .folders import FolderViewSet
+from .images import ImageViewSet, WorkspaceImageViewSet
+from .projects import ProjectViewSet
+from .reports import ReportViewSet
+from .trained_models import ModelViewSet
+from .trash import TrashViewSet
+from .versions import VersionViewSet
+from .workspace import WorkspaceViewSet
 
 urlpatterns = [
     path(

@@ -12,8 +12,8 @@ from django.db import transaction
 from PIL import Image as PILImage
 from PIL import ImageDraw
 
-from .annotations import Annotation, Box
-from .models import (
+from workspaces.annotations import Annotation, Box
+from workspaces.models import (
     CLASSIFICATION_TYPES,
     Folder,
     Image,
@@ -27,7 +27,7 @@ from .models import (
     Version,
     Workspace,
 )
-from .services import image_annotate, image_create
+from workspaces.services import image_annotate, image_create
 
 User = get_user_model()
 

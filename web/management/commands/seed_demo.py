@@ -2,7 +2,7 @@ import json
 
 from django.core.management.base import BaseCommand
 
-from workspaces.demo import seed_demo
+from web.demo import seed_demo
 
 
 class Command(BaseCommand):

@@ -1,6 +1,6 @@
 """The one family of errors that services raise. Each carries what the API's error envelope
 needs (`status`, `type`, the `field` it is about, a `hint`); the API maps them in one handler
-(`apikeys.exceptions`), the pages show their message, the commands print it."""
+(`core.exceptions`), the pages show their message, the commands print it."""
 
 
 class ServiceError(Exception):

@@ -1,8 +1,9 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
+from workspaces.forms import EmailLoginForm
+
 from . import views
-from .forms import EmailLoginForm
 
 app_name = "accounts"
 

@@ -3,11 +3,11 @@ error, DRF's own (validation, parse, 404, 405, throttling) included."""
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
-from rest_framework import exceptions, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from workspaces.errors import ServiceError
+from core.errors import ServiceError
 
 from .redaction import redact
 
@@ -127,3 +127,16 @@ def api_exception_handler(exc, context):
         extra["scope"] = exc.scope
     response.data = envelope(message, type_, hint, **extra)
     return response
+
+
+# The envelope's shape, for the schema.
+class ErrorBodySerializer(serializers.Serializer):
+    message = serializers.CharField()
+    type = serializers.CharField(
+        help_text="invalid_token, missing_token, insufficient_scope, validation_error, not_found, conflict, plan_required, privilege_exceeded, rate_limited, ..."
+    )
+    hint = serializers.CharField()
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = ErrorBodySerializer()

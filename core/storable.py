@@ -1,6 +1,6 @@
 """What a database can store, and any client read back, of a parsed JSON value: text without
 NUL or lone UTF-16 surrogates, finite numbers, bounded depth. Pure functions, shared by every
-place that parses JSON from outside: the API's parsers (`apikeys.parsers`), its JSON-as-text
+place that parses JSON from outside: the API's parsers (`core.parsers`), its JSON-as-text
 fields, and the admin's JSON form fields (`StorableJSONFormField`)."""
 
 import math

@@ -8,14 +8,12 @@ import zlib
 from datetime import timedelta
 
 from django.core.validators import RegexValidator
-from django.db.models import Count, OuterRef, Q, Subquery
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from apikeys.fields import (
+from core.fields import (
     BoundedDictField,
     FileTextField,
     FormSerializer,
@@ -27,10 +25,19 @@ from apikeys.fields import (
     StrictCharField,
     StrictSerializer,
 )
-
-from .annotations import LABEL_MAX
-from .annotations import MAX_TEXT as MAX_ANNOTATION_TEXT
-from .models import MAX_METADATA, MAX_TAGS, Folder, Image, Membership, Model, Project, ProjectType, Split, Version
+from workspaces.annotations import LABEL_MAX
+from workspaces.annotations import MAX_TEXT as MAX_ANNOTATION_TEXT
+from workspaces.models import (
+    MAX_METADATA,
+    MAX_TAGS,
+    Folder,
+    Image,
+    Model,
+    Project,
+    ProjectType,
+    Split,
+    Version,
+)
 
 TAG_MAX = 100
 SEARCH_LIMIT_MAX = 250
@@ -50,61 +57,6 @@ class EpochField(serializers.ReadOnlyField):
 
 def class_color(name: str) -> str:
     return f"#{zlib.crc32(name.encode()) & 0xFFFFFF:06X}"
-
-
-def with_counts(projects):
-    """Projects annotated with the counts ProjectSerializer reads: one join on images (so no
-    row explosion across images and versions) and a subquery for versions."""
-    versions = (
-        Version.objects.live().filter(project=OuterRef("pk")).order_by().values("project").annotate(n=Count("pk"))
-    )
-    return projects.annotate(
-        image_count=Count("images"),
-        unannotated_count=Count("images", filter=Q(images__annotated=False)),
-        train_count=Count("images", filter=Q(images__split=Split.TRAIN)),
-        valid_count=Count("images", filter=Q(images__split=Split.VALID)),
-        test_count=Count("images", filter=Q(images__split=Split.TEST)),
-        version_count=Coalesce(Subquery(versions.values("n")), 0),
-    )
-
-
-def with_image_counts(versions):
-    """Versions with the counts and the model that VersionSerializer reads, in one query."""
-    first_model = Model.objects.filter(version=OuterRef("pk")).order_by("pk")
-    return versions.annotate(
-        image_count=Count("images"),
-        train_count=Count("images", filter=Q(images__split=Split.TRAIN)),
-        valid_count=Count("images", filter=Q(images__split=Split.VALID)),
-        test_count=Count("images", filter=Q(images__split=Split.TEST)),
-        model_id=Subquery(first_model.values("pk")[:1]),
-        model_name=Subquery(first_model.values("name")[:1]),
-        model_type=Subquery(first_model.values("type")[:1]),
-    )
-
-
-# Builders for `prepared()`: the reads of every request, compiled once.
-
-
-def reachable_projects(workspace: int, folders: list[int] | None, slug: str | None):
-    projects = Project.objects.reachable(workspace, folders)
-    return projects if slug is None else projects.filter(slug=slug).order_by()
-
-
-def counted_projects(workspace: int, folders: list[int] | None, slug: str | None):
-    return with_counts(reachable_projects(workspace, folders, slug))
-
-
-def project_versions(project: int, number: int | None):
-    versions = Version.objects.live().filter(project_id=project).order_by("number")
-    return with_image_counts(versions if number is None else versions.filter(number=number))
-
-
-def workspace_members(workspace: int):
-    return (
-        Membership.objects.filter(workspace_id=workspace)
-        .order_by("user__username")
-        .values("user_id", "user__email", "role")
-    )
 
 
 class SplitsSerializer(serializers.Serializer):
@@ -358,6 +310,11 @@ class UploadResponse(serializers.Serializer):
 
 
 class ImageResponse(serializers.Serializer):
+    image = ImageSerializer()
+
+
+class ImageMetadataResponse(serializers.Serializer):
+    success = serializers.BooleanField()
     image = ImageSerializer()
 
 

@@ -2,7 +2,7 @@
 one of them applies to everything it hands on (keys and values at any depth, field values,
 file names), and that the base view applies to query strings. What a database cannot store,
 or no client means to send, is a 4xx here, once for every endpoint, rather than a 500 later
-(the checks of parsed values are `workspaces.storable`'s, which the admin's JSON fields share):
+(the checks of parsed values are `core.storable`'s, which the admin's JSON fields share):
 
 - bytes that are not UTF-8 (Django would quietly turn them into U+FFFD in forms and queries);
 - NUL characters (PostgreSQL refuses them in text and JSON);
@@ -23,7 +23,7 @@ from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooMany
 from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 
-from workspaces.storable import TOO_DEEP, find_bad_text
+from core.storable import TOO_DEEP, find_bad_text
 
 from .exceptions import PayloadTooLarge
 
