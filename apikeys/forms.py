@@ -2,28 +2,37 @@
 into the API's body; what the values may be is the API serializer's to judge
 (`ApiKeySpecSerializer`), so the page refuses exactly what the API refuses."""
 
+from datetime import datetime
+
 from django import forms
 
 from workspaces.models import Folder, Membership, Workspace
 
 from .serializers import SCOPE_WORDS
+from .spec import BY_WIRE, KEY_FIELDS, PLAIN, KeyField, Kind
 
 GRACE_CHOICES = [(0, "None: the old secret stops now"), (3600, "1 hour"), (86400, "24 hours"), (604800, "7 days")]
-# The body's field names, and the form fields they come from.
-FORM_FIELDS = {
-    "name": "name",
-    "scopes": "scopes",
-    "folderIds": "folders",
-    "default": "default",
-    "expiresAt": "expires_at",
-    "rotationDueAt": "rotation_due_at",
-    "owners": "owners",
-    "allowedIps": "allowed_ips",
-}
+SECTIONS = ("top", "options", "limits")
+
+
+def page_field(declared: KeyField) -> forms.Field:
+    """The edit modal's field for a plain declared key field (`_key_field.html` shows it)."""
+    match declared.kind:
+        case Kind.TEXT:
+            # How long it may be is the API serializer's to judge, as for every value.
+            return forms.CharField(label=declared.label, required=not declared.allow_blank)
+        case Kind.FLAG:
+            return forms.BooleanField(label=declared.label, required=False)
+        case Kind.DATE:
+            return forms.DateField(label=declared.label, required=False)
+    raise ValueError(f"{declared.name} is no plain field")
 
 
 class KeyForm(forms.Form):
-    name = forms.CharField()
+    """The plain fields with a `section` come from their declarations (`apikeys.spec`); the
+    others (access and scopes, folders, owners, the allowlist) are laid out by hand. A field's
+    name here is its KeySpec name."""
+
     access = forms.ChoiceField(
         choices=[("full", "Full access"), ("scoped", "Scoped: only what is checked below")], initial="full"
     )
@@ -32,9 +41,6 @@ class KeyForm(forms.Form):
         choices=[("all", "Every folder"), ("some", "Only the folders checked")], initial="all", required=False
     )
     folders = forms.TypedMultipleChoiceField(coerce=int, required=False)
-    default = forms.BooleanField(required=False, label="Set as default key")
-    expires_at = forms.DateField(required=False, label="Expires on")
-    rotation_due_at = forms.DateField(required=False, label="Rotate by")
     owners = forms.TypedMultipleChoiceField(coerce=int, required=False, label="Remind")
     allowed_ips = forms.CharField(required=False, label="IP allowlist")
     form_token = forms.CharField(required=False)
@@ -42,6 +48,8 @@ class KeyForm(forms.Form):
     def __init__(self, *args, workspace: Workspace, **kwargs):
         super().__init__(*args, **kwargs)
         self.workspace = workspace
+        self.plain = [f for f in KEY_FIELDS if f.kind in PLAIN and f.section]
+        self.fields = {f.name: page_field(f) for f in self.plain} | self.fields
         self.folder_list = list(Folder.objects.filter(workspace=workspace))
         self.members = list(Membership.objects.filter(workspace=workspace).select_related("user"))
         self.fields["folders"].choices = [(f.pk, f.name) for f in self.folder_list]  # type: ignore[attr-defined]
@@ -49,19 +57,38 @@ class KeyForm(forms.Form):
             (m.user_id, m.user.email or m.user.get_username()) for m in self.members
         ]
 
+    def section(self, name: str) -> list[tuple[forms.BoundField, KeyField]]:
+        return [(self[f.name], f) for f in self.plain if f.section == name]
+
+    @property
+    def top(self):
+        return self.section("top")
+
+    @property
+    def options(self):
+        return self.section("options")
+
+    @property
+    def limits(self):
+        return self.section("limits")
+
+    @property
+    def limits_open(self) -> bool:
+        """Whether the modal opens its limits: one of them is set, or wrong."""
+        names = [f.name for f in self.plain if f.section == "limits"] + ["allowed_ips"]
+        return any(self[name].value() or self[name].errors for name in names) or bool(self["owners"].errors)
+
     @classmethod
     def initial_for(cls, key) -> dict:
         """The form's values for an existing key."""
         folders = key.folder_limit()
+        plain = {f.name: getattr(key, f.column) for f in KEY_FIELDS if f.kind in PLAIN and f.section}
         return {
-            "name": key.name,
+            **{name: value.date() if isinstance(value, datetime) else value for name, value in plain.items()},
             "access": "full" if key.scopes is None else "scoped",
             "scopes": key.scopes or [],
             "folder_limit": "all" if folders is None else "some",
             "folders": folders or [],
-            "default": key.is_default,
-            "expires_at": key.expires_at.date() if key.expires_at else None,
-            "rotation_due_at": key.rotation_due_at.date() if key.rotation_due_at else None,
             "owners": sorted(u.pk for u in key.owners.all()),
             "allowed_ips": "\n".join(key.allowed_ips),
         }
@@ -72,30 +99,34 @@ class KeyForm(forms.Form):
         data = self.cleaned_data
         changed = set(self.changed_data) if changed_only else set(self.fields)
         values = {
-            "name": data["name"],
+            **{f.wire: body_value(f, data[f.name]) for f in self.plain},
             "scopes": None if data["access"] == "full" else list(data["scopes"]),
             "folderIds": [] if data.get("folder_limit") != "some" else list(data["folders"]),
-            "default": data["default"],
-            "expiresAt": data["expires_at"].isoformat() if data["expires_at"] else None,
-            "rotationDueAt": data["rotation_due_at"].isoformat() if data["rotation_due_at"] else None,
             "owners": list(data["owners"]),
             "allowedIps": [line.strip() for line in data["allowed_ips"].splitlines() if line.strip()],
         }
         sources = {"scopes": {"access", "scopes"}, "folderIds": {"folder_limit", "folders"}}
         body = {}
         for wire, value in values.items():
-            if changed & sources.get(wire, {FORM_FIELDS[wire]}):
+            if changed & sources.get(wire, {BY_WIRE[wire].name}):
                 body[wire] = value
         if not changed_only:  # a new key: no need to send what is empty anyway
-            body = {k: v for k, v in body.items() if v not in (None, [], False) or k == "scopes"}
+            body = {k: v for k, v in body.items() if v not in (None, [], False, "") or k in ("scopes", "name")}
         return body
 
     def add_api_errors(self, errors: dict) -> None:
         """Show the serializer's errors (keyed by the body's names) next to the form's fields."""
         for wire, messages in errors.items():
-            field = FORM_FIELDS.get(wire)
+            field = BY_WIRE[wire].name if wire in BY_WIRE else None
             for message in messages if isinstance(messages, list) else [messages]:
                 self.add_error(field if field in self.fields else None, str(message))
+
+
+def body_value(declared: KeyField, value):
+    """A plain field's form value as the API's body says it."""
+    if declared.kind == Kind.DATE:
+        return value.isoformat() if value else None
+    return value
 
 
 class RollForm(forms.Form):

@@ -12,14 +12,9 @@ from . import keyformat
 
 DATE_CEILING = datetime(2200, 1, 1, tzinfo=UTC)
 LAST_USED_RESOLUTION = timedelta(minutes=1)
-# The columns of `ApiKeyQuerySet.rows()`, besides the folder and owner ids.
-ROW_FIELDS = (
-    *("id", "key_id", "name", "scopes", "folders_limited", "is_default", "protected", "disabled"),
-    *("custom_metadata", "rotation_due_at", "expires_at", "allowed_ips", "created", "last_used_at"),
-    *("revoked_at", "rolled_at", "creator_username", "creator_key_id", "rolled_from_key_id"),
-    *("last_used_ip", "last_used_user_agent", "usage_since"),
-    *("folder_id_list", "owner_id_list"),
-)
+# What `ApiKeyQuerySet.rows()` reads besides a key's own columns (every one but its digest).
+ROW_ANNOTATIONS = ("creator_username", "creator_key_id", "rolled_from_key_id", "folder_id_list", "owner_id_list")
+NEVER_READ_OUT = frozenset({"digest"})
 
 
 def _id_list(joined: str | None) -> list[int]:
@@ -69,7 +64,7 @@ class ApiKeyQuerySet(models.QuerySet):
             rolled_from_key_id=models.F("rolled_from__key_id"),
             folder_id_list=ids(ApiKey.folders, "folder_id"),
             owner_id_list=ids(ApiKey.owners, "user_id"),
-        ).values(*ROW_FIELDS)
+        ).values(*row_columns(), *ROW_ANNOTATIONS)
         rows = list(found)
         for row in rows:
             row["folder_ids"] = _id_list(row.pop("folder_id_list"))
@@ -337,3 +332,8 @@ def find_for_request(*, key_id: str | None = None, rolled_from: ApiKey | None = 
     if lookup is None:
         lookup = _lookups[(alias, column)] = _RequestLookup(connection, column)
     return lookup.load(connection, value)
+
+
+def row_columns() -> list[str]:
+    """The columns of ApiKey that key objects may show: all but the digest, relations aside."""
+    return [f.attname for f in ApiKey._meta.concrete_fields if not f.is_relation and f.name not in NEVER_READ_OUT]

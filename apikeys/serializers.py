@@ -21,7 +21,7 @@ from workspaces.models import Folder, Membership
 from . import keyformat, usage
 from . import scopes as registry
 from .models import KeyState
-from .spec import KeySpec
+from .spec import BY_WIRE, KEY_FIELDS, KeyField, KeySpec, Kind
 
 NAME_MAX = 100
 MAX_LIST = 100
@@ -31,20 +31,6 @@ METADATA_VALUE_MAX_BYTES = 1024
 # (12 bytes at most for one: an escaped surrogate pair); longer ASCII text may be too.
 METADATA_TEXT_MAX = (METADATA_VALUE_MAX_BYTES - 2) // 12
 SCOPE_WORDS = [*registry.SCOPE_NAMES, *registry.SECTIONS, *registry.PRESETS]
-# The body's field names, and the KeySpec fields they fill.
-SPEC_FIELDS = {
-    "name": "name",
-    "scopes": "scopes",
-    "folderIds": "folders",
-    "customMetadata": "custom_metadata",
-    "protected": "protected",
-    "disabled": "disabled",
-    "default": "default",
-    "rotationDueAt": "rotation_due_at",
-    "owners": "owners",
-    "expiresAt": "expires_at",
-    "allowedIps": "allowed_ips",
-}
 
 
 def _list(child, **kwargs):
@@ -95,6 +81,64 @@ class NetworkField(StrictCharField):
 OWNERS_RULE = "Ids of members of this workspace."
 
 
+def input_field(declared: KeyField) -> serializers.Field:
+    """The API's input field for a declared key field: optional, since only what is sent changes."""
+    match declared.kind:
+        case Kind.TEXT:
+            return StrictCharField(
+                max_length=declared.max_length,
+                allow_blank=declared.allow_blank,
+                required=False,
+                help_text=declared.help or None,
+            )
+        case Kind.FLAG:
+            return StrictBooleanField(required=False, help_text=declared.help or None)
+        case Kind.DATE:
+            return FutureDateField(required=False, allow_null=True, help_text=declared.help or None)
+        case Kind.SCOPES:
+            return _list(ScopeWordField(), required=False, allow_null=True, help_text=declared.help)
+        case Kind.FOLDERS | Kind.MEMBERS:
+            return _list(IdField(), required=False, help_text=declared.help)
+        case Kind.NETWORKS:
+            return _list(NetworkField(), required=False, help_text=declared.help)
+        case Kind.METADATA:
+            return MetadataField(
+                required=False,
+                help_text=f"Up to {METADATA_MAX_ENTRIES} entries, named by 1 to {NAME_MAX} characters: text, "
+                "numbers, booleans or null of at most 1 KB as JSON; {} clears.",
+            )
+
+
+def output_field(declared: KeyField) -> serializers.Field:
+    """The key object's field for a declared key field (`wire_value` fills it)."""
+    match declared.kind:
+        case Kind.TEXT:
+            return serializers.CharField()
+        case Kind.FLAG:
+            return serializers.BooleanField()
+        case Kind.DATE:
+            return IsoDateTimeField()
+        case Kind.SCOPES:
+            return serializers.ListField(child=serializers.CharField(), allow_null=True)
+        case Kind.FOLDERS | Kind.MEMBERS | Kind.NETWORKS:
+            return serializers.ListField(child=serializers.CharField())
+        case Kind.METADATA:
+            return serializers.DictField()
+
+
+def wire_value(declared: KeyField, row: dict[str, Any]) -> Any:
+    """A declared field's value in the key object, from a row of `ApiKeyQuerySet.rows()`."""
+    match declared.kind:
+        case Kind.TEXT | Kind.FLAG | Kind.SCOPES | Kind.NETWORKS | Kind.METADATA:
+            return row[declared.column]
+        case Kind.DATE:
+            return iso(row[declared.column])
+        case Kind.FOLDERS:
+            return [str(i) for i in row["folder_ids"]] if row["folders_limited"] else []
+        case Kind.MEMBERS:
+            return [str(i) for i in row["owner_ids"]]
+
+
 class ApiKeySpecSerializer(StrictSerializer):
     """The writable fields of a key; each optional, and only those sent change (`spec`)."""
 
@@ -103,30 +147,9 @@ class ApiKeySpecSerializer(StrictSerializer):
         "owners": OWNERS_RULE,
     }
 
-    name = StrictCharField(max_length=NAME_MAX, required=False)
-    scopes = _list(
-        ScopeWordField(),
-        required=False,
-        allow_null=True,
-        help_text="null: full access; []: no abilities; else scopes, sections or role:* presets.",
-    )
-    folderIds = _list(IdField(), required=False, help_text="Folders the key is limited to; [] for workspace-wide.")
-    customMetadata = MetadataField(
-        required=False,
-        help_text=f"Up to {METADATA_MAX_ENTRIES} entries, named by 1 to {NAME_MAX} characters: text, numbers, "
-        "booleans or null of at most 1 KB as JSON; {} clears.",
-    )
-    protected = StrictBooleanField(required=False, help_text="true protects; only Settings → API Keys unprotects.")
-    disabled = StrictBooleanField(required=False)
-    default = StrictBooleanField(required=False)
-    rotationDueAt = FutureDateField(required=False, allow_null=True, help_text="Future date; null clears.")
-    owners = _list(
-        IdField(), required=False, help_text="Member ids reminded before the rotation date; [] = everyone who may roll."
-    )
-    expiresAt = FutureDateField(
-        required=False, allow_null=True, help_text="Future date (at most 10 years ahead) after which the key stops."
-    )
-    allowedIps = _list(NetworkField(), required=False, help_text="Addresses or CIDR blocks; [] allows any.")
+    def get_fields(self) -> dict[str, serializers.Field]:
+        # One input field per declared key field (`apikeys.spec`), then those a subclass declares.
+        return {f.wire: input_field(f) for f in KEY_FIELDS} | super().get_fields()
 
     def validate_scopes(self, words: list[str] | None) -> tuple[str, ...] | None:
         if words is None:
@@ -176,7 +199,7 @@ class ApiKeySpecSerializer(StrictSerializer):
 
     def spec(self, base: KeySpec) -> KeySpec:
         """`base` with what was sent."""
-        return replace(base, **{SPEC_FIELDS[name]: value for name, value in self.validated_data.items()})
+        return replace(base, **{BY_WIRE[wire].name: value for wire, value in self.validated_data.items()})
 
 
 def members_of(workspace, ids: list[int]) -> tuple:
@@ -258,20 +281,9 @@ class ApiKeySerializer(serializers.Serializer):
     are rows of `ApiKeyQuerySet.rows()`, not model instances."""
 
     keyId = serializers.CharField()
-    name = serializers.CharField()
     prefix = serializers.CharField()
     state = serializers.ChoiceField(choices=KeyState.values)
-    scopes = serializers.ListField(child=serializers.CharField(), allow_null=True)
-    folderIds = serializers.ListField(child=serializers.CharField())
     workspaceWide = serializers.BooleanField()
-    default = serializers.BooleanField()
-    protected = serializers.BooleanField()
-    disabled = serializers.BooleanField()
-    customMetadata = serializers.DictField()
-    rotationDueAt = IsoDateTimeField()
-    owners = serializers.ListField(child=serializers.CharField())
-    expiresAt = IsoDateTimeField()
-    allowedIps = serializers.ListField(child=serializers.CharField())
     created_on = IsoDateTimeField()
     created_by = serializers.CharField(allow_null=True)
     lastUsedAt = IsoDateTimeField()
@@ -284,6 +296,10 @@ class ApiKeySerializer(serializers.Serializer):
         "null until its usage has been counted for 30 days.",
     )
     folders = FolderRefSerializer(many=True, required=False)
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        declared = {f.wire: output_field(f) for f in KEY_FIELDS}
+        return {"keyId": (fields := super().get_fields()).pop("keyId"), **declared, **fields}
 
     def to_representation(self, row: dict[str, Any]) -> dict[str, Any]:
         # A row of `ApiKeyQuerySet.rows()`; the context may carry the time it is read at.
@@ -305,20 +321,10 @@ class ApiKeySerializer(serializers.Serializer):
         folder_ids = row["folder_ids"] if row["folders_limited"] else []
         data: dict[str, Any] = {
             "keyId": row["key_id"],
-            "name": row["name"],
+            **{f.wire: wire_value(f, row) for f in KEY_FIELDS},
             "prefix": keyformat.display_prefix(row["key_id"]),
             "state": state.value,
-            "scopes": row["scopes"],
-            "folderIds": [str(i) for i in folder_ids],
             "workspaceWide": not row["folders_limited"],
-            "default": row["is_default"],
-            "protected": row["protected"],
-            "disabled": row["disabled"],
-            "customMetadata": row["custom_metadata"],
-            "rotationDueAt": iso(row["rotation_due_at"]),
-            "owners": [str(i) for i in row["owner_ids"]],
-            "expiresAt": iso(row["expires_at"]),
-            "allowedIps": row["allowed_ips"],
             "created_on": iso(row["created"]),
             "created_by": creator,
             "lastUsedAt": iso(row["last_used_at"]),

@@ -23,7 +23,7 @@ from workspaces.services import workspace_create
 from . import keyformat
 from .models import ApiKey, AuditAction, AuditEvent, KeyState
 from .scopes import SCOPE_NAMES, grant_excess, reach_excess
-from .spec import KeySpec
+from .spec import ENTERPRISE_FIELDS, KeySpec
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User  # the type of AUTH_USER_MODEL
@@ -31,10 +31,6 @@ if TYPE_CHECKING:
 MAX_GRACE = timedelta(days=7)
 DEFAULT_KEY_NAME = "Default key"
 DEFAULT_KEY = KeySpec(name=DEFAULT_KEY_NAME, default=True)  # full access: every workspace's first key
-# What only Enterprise workspaces may set (disabling and protecting are checked apart).
-ENTERPRISE_FIELDS = frozenset(
-    {"scopes", "folders", "custom_metadata", "rotation_due_at", "expires_at", "allowed_ips", "owners"}
-)
 ROLL_KEEPS_ALL_BUT = frozenset({"rotation_due_at", "owners"})
 
 # Messages that tests and clients rely on.

@@ -30,7 +30,7 @@ from .forms import KeyForm, RollForm
 from .models import ApiKey, AuditAction, AuditEvent, KeyState
 from .serializers import ApiKeyCreateSerializer, ApiKeySpecSerializer
 from .services import Actor
-from .spec import KeySpec
+from .spec import KEY_FIELDS, KeySpec
 
 ROTATION_SOON = timedelta(days=14)
 NEW_FOR = timedelta(days=1)
@@ -356,14 +356,14 @@ def activity(request, ws: str):
     return render(request, "apikeys/activity.html", {"workspace": membership.workspace, "page_obj": page_obj})
 
 
+# What each recorded field is called: a key field by its declared title ("IP allowlist" as
+# is, "Rotate by" as "rotate by"), and what a roll records.
 CHANGE_LABELS = {
-    "custom_metadata": "metadata",
-    "rotation_due_at": "rotate by",
-    "expires_at": "expires",
-    "allowed_ips": "IP allowlist",
+    **{f.name: f.title if f.title[:2].isupper() else f.title[0].lower() + f.title[1:] for f in KEY_FIELDS},
     "keyId": "key",
     "graceUntil": "old secret works until",
 }
+EMPTY = {f.name: f.none for f in KEY_FIELDS} | {"scopes": "full access", "folders": "every folder"}
 
 
 def changes(event: AuditEvent, names: dict[str, dict]) -> list[tuple[str, str | None, str]]:
@@ -371,8 +371,8 @@ def changes(event: AuditEvent, names: dict[str, dict]) -> list[tuple[str, str | 
     folders into their names."""
 
     def text(field: str, value) -> str:
-        if value is None:
-            return {"scopes": "full access", "folders": "every folder"}.get(field, "none")
+        if value is None or value == "":
+            return EMPTY.get(field, "none")
         if field in names and isinstance(value, list):
             value = [names[field].get(i, f"#{i}") for i in value]
         if isinstance(value, bool):
@@ -391,5 +391,5 @@ def changes(event: AuditEvent, names: dict[str, dict]) -> list[tuple[str, str | 
             text(field, value),
         )
         for field, value in event.after.items()
-        if not created or value not in (None, [], {}, False) or field == "scopes"
+        if not created or value not in (None, [], {}, False, "") or field == "scopes"
     ]

@@ -7,11 +7,11 @@ from typing import Any
 
 from apikeys import services
 from apikeys.models import ApiKey
-from apikeys.serializers import SPEC_FIELDS, ApiKeySpecSerializer
+from apikeys.serializers import ApiKeySpecSerializer
 from apikeys.services import Actor
-from apikeys.spec import KeySpec
+from apikeys.spec import KEY_FIELDS, KeySpec
 
-WIRE = {spec_name: wire for wire, spec_name in SPEC_FIELDS.items()} | {"folder_ids": "folderIds"}
+WIRE = {f.name: f.wire for f in KEY_FIELDS} | {"folder_ids": "folderIds"}
 
 
 def build_spec(workspace, actor: Actor, base: KeySpec, **fields: Any) -> KeySpec:

@@ -30,6 +30,7 @@ from apikeys.api import Minted
 from apikeys.models import ApiKey, AuditEvent, KeyState
 from apikeys.serializers import ApiKeyCreateSerializer, CreatedKeyResponse, RolledKeyResponse, key_objects
 from apikeys.services import Actor
+from apikeys.spec import KEY_FIELDS, KeyField, KeySpec, Kind
 from core.errors import ServiceError
 from core.fields import CONTROL_CHARACTERS, iso
 from workspaces.models import Membership, Workspace
@@ -225,34 +226,29 @@ class Command(BaseCommand):
             last_used += f" from {key.last_used_ip}"
         if key.last_used_user_agent:
             last_used += f" ({plain(key.last_used_user_agent)})"
+        spec = KeySpec.of(key)
+        shown = {
+            Kind.SCOPES: "all (full access)" if key.scopes is None else ", ".join(key.scopes) or "none",
+            Kind.FOLDERS: (
+                (", ".join(f"{plain(f['name'])} (#{f['id']})" for f in item["folders"]) or "none: it sees no project")
+                if key.folders_limited
+                else "workspace-wide"
+            ),
+            Kind.METADATA: plain(json.dumps(key.custom_metadata, ensure_ascii=False))
+            if key.custom_metadata
+            else "none",
+            Kind.MEMBERS: ", ".join(
+                f"{plain(o['username'])} (#{o['id']}{'' if o['member'] else ', no longer a member'})" for o in owners
+            )
+            or "none (rotation reminders go to the workspace's owners and admins)",
+            Kind.NETWORKS: ", ".join(key.allowed_ips) or "any",
+        }
         lines = [
-            ("Name", plain(key.name)),
             ("Key id", f"{key.key_id} (prefix {key.prefix})"),
             ("Workspace", f"{workspace.url} ({plain(workspace.name)}, {workspace.get_plan_display()})"),
             ("State", item["state"]),
             ("Access", scopes.summary(key.scopes)),
-            ("Scopes", "all (full access)" if key.scopes is None else ", ".join(key.scopes) or "none"),
-            (
-                "Folders",
-                (", ".join(f"{plain(f['name'])} (#{f['id']})" for f in item["folders"]) or "none: it sees no project")
-                if key.folders_limited
-                else "workspace-wide",
-            ),
-            ("Default", yes_no(key.is_default)),
-            ("Protected", yes_no(key.protected)),
-            ("Disabled", yes_no(key.disabled)),
-            ("Metadata", plain(json.dumps(key.custom_metadata, ensure_ascii=False)) if key.custom_metadata else "none"),
-            ("Rotation due", when(item["rotationDueAt"], never="not set")),
-            (
-                "Owners",
-                ", ".join(
-                    f"{plain(o['username'])} (#{o['id']}{'' if o['member'] else ', no longer a member'})"
-                    for o in owners
-                )
-                or "none (rotation reminders go to the workspace's owners and admins)",
-            ),
-            ("Expires", when(item["expiresAt"])),
-            ("Allowed IPs", ", ".join(key.allowed_ips) or "any"),
+            *((f.title, shown[f.kind] if f.kind in shown else text_of(f, getattr(spec, f.name))) for f in KEY_FIELDS),
             ("Created", when(item["created_on"]) + (f" by {plain(item['created_by'])}" if item["created_by"] else "")),
             ("Last used", last_used),
         ]
@@ -453,6 +449,15 @@ def when(moment: str | None, never: str = "never") -> str:
     if moment is None:
         return never
     return datetime.fromisoformat(moment).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def text_of(declared: KeyField, value: Any) -> str:
+    """A plain key field's value, as `show` prints it."""
+    if declared.kind == Kind.FLAG:
+        return yes_no(value)
+    if declared.kind == Kind.DATE:
+        return when(iso(value), never=declared.none)
+    return plain(value) if value else declared.none
 
 
 def yes_no(flag: bool) -> str:
