@@ -53,7 +53,8 @@ def require(request, view, scope: str) -> None:
     if isinstance(request.auth, ApiKey):
         # Exercised too: counted (the request itself was counted already), so that narrowing
         # a key to what it uses keeps it.
-        usage.record(usage.Use(request.auth.pk, (scope,), None, "", counts_request=False))
+        held = scopes.satisfying(request.auth.scopes, scope)
+        usage.record(usage.Use(request.auth.pk, (held or scope,), None, "", counts_request=False))
 
 
 class ScopePermission(BasePermission):
@@ -66,10 +67,13 @@ class ScopePermission(BasePermission):
         if isinstance(request.auth, ApiKey):
             if required is None:
                 raise UndeclaredAction(UNDECLARED)
+            held = []
             for scope in required:
-                if not scopes.holds(request.auth.scopes, scope):
+                satisfied = scopes.satisfying(request.auth.scopes, scope)
+                if satisfied is None:
                     raise InsufficientScope(scope)
-            usage.note(request, required)
+                held.append(satisfied)
+            usage.note(request, held)  # what the key holds is what it used
             return True
         if required is None or scopes.ANY_KEY in required:
             raise UndeclaredAction(UNDECLARED)

@@ -4,6 +4,12 @@ The API's validation, the key edit modal, the OpenAPI docs and the tests all rea
 A scope is a `resource:action` leaf. Presets (`role:*`) and bare section names (`image`) are
 shorthands that `expand` turns into leaves when a key is saved, so a key never silently gains
 a scope that is added to a preset later.
+
+A scope may be granted by others too (`granted_by`): when an ability is split out of a scope
+(say `dataset:export` out of `version:read`), the new scope names the old one, and every key
+that held the old one keeps the ability, with no data migration. Every check (`holds`,
+`grant_excess`, `summary`, the usage counts) goes through `satisfying`, which names the scope
+the key actually holds.
 """
 
 import ipaddress
@@ -17,6 +23,8 @@ class Scope:
     name: str
     label: str
     description: str
+    # Scopes whose holders may use this one too (a scope split out of, or renamed from, them).
+    granted_by: tuple[str, ...] = ()
 
     @property
     def section(self) -> str:
@@ -68,6 +76,10 @@ SCOPES: tuple[Scope, ...] = (
 SCOPE_NAMES: tuple[str, ...] = tuple(scope.name for scope in SCOPES)
 BY_NAME = {scope.name: scope for scope in SCOPES}
 assert {scope.section for scope in SCOPES} == set(SECTIONS), "every scope belongs to a declared section"
+
+# For each scope that others grant too, those others.
+GRANTED_BY: dict[str, tuple[str, ...]] = {scope.name: scope.granted_by for scope in SCOPES if scope.granted_by}
+assert not set(GRANTED_BY) & {g for names in GRANTED_BY.values() for g in names}, "no chains of grants"
 
 API_KEY_SCOPES = tuple(name for name in SCOPE_NAMES if name.startswith("api-key:"))
 
@@ -138,18 +150,25 @@ def summary(scopes: Collection[str] | None) -> str:
         return "Full access"
     parts = []
     for _, label, members in sections():
-        held = [s for s in members if s.name in scopes]
+        held = [s for s in members if holds(scopes, s.name)]
         if held:
             whole = len(held) == len(members) > 1
             parts.append(f"{label}: {'all' if whole else ', '.join(s.verb for s in held)}")
     return " · ".join(parts) or "No abilities"
 
 
-def holds(key_scopes: list[str] | None, scope: str) -> bool:
+def satisfying(key_scopes: Collection[str] | None, scope: str) -> str | None:
+    """The scope by which a key with `key_scopes` (None = full access) may use `scope`: the
+    scope itself when the key holds it (or holds everything), else the first held scope that
+    grants it; None when the key may not use it."""
+    if scope == ANY_KEY or key_scopes is None or scope in key_scopes:
+        return scope
+    return next((held for held in GRANTED_BY.get(scope, ()) if held in key_scopes), None)
+
+
+def holds(key_scopes: Collection[str] | None, scope: str) -> bool:
     """Whether a key with `key_scopes` (None = full access) may use `scope`."""
-    if scope == ANY_KEY:
-        return True
-    return key_scopes is None or scope in key_scopes
+    return satisfying(key_scopes, scope) is not None
 
 
 def grant_excess(
@@ -170,7 +189,7 @@ def grant_excess(
     if grantor_scopes is not None:
         if scopes is None:
             return "Only a full-access key can grant full access."
-        missing = [s for s in scopes if s not in grantor_scopes]
+        missing = [s for s in scopes if not holds(grantor_scopes, s)]
         if missing:
             return f"The calling key does not hold {', '.join(missing)}, so it cannot grant {'them' if len(missing) > 1 else 'it'}."
     if grantor_folders is not None:

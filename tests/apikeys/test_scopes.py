@@ -95,3 +95,58 @@ def test_expansion_gives_registered_leaves_only(words):
     assert set(leaves) <= set(SCOPE_NAMES)
     assert len(leaves) == len(set(leaves))
     assert expand(leaves) == leaves
+
+
+class TestSplittingAScope:
+    """`version:export` split out of `version:read` (declared `granted_by=("version:read",)`):
+    keys that held `version:read` keep exporting, with no data migration, and every rule
+    counts the scope they hold."""
+
+    @pytest.fixture
+    def split(self, monkeypatch):
+        from web.api.versions import VersionViewSet
+
+        export = scopes.Scope("version:export", "Export versions", "Export dataset zips.", ("version:read",))
+        registry = (*scopes.SCOPES, export)
+        monkeypatch.setattr(scopes, "SCOPES", registry)
+        monkeypatch.setattr(scopes, "SCOPE_NAMES", tuple(s.name for s in registry))
+        monkeypatch.setattr(scopes, "BY_NAME", {s.name: s for s in registry})
+        monkeypatch.setattr(scopes, "GRANTED_BY", {"version:export": ("version:read",)})
+        monkeypatch.setitem(VersionViewSet.required_scopes, "export", "version:export")
+        return export
+
+    def test_the_old_scope_still_grants_the_new_one(self, split):
+        assert scopes.satisfying(["version:read"], "version:export") == "version:read"
+        assert scopes.satisfying(["version:export"], "version:export") == "version:export"
+        assert scopes.satisfying(None, "version:export") == "version:export"
+        assert scopes.satisfying(["project:read"], "version:export") is None
+        assert not scopes.holds(["version:export"], "version:read")  # it grants nothing back
+
+    def test_a_key_may_grant_what_its_old_scope_now_implies(self, split):
+        grant = {"grantor_folders": None, "folders": None, "scopes": ["version:export"]}
+        assert scopes.grant_excess(grantor_scopes=["version:read"], **grant) is None
+        assert "version:export" in scopes.grant_excess(grantor_scopes=["project:read"], **grant)
+
+    def test_the_summary_says_what_the_key_can_do(self, split):
+        assert scopes.summary(["version:read"]) == "Versions: read, export"
+
+    @pytest.mark.django_db
+    def test_an_existing_key_keeps_exporting_and_its_use_counts_for_what_it_holds(
+        self, split, client, enterprise, make_key
+    ):
+        from apikeys import usage
+        from apikeys.models import KeyUsage
+        from tests.factories import ProjectFactory, VersionFactory
+
+        project = ProjectFactory(workspace=enterprise, slug="shelf")
+        VersionFactory(project=project, number=1)
+        reader, secret = make_key(enterprise, scopes=["version:read"])
+        _, other = make_key(enterprise, name="Other", scopes=["project:read"])
+        path = "/acme/shelf/1/coco"
+        assert client.get(path, HTTP_AUTHORIZATION=f"Bearer {secret}").status_code == 200
+        refused = client.get(path, HTTP_AUTHORIZATION=f"Bearer {other}")
+        assert refused.status_code == 403
+        assert refused.json()["error"]["scope"] == "version:export"
+        usage.flush()
+        used = set(KeyUsage.objects.filter(api_key=reader).values_list("scope", flat=True))
+        assert used == {usage.TOTAL, "version:read"}
