@@ -57,6 +57,7 @@ class KeyField:
     hint: str = ""  # under it, on the edit modal
     placeholder: str = ""
     section: str = ""
+    listed: bool = False  # whether the key list's row shows it (a text, under the key's name)
     enterprise: bool = False  # a workspace on another plan cannot set it
     column: str = ""  # the ApiKey column of a plain field, when it is not named as the field is
     max_length: int = 0  # of a text
@@ -248,3 +249,5 @@ def _declarations() -> tuple[KeyField, ...]:
 KEY_FIELDS = _declarations()
 BY_WIRE = {f.wire: f for f in KEY_FIELDS}
 ENTERPRISE_FIELDS = frozenset(f.name for f in KEY_FIELDS if f.enterprise)
+LISTED = tuple(f for f in KEY_FIELDS if f.listed)
+assert all(f.kind == Kind.TEXT for f in LISTED), "a row lists texts"

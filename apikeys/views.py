@@ -30,7 +30,7 @@ from .forms import KeyForm, RollForm
 from .models import ApiKey, AuditAction, AuditEvent, KeyState
 from .serializers import ApiKeyCreateSerializer, ApiKeySpecSerializer
 from .services import Actor
-from .spec import KEY_FIELDS, KeySpec
+from .spec import KEY_FIELDS, LISTED, KeySpec
 
 ROTATION_SOON = timedelta(days=14)
 NEW_FOR = timedelta(days=1)
@@ -144,7 +144,13 @@ def page(request, membership, *, modal: str | None = None, status: int = 200, **
     keys = list(keys_of(workspace, include_disabled=show_disabled))
     used = usage.summaries([k.pk for k in keys], now, workspace=workspace) if keys else {}
     rows = [
-        {"key": k, "badges": badges(k, now), "access": access_line(k), "usage": used.get(k.pk) or usage.empty(now)}
+        {
+            "key": k,
+            "badges": badges(k, now),
+            "access": access_line(k),
+            "listed": [(f.title, text) for f in LISTED if (text := getattr(k, f.column))],
+            "usage": used.get(k.pk) or usage.empty(now),
+        }
         for k in keys
     ]
     return render(

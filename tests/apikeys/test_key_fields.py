@@ -95,6 +95,19 @@ def test_empty_values_read_as_their_declaration_says_on_the_activity_page(enterp
     ]
 
 
+def test_the_key_list_shows_the_listed_texts_under_the_name(client, owner, enterprise, make_key, monkeypatch):
+    from apikeys import views
+    from apikeys.spec import BY_WIRE
+
+    key, _ = make_key(enterprise, name="Nightly <uploads>")
+    client.force_login(owner)
+    page = client.get(reverse("apikeys:list", kwargs={"ws": "acme"})).content.decode()
+    assert 'class="listed"' not in page  # no field is listed today
+    monkeypatch.setattr(views, "LISTED", (BY_WIRE["name"],))
+    page = client.get(reverse("apikeys:list", kwargs={"ws": "acme"})).content.decode()
+    assert '<span class="visually-hidden">Name: </span>Nightly &lt;uploads&gt;</div>' in page
+
+
 def test_the_plan_rule_follows_the_declarations():
     assert {f.name for f in KEY_FIELDS if f.enterprise} == ENTERPRISE_FIELDS
     assert "name" not in ENTERPRISE_FIELDS and "scopes" in ENTERPRISE_FIELDS
