@@ -11,10 +11,11 @@ from django.utils.html import format_html, format_html_join
 
 from core.errors import ServiceError
 from core.redaction import SECRET_ANYWHERE
+from workspaces.actors import Actor
 
 from . import usage
 from .models import ApiKey, AuditEvent, KeyState, KeyUsage
-from .services import Actor, api_key_disable, api_key_enable, api_key_revoke
+from .services import api_key_disable, api_key_enable, api_key_revoke
 from .templatetags.keytags import sparkline
 
 NEVER_SHOWN = {"id", "digest"}

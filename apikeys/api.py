@@ -10,6 +10,7 @@ from rest_framework import exceptions
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.response import Response
 
+from workspaces.actors import Actor
 from workspaces.models import Folder
 
 from . import keyformat, scopes, services
@@ -28,7 +29,6 @@ from .serializers import (
     RootResponse,
     key_objects,
 )
-from .services import Actor
 from .spec import KeySpec
 from .viewsets import ScopedViewSet
 

@@ -9,7 +9,8 @@ from core.exceptions import REALM, InvalidToken, IpNotAllowed
 from core.throttling import client_ip
 
 from . import keyformat
-from .models import ApiKey, KeyState, find_for_request
+from .lookup import find_for_request
+from .models import ApiKey, KeyState
 from .throttling import AuthFailureGuard
 
 MALFORMED = "The API key is malformed."

@@ -47,11 +47,13 @@ from django.views.decorators.csrf import csrf_exempt
 from core.exceptions import envelope
 from core.redaction import redact
 from core.storable import text_problem
+from workspaces.actors import Actor
 from workspaces.models import Membership, Role
 
 from . import keyformat
-from .models import ApiKey, find_for_request
-from .services import Actor, api_key_report_leak
+from .lookup import find_for_request
+from .models import ApiKey
+from .services import api_key_report_leak
 
 logger = logging.getLogger(__name__)
 

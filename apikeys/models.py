@@ -204,7 +204,7 @@ class ApiKey(models.Model):
         if not self.folders_limited:
             return None
         if "folders" not in getattr(self, "_prefetched_objects_cache", {}) and hasattr(self, "loaded_folder_ids"):
-            return self.loaded_folder_ids  # read with the key by `find_for_request`
+            return self.loaded_folder_ids  # read with the key by `apikeys.lookup`
         return sorted(folder.pk for folder in self.folders.all())
 
 
@@ -218,13 +218,19 @@ class AuditAction(models.TextChoices):
     ROLL = "roll", "Rolled"
     REVOKE = "revoke", "Revoked"
     LEAK = "leak", "Reported leaked"
+    # What was done to the workspace's data (`workspaces.audit`): `subject` says what.
+    TRASH = "trash", "Moved to the trash"
+    RESTORE = "restore", "Restored"
+    DELETE = "delete", "Deleted"
 
 
 class AuditEvent(models.Model):
-    """What happened to a key, who did it, from where. Never holds a secret or a digest."""
+    """What happened to a key (`api_key`), or to the workspace's data (`subject`), who did it,
+    from where. Never holds a secret or a digest."""
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="audit_events")
-    api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="audit_events")
+    api_key = models.ForeignKey(ApiKey, null=True, blank=True, on_delete=models.CASCADE, related_name="audit_events")
+    subject = models.CharField(max_length=300, blank=True, help_text="What was changed, when it is no key.")
     action = models.CharField(max_length=20, choices=AuditAction.choices)
     actor_user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -241,10 +247,14 @@ class AuditEvent(models.Model):
         ordering = ["-created", "-id"]
         constraints = [
             models.CheckConstraint(condition=Q(action__in=AuditAction.values), name="auditevent_action_valid"),
+            models.CheckConstraint(
+                condition=Q(api_key__isnull=False, subject="") | Q(api_key__isnull=True) & ~Q(subject=""),
+                name="auditevent_names_a_key_or_a_subject",
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_action_display()} {self.api_key} by {self.actor_label}"
+        return f"{self.get_action_display()} {self.api_key or self.subject} by {self.actor_label}"
 
 
 class KeyUsage(models.Model):
@@ -264,74 +274,6 @@ class KeyUsage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.api_key_id} {self.day} {self.scope or 'all'}: {self.requests}"
-
-
-class _RequestLookup:
-    """The SQL that loads a key, its workspace and (when it is limited to folders) its folder
-    ids in one query, and the converters of its columns: built once per database and column,
-    as the hot path of every API request. Django's query compiler would cost more than the
-    query itself (it did: twice the time of the whole rest of authentication)."""
-
-    def __init__(self, connection, column: str):
-        qn = connection.ops.quote_name
-        self.key_fields = ApiKey._meta.concrete_fields
-        self.workspace_fields = Workspace._meta.concrete_fields
-        self.key_names = [f.attname for f in self.key_fields]
-        self.workspace_names = [f.attname for f in self.workspace_fields]
-        columns = [f.get_col("k") for f in self.key_fields] + [f.get_col("w") for f in self.workspace_fields]
-        self.converters = []
-        for position, col in enumerate(columns):
-            found = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
-            if found:
-                self.converters.append((position, found, col))
-        through = ApiKey.folders.through._meta.db_table
-        folder_id = "f.folder_id::text" if connection.vendor == "postgresql" else "f.folder_id"
-        aggregate = "string_agg" if connection.vendor == "postgresql" else "group_concat"
-        selected = ", ".join(
-            [f"k.{qn(f.column)}" for f in self.key_fields] + [f"w.{qn(f.column)}" for f in self.workspace_fields]
-        )
-        # Table and column names come from the models, quoted by the backend; the value is a parameter.
-        self.sql = (
-            f"SELECT {selected}, CASE WHEN k.{qn('folders_limited')} THEN "  # noqa: S608
-            f"(SELECT {aggregate}({folder_id}, ',') FROM {qn(through)} f WHERE f.{qn('apikey_id')} = k.{qn('id')}) END "
-            f"FROM {qn(ApiKey._meta.db_table)} k INNER JOIN {qn(Workspace._meta.db_table)} w "
-            f"ON (k.{qn('workspace_id')} = w.{qn('id')}) WHERE k.{qn(column)} = %s"
-        )
-
-    def load(self, connection, value) -> "ApiKey | None":
-        with connection.cursor() as cursor:
-            cursor.execute(self.sql, [value])
-            row = cursor.fetchone()
-        if row is None:
-            return None
-        row = list(row)
-        for position, converters, col in self.converters:
-            for converter in converters:
-                row[position] = converter(row[position], col, connection)
-        split = len(self.key_fields)
-        key = ApiKey.from_db(connection.alias, self.key_names, row[:split])
-        workspace = Workspace.from_db(connection.alias, self.workspace_names, row[split:-1])
-        ApiKey._meta.get_field("workspace").set_cached_value(key, workspace)
-        if key.folders_limited:
-            key.loaded_folder_ids = sorted(int(i) for i in (row[-1] or "").split(",") if i)  # type: ignore[attr-defined]
-        return key
-
-
-_lookups: dict[tuple[str, str], _RequestLookup] = {}
-
-
-def find_for_request(*, key_id: str | None = None, rolled_from: ApiKey | None = None) -> "ApiKey | None":
-    """The key with this key id (or the replacement of a rolled key), its workspace and its
-    folder limit, in one query."""
-    from django.db import connections, router
-
-    alias = router.db_for_read(ApiKey)
-    connection = connections[alias]
-    column, value = ("key_id", key_id) if rolled_from is None else ("rolled_from_id", rolled_from.pk)
-    lookup = _lookups.get((alias, column))
-    if lookup is None:
-        lookup = _lookups[(alias, column)] = _RequestLookup(connection, column)
-    return lookup.load(connection, value)
 
 
 def row_columns() -> list[str]:

@@ -8,7 +8,7 @@ them writes an ApiKey another way. What they pass in is already validated at the
 `KeySpec`); these functions enforce the business rules only.
 """
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -16,7 +16,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core.errors import Conflict, Forbidden, InvalidValue, PlanRequired, PrivilegeExceeded
-from core.throttling import client_ip
+from workspaces import audit
+from workspaces.actors import Actor
 from workspaces.models import MANAGER_ROLES, Membership, Plan, Workspace
 from workspaces.services import workspace_create
 
@@ -48,46 +49,6 @@ BAD_GRACE = "The grace period must be between 0 seconds and 7 days."
 NOT_IN_WORKSPACE = "The caller does not manage keys of this workspace."
 NOT_DOMINATED = "This key holds more than the calling key, so the calling key cannot manage it."
 CONFLICT_HINT = "Protected keys are unprotected in Settings → API Keys; a rolled key lives on as its replacement."
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who is acting: a signed-in user, a key over the API, or neither (an operator's command).
-    `ip` is for the audit log."""
-
-    user: "User | None" = None
-    key: ApiKey | None = None
-    ip: str | None = None
-    system: str | None = None  # neither: who runs the command (an OS user), or what did it
-
-    @property
-    def label(self) -> str:
-        if self.key is not None:
-            return f"API key {self.key.name} ({self.key.prefix})"
-        if self.user is not None:
-            return self.user.get_username()
-        return f"system ({self.system})" if self.system else "system"
-
-    @classmethod
-    def operator(cls) -> "Actor":
-        """An operator on the shell (a management command), named by the OS account the
-        process runs as (its real user id, not $USER, which anyone can set), and by whoever
-        ran sudo to get there."""
-        import os
-        import pwd
-
-        try:
-            name = pwd.getpwuid(os.getuid()).pw_name
-        except KeyError:
-            name = f"uid {os.getuid()}"
-        via = os.environ.get("SUDO_USER", "")[:64]
-        return cls(system=f"operator {name}{f' (sudo from {via})' if via else ''} on the shell")
-
-    @classmethod
-    def from_request(cls, request) -> "Actor":
-        key = request.auth if isinstance(getattr(request, "auth", None), ApiKey) else None
-        user = request.user if key is None and request.user and request.user.is_authenticated else None
-        return cls(user=user, key=key, ip=client_ip(request))
 
 
 # Services -----------------------------------------------------------------------------
@@ -401,4 +362,19 @@ def _audit(*, key: ApiKey, actor: Actor, action: str, before: dict, after: dict)
         ip=actor.ip,
         before={k: before[k] for k in changed if k in before},
         after={k: after[k] for k in changed},
+    )
+
+
+def record_data_change(change: audit.Change) -> AuditEvent:
+    """The workspace's log keeps what was done to its data too (`workspaces.audit`, which this
+    subscribes to), so that its activity shows which key deleted what."""
+    return AuditEvent.objects.create(
+        workspace=change.workspace,
+        subject=change.subject[:300],
+        action=AuditAction(change.action.value),
+        actor_user=change.actor.user,
+        actor_key=change.actor.key,
+        actor_label=change.actor.label[:200],
+        ip=change.actor.ip,
+        before=change.detail,
     )

@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from core.errors import ServiceError
+from workspaces.actors import Actor
 from workspaces.models import MANAGER_ROLES, Folder, Membership
 
 from . import scopes as registry
@@ -29,7 +30,6 @@ from . import services, usage
 from .forms import KeyForm, RollForm
 from .models import ApiKey, AuditAction, AuditEvent, KeyState
 from .serializers import ApiKeyCreateSerializer, ApiKeySpecSerializer
-from .services import Actor
 from .spec import KEY_FIELDS, LISTED, KeySpec
 
 ROTATION_SOON = timedelta(days=14)

@@ -105,7 +105,8 @@ import json
 from django.contrib.auth import get_user_model
 from rest_framework.authtoken.models import Token
 from rest_framework_api_key.models import APIKey
-from apikeys.services import Actor, api_key_create
+from workspaces.actors import Actor
+from apikeys.services import api_key_create
 from apikeys.scopes import SCOPE_NAMES
 from apikeys.spec import KeySpec
 from workspaces.models import Folder, Plan, Project, Workspace

@@ -114,7 +114,7 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture
 def make_key(db):
     """A key created through the services, as an operator would; returns (key, secret)."""
-    from apikeys.services import Actor
+    from workspaces.actors import Actor
 
     def make(workspace, name="Test key", **fields):
         return create_key(workspace=workspace, actor=Actor(), name=name, **fields)

@@ -8,8 +8,8 @@ from typing import Any
 from apikeys import services
 from apikeys.models import ApiKey
 from apikeys.serializers import ApiKeySpecSerializer
-from apikeys.services import Actor
 from apikeys.spec import KEY_FIELDS, KeySpec
+from workspaces.actors import Actor
 
 WIRE = {f.name: f.wire for f in KEY_FIELDS} | {"folder_ids": "folderIds"}
 

@@ -32,10 +32,11 @@ from rest_framework.parsers import JSONParser
 from apikeys import authentication, keyformat
 from apikeys.models import ApiKey
 from apikeys.scopes import ANY_KEY, SCOPE_NAMES
-from apikeys.services import Actor, api_key_revoke
+from apikeys.services import api_key_revoke
 from tests.factories import FolderFactory, ImageFactory, ModelFactory, ProjectFactory, VersionFactory
 from tests.keys import roll_key
 from tests.routes import Route, api_routes, openapi_path
+from workspaces.actors import Actor
 from workspaces.models import Folder
 
 PARAM = re.compile(r"<(?:\w+:)?(\w+)>")

@@ -52,3 +52,59 @@ def test_the_compiler_parts_that_prepared_sql_reads():
     values = Project.objects.values("slug")
     assert values._fields == ("slug",) and values.query.get_compiler(using="default").klass_info is None
     assert queryset._fields is None
+
+
+def test_the_parts_of_django_the_key_lookup_reads(enterprise):
+    """`apikeys.lookup` builds its SQL from fields' columns, converts values with the backend's
+    converters and makes instances with `from_db`: their names and shapes."""
+    from django.db import connection
+    from django.db.models import Model
+
+    from apikeys.models import ApiKey
+
+    field = ApiKey._meta.get_field("created")
+    col = field.get_col("k")
+    assert col.alias == "k" and col.target is field
+    converters = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
+    assert all(callable(c) and len(inspect.signature(c).parameters) == 3 for c in converters)
+    assert list(inspect.signature(Model.from_db.__func__).parameters)[:4] == ["cls", "db", "field_names", "values"]
+    relation = ApiKey._meta.get_field("workspace")
+    key = ApiKey(workspace_id=enterprise.pk)
+    relation.set_cached_value(key, enterprise)
+    assert relation.is_cached(key) and key.workspace is enterprise
+    aggregate = "string_agg" if connection.vendor == "postgresql" else "group_concat"
+    with connection.cursor() as cursor:  # the aggregate the folder ids are read with, on this database
+        cursor.execute(f"SELECT {aggregate}(v, ',') FROM (SELECT '1' AS v UNION ALL SELECT '2') t")
+        assert sorted(cursor.fetchone()[0].split(",")) == ["1", "2"]
+
+
+def test_the_key_lookup_loads_what_the_orm_loads(enterprise, make_key):
+    """Every column of the key and of its workspace, converted as the ORM converts them (dates,
+    JSON, addresses), and the folder ids, from one query."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apikeys.lookup import find_for_request
+    from apikeys.models import ApiKey
+    from tests.factories import FolderFactory
+    from workspaces.models import Workspace
+
+    folders = sorted(FolderFactory(workspace=enterprise).pk for _ in range(3))
+    key, _ = make_key(
+        enterprise,
+        scopes=["image:read"],
+        folder_ids=folders,
+        custom_metadata={"team": "ml", "n": 2},
+        expires_at=timezone.now() + timedelta(days=3),
+        allowed_ips=["10.0.0.0/8"],
+    )
+    ApiKey.objects.filter(pk=key.pk).update(last_used_ip="2001:db8::1", last_used_at=timezone.now())
+    found = find_for_request(key_id=key.key_id)
+    orm = ApiKey.objects.get(pk=key.pk)
+    for field in ApiKey._meta.concrete_fields:
+        assert getattr(found, field.attname) == getattr(orm, field.attname), field.name
+    for field in Workspace._meta.concrete_fields:
+        assert getattr(found.workspace, field.attname) == getattr(enterprise, field.attname), field.name
+    assert found.folder_limit() == folders
+    assert find_for_request(key_id="no-such-key") is None

@@ -116,7 +116,7 @@ def test_the_admin_lists_take_the_same_queries_for_few_keys_and_many(client, ent
             KeyUsage.objects.create(api_key=key, day=timezone.now().date(), scope="", requests=i + 1)
             KeyUsage.objects.create(api_key=key, day=timezone.now().date(), scope="image:read", requests=i + 1)
 
-    from apikeys.services import Actor
+    from workspaces.actors import Actor
 
     add(3)
     few = count()

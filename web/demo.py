@@ -163,7 +163,8 @@ def _demo_key(workspace: Workspace, *, new_keys: bool) -> tuple[str, str | None]
     default key that is missing or was restricted is replaced by a full-access one.
     """
     from apikeys.models import ApiKey
-    from apikeys.services import DEFAULT_KEY, Actor, api_key_create, api_key_revoke, api_key_roll, api_key_unprotect
+    from apikeys.services import DEFAULT_KEY, api_key_create, api_key_revoke, api_key_roll, api_key_unprotect
+    from workspaces.actors import Actor
 
     actor = Actor()
     key = ApiKey.objects.live().filter(workspace=workspace, is_default=True).first()

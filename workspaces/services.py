@@ -6,6 +6,7 @@ import re
 import secrets
 import warnings
 from collections.abc import Sequence
+from enum import Enum
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -23,7 +24,10 @@ from PIL import Image as PILImage
 
 from core.errors import Conflict, InvalidValue, NotFound, ServiceError
 
+from . import audit
+from .actors import Actor
 from .annotations import Annotation
+from .audit import Done
 from .models import (
     IMAGE_FORMATS,
     MAX_METADATA,
@@ -280,50 +284,77 @@ def project_create(
 
 
 @transaction.atomic
-def project_update(*, project: Project, **changes) -> Project:
+def project_update(
+    *,
+    project: Project,
+    name: str | None = None,
+    annotation: str | None = None,
+    license: str | None = None,
+    public: bool | None = None,
+    classes: dict[str, int] | None = None,
+) -> Project:
+    """Change what is given (None: leave as it is)."""
+    changes = {"name": name, "annotation": annotation, "license": license, "public": public, "classes": classes}
     for field, value in changes.items():
-        setattr(project, field, value)
+        if value is not None:
+            setattr(project, field, value)
     _full_clean(project)
     project.save()
     return project
 
 
 @transaction.atomic
-def project_delete(*, project: Project) -> None:
+def project_delete(*, project: Project, actor: Actor) -> None:
     """Gone for good, with its files: the trash's purge (deleting through the API trashes)."""
     files = [i.file for i in project.images.all()] + [m.weights for m in project.models.all()]
+    _record(Done.DELETE, project.workspace, actor, f"project {project.name} ({project.slug})", project=project.pk)
     project.delete()
     _delete_files_on_commit(files)
 
 
-def project_trash(*, project: Project, by: str) -> Project:
+def project_trash(*, project: Project, actor: Actor) -> Project:
     """Into the trash: out of every listing and route, restorable for TRASH_RETENTION."""
-    return _trash(project, by)
+    return _trash(project, actor)
 
 
-def project_restore(*, project: Project) -> Project:
-    return _restore(project)
+def project_restore(*, project: Project, actor: Actor) -> Project:
+    return _restore(project, actor)
+
+
+def _subject(item: Project | Version) -> tuple[Workspace, str, dict]:
+    if isinstance(item, Project):
+        return item.workspace, f"project {item.name} ({item.slug})", {"project": item.pk}
+    project = item.project
+    return project.workspace, f"version {item.number} of project {project.slug}", {"version": item.pk}
 
 
 @transaction.atomic
-def _trash(item, by: str):
+def _trash[T: (Project, Version)](item: T, actor: Actor) -> T:
     """A project or version into the trash (once: trashing it again changes nothing)."""
-    item = type(item).objects.select_for_update().get(pk=item.pk)
-    if item.deleted_at is None:
-        item.deleted_at, item.deleted_by = timezone.now(), by[:200]
-        item.save(update_fields=["deleted_at", "deleted_by"])
-    return item
+    locked = type(item).objects.select_for_update().get(pk=item.pk)
+    if locked.deleted_at is None:
+        locked.deleted_at, locked.deleted_by = timezone.now(), actor.label[:200]
+        locked.save(update_fields=["deleted_at", "deleted_by"])
+        workspace, subject, detail = _subject(item)
+        _record(Done.TRASH, workspace, actor, subject, **detail)
+    return locked
 
 
 @transaction.atomic
-def _restore(item):
-    item = type(item).objects.select_for_update().get(pk=item.pk)
-    item.deleted_at, item.deleted_by = None, ""
-    item.save()
-    return item
+def _restore[T: (Project, Version)](item: T, actor: Actor) -> T:
+    locked = type(item).objects.select_for_update().get(pk=item.pk)
+    locked.deleted_at, locked.deleted_by = None, ""
+    locked.save()
+    workspace, subject, detail = _subject(item)
+    _record(Done.RESTORE, workspace, actor, subject, **detail)
+    return locked
 
 
-def trash_purge(*, now=None, dry_run: bool = False) -> list[str]:
+def _record(action: Done, workspace: Workspace, actor: Actor, subject: str, **detail) -> None:
+    audit.record(audit.Change(workspace=workspace, actor=actor, action=action, subject=subject, detail=detail))
+
+
+def trash_purge(*, actor: Actor, now=None, dry_run: bool = False) -> list[str]:
     """Delete for good what has been in the trash for longer than TRASH_RETENTION: projects
     (with their files) and versions. Their names (`workspace/project`, `workspace/project/3`);
     each goes in its own transaction."""
@@ -334,12 +365,15 @@ def trash_purge(*, now=None, dry_run: bool = False) -> list[str]:
         purged.append(f"{project.workspace.url}/{project.slug}")
         if not dry_run:
             with transaction.atomic():
-                project_delete(project=project)
+                project_delete(project=project, actor=actor)
     versions = Version.objects.filter(deleted_at__lte=cutoff).select_related("project__workspace").order_by("pk")
     for version in versions:
         purged.append(f"{version.project.workspace.url}/{version.project.slug}/{version.number}")
         if not dry_run:
-            version.delete()
+            with transaction.atomic():
+                workspace, subject, detail = _subject(version)
+                _record(Done.DELETE, workspace, actor, subject, **detail)
+                version.delete()
     return purged
 
 
@@ -365,8 +399,9 @@ def folder_rename(*, folder: Folder, name: str) -> Folder:
 
 
 @transaction.atomic
-def folder_delete(*, folder: Folder) -> None:
+def folder_delete(*, folder: Folder, actor: Actor) -> None:
     """Its projects stay, out of any folder. Keys limited to it lose it (never widen)."""
+    _record(Done.DELETE, folder.workspace, actor, f"folder {folder.name}", folder=folder.pk)
     folder.delete()
 
 
@@ -443,14 +478,18 @@ def image_annotate(
 
 
 @transaction.atomic
-def images_delete(*, images: Sequence[Image]) -> list[int]:
+def images_delete(*, images: Sequence[Image], actor: Actor) -> list[int]:
     """Delete these images (and their files, once committed), taking their labels out of their
-    projects' class counts."""
+    projects' class counts; recorded once per project."""
     ids = [i.pk for i in images]
     locked = list(Image.objects.select_for_update().filter(pk__in=ids))
-    for project in Project.objects.select_for_update().filter(pk__in={i.project_id for i in locked}):
-        _count_classes(project, [i for i in locked if i.project_id == project.pk], sign=-1)
+    projects = Project.objects.select_for_update().filter(pk__in={i.project_id for i in locked})
+    for project in projects.select_related("workspace"):
+        gone = [i for i in locked if i.project_id == project.pk]
+        _count_classes(project, gone, sign=-1)
         project.save(update_fields=["classes", "updated"])
+        what = f"{len(gone)} image{'s' if len(gone) != 1 else ''} of project {project.slug}"
+        _record(Done.DELETE, project.workspace, actor, what, project=project.pk, images=sorted(i.pk for i in gone))
     Image.objects.filter(pk__in=[i.pk for i in locked]).delete()
     _delete_files_on_commit([i.file for i in locked])
     return sorted(i.pk for i in locked)
@@ -479,13 +518,13 @@ def version_record_export(*, version: Version, format: str) -> None:
     version.exports = locked.exports
 
 
-def version_trash(*, version: Version, by: str) -> Version:
+def version_trash(*, version: Version, actor: Actor) -> Version:
     """Into the trash: out of the project's versions, restorable for TRASH_RETENTION."""
-    return _trash(version, by)
+    return _trash(version, actor)
 
 
-def version_restore(*, version: Version) -> Version:
-    return _restore(version)
+def version_restore(*, version: Version, actor: Actor) -> Version:
+    return _restore(version, actor)
 
 
 @transaction.atomic
@@ -503,22 +542,42 @@ def model_create(*, project: Project, name: str, type: str, upload, version: Ver
     return model
 
 
+class Unchanged(Enum):
+    """A keyword left out: what it names stays as it is (where None is a value of its own)."""
+
+    UNCHANGED = "unchanged"
+
+
+UNCHANGED = Unchanged.UNCHANGED
+
+
 @transaction.atomic
-def model_update(*, model: Model, **changes) -> Model:
-    if (
-        "name" in changes
-        and Model.objects.filter(project=model.project, name=changes["name"]).exclude(pk=model.pk).exists()
-    ):
-        raise Conflict(f"A model named {changes['name']!r} exists already in this project.", field="name")
-    for field, value in changes.items():
-        setattr(model, field, value)
+def model_update(
+    *,
+    model: Model,
+    name: str | None = None,
+    type: str | None = None,
+    version: Version | Unchanged | None = UNCHANGED,
+) -> Model:
+    """Change what is given: a name or type (None: leave it), the version it was trained on
+    (None: none)."""
+    if name is not None and Model.objects.filter(project=model.project, name=name).exclude(pk=model.pk).exists():
+        raise Conflict(f"A model named {name!r} exists already in this project.", field="name")
+    if name is not None:
+        model.name = name
+    if type is not None:
+        model.type = type
+    if not isinstance(version, Unchanged):
+        model.version = version
     _full_clean(model, validate_unique=False)
     _save_unique(model, f"A model named {model.name!r} exists already in this project.")
     return model
 
 
 @transaction.atomic
-def model_delete(*, model: Model) -> None:
+def model_delete(*, model: Model, actor: Actor) -> None:
+    project = model.project
+    _record(Done.DELETE, project.workspace, actor, f"model {model.name} of project {project.slug}", model=model.pk)
     weights = model.weights
     model.delete()
     _delete_files_on_commit([weights])

@@ -65,8 +65,9 @@ def test_staff_without_the_key_permission_can_neither_list_nor_revoke_keys(clien
     client.post("/admin/apikeys/apikey/", {"action": "revoke_keys", "_selected_action": [key.pk]})
     key.refresh_from_db()
     assert key.revoked_at is None
-    from apikeys.services import Actor, api_key_revoke
+    from apikeys.services import api_key_revoke
     from core.errors import Forbidden
+    from workspaces.actors import Actor
 
     with pytest.raises(Forbidden):
         api_key_revoke(key=key, actor=Actor(user=staff))
@@ -162,9 +163,10 @@ def test_a_plan_downgrade_says_what_happens_to_the_keys(client, operator, enterp
     assert client.get("/acme", HTTP_AUTHORIZATION=f"Bearer {secret}").status_code == 200
     from dataclasses import replace
 
-    from apikeys.services import Actor, api_key_disable, api_key_update
+    from apikeys.services import api_key_disable, api_key_update
     from apikeys.spec import KeySpec
     from core.errors import PlanRequired
+    from workspaces.actors import Actor
 
     with pytest.raises(PlanRequired):
         api_key_update(key=key, actor=Actor(), spec=replace(KeySpec.of(key), scopes=("image:read",)))

@@ -59,7 +59,7 @@ class TestList:
     def test_lists_live_keys_and_the_publishable_key(self, api, enterprise, make_key):
         make_key(enterprise, name="Off", disabled=True)
         rolled, _ = make_key(enterprise, name="Rolled")
-        from apikeys.services import Actor
+        from workspaces.actors import Actor
 
         roll_key(key=rolled, actor=Actor())
         body = api.get().json()
@@ -132,7 +132,8 @@ class TestGet:
     def test_unknown_revoked_and_foreign_keys_are_404(self, api, free, make_key, enterprise):
         foreign, _ = make_key(free)
         gone, _ = make_key(enterprise, name="gone")
-        from apikeys.services import Actor, api_key_revoke
+        from apikeys.services import api_key_revoke
+        from workspaces.actors import Actor
 
         api_key_revoke(key=gone, actor=Actor())
         for key_id in ["nosuchkey123", foreign.key_id, gone.key_id]:

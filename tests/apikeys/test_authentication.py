@@ -9,8 +9,9 @@ from django.utils import timezone
 
 from apikeys import authentication as auth
 from apikeys.models import ApiKey
-from apikeys.services import Actor, api_key_revoke
+from apikeys.services import api_key_revoke
 from tests.keys import roll_key, update_key
+from workspaces.actors import Actor
 
 pytestmark = pytest.mark.django_db
 
@@ -105,7 +106,7 @@ def test_authentication_scopes_and_folders_cost_one_query_and_no_write(client, e
         assert call(client, secret).status_code == 200
     [lookup] = queries.captured_queries
     assert "key_id" in lookup["sql"] and lookup["sql"].lstrip().upper().startswith("SELECT")
-    from apikeys.models import find_for_request
+    from apikeys.lookup import find_for_request
 
     with CaptureQueriesContext(connection) as queries:
         found = find_for_request(key_id=key.key_id)

@@ -6,9 +6,9 @@ import pytest
 from django.db import connection
 
 from apikeys.models import ApiKey
-from apikeys.services import Actor
 from core.errors import Conflict, PlanRequired
 from tests.keys import create_key, roll_key
+from workspaces.actors import Actor
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

@@ -13,9 +13,9 @@ from apikeys import services
 from apikeys.forms import KeyForm
 from apikeys.models import AuditEvent
 from apikeys.serializers import ApiKeySerializer, ApiKeySpecSerializer, key_objects
-from apikeys.services import Actor
 from apikeys.spec import BY_WIRE, ENTERPRISE_FIELDS, KEY_FIELDS, PLAIN, KeySpec, Kind
 from apikeys.views import CHANGE_LABELS, changes
+from workspaces.actors import Actor
 
 pytestmark = pytest.mark.django_db
 
@@ -99,7 +99,7 @@ def test_the_key_list_shows_the_listed_texts_under_the_name(client, owner, enter
     from apikeys import views
     from apikeys.spec import BY_WIRE
 
-    key, _ = make_key(enterprise, name="Nightly <uploads>")
+    make_key(enterprise, name="Nightly <uploads>")
     client.force_login(owner)
     page = client.get(reverse("apikeys:list", kwargs={"ws": "acme"})).content.decode()
     assert 'class="listed"' not in page  # no field is listed today

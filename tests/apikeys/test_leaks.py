@@ -17,10 +17,11 @@ from apikeys import keyformat, leaks
 from apikeys.authentication import authenticate_key
 from apikeys.leaks import Finding, report
 from apikeys.models import ApiKey, AuditAction, AuditEvent, KeyState
-from apikeys.services import Actor, api_key_revoke
+from apikeys.services import api_key_revoke
 from core.exceptions import InvalidToken
 from tests.factories import MembershipFactory, UserFactory
 from tests.keys import roll_key
+from workspaces.actors import Actor
 from workspaces.models import Role
 
 pytestmark = pytest.mark.django_db

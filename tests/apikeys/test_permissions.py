@@ -77,7 +77,7 @@ def test_querysets_are_limited_to_the_workspace_and_the_keys_folders(client, ent
 
 
 def test_scope_changes_apply_on_the_next_request(client, enterprise, make_key):
-    from apikeys.services import Actor
+    from workspaces.actors import Actor
 
     key, secret = make_key(enterprise, scopes=["project:read"])
     assert client.get("/acme/things", **bearer(secret)).status_code == 200

@@ -8,10 +8,11 @@ from rest_framework.exceptions import ValidationError
 
 from apikeys import services
 from apikeys.models import ApiKey, AuditAction, AuditEvent, KeyState
-from apikeys.services import Actor, api_key_revoke, workspace_create_with_key
+from apikeys.services import api_key_revoke, workspace_create_with_key
 from core.errors import Conflict, Forbidden, InvalidValue, PlanRequired, PrivilegeExceeded
 from tests.factories import FolderFactory, MembershipFactory, UserFactory
 from tests.keys import create_key, roll_key, update_key
+from workspaces.actors import Actor
 from workspaces.models import Plan, Role
 
 pytestmark = pytest.mark.django_db

@@ -155,8 +155,9 @@ def test_an_owner_sees_what_a_key_used_and_narrows_it_in_one_click(page: Page, d
     from django.utils import timezone
 
     from apikeys.models import ApiKey
-    from apikeys.services import Actor, api_key_create
+    from apikeys.services import api_key_create
     from apikeys.spec import KeySpec
+    from workspaces.actors import Actor
     from workspaces.models import Workspace
 
     workspace = Workspace.objects.get(url="acme")

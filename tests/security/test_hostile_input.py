@@ -20,10 +20,10 @@ from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
 from drf_spectacular.generators import SchemaGenerator
 from PIL import Image as PILImage
 
-from apikeys.services import Actor
 from tests.factories import FolderFactory, ImageFactory, ModelFactory, ProjectFactory, VersionFactory
 from tests.keys import create_key
 from web.demo import demo_png
+from workspaces.actors import Actor
 
 pytestmark = pytest.mark.django_db
 

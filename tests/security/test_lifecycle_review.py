@@ -12,10 +12,10 @@ from django.utils import timezone
 from apikeys import usage, views
 from apikeys.leaks import Finding, report
 from apikeys.models import ApiKey, KeyUsage
-from apikeys.services import Actor
 from tests.config.test_settings import manage
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory, VersionFactory
 from tests.keys import update_key
+from workspaces.actors import Actor
 from workspaces.models import Role
 
 pytestmark = pytest.mark.django_db

@@ -27,10 +27,11 @@ from rest_framework.exceptions import ValidationError
 
 from apikeys.models import ApiKey
 from apikeys.scopes import SCOPE_NAMES
-from apikeys.services import Actor, api_key_disable, api_key_enable, api_key_protect, api_key_revoke
+from apikeys.services import api_key_disable, api_key_enable, api_key_protect, api_key_revoke
 from core.errors import ServiceError
 from tests.factories import FolderFactory, WorkspaceFactory
 from tests.keys import create_key, roll_key, update_key
+from workspaces.actors import Actor
 from workspaces.models import Plan
 
 MANAGE = ["api-key:read", "api-key:create", "api-key:update", "api-key:revoke"]

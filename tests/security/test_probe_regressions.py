@@ -11,10 +11,10 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from apikeys.models import ApiKey, AuditEvent
-from apikeys.services import Actor
 from tests.factories import ProjectFactory
 from tests.keys import update_key
 from web.demo import demo_png
+from workspaces.actors import Actor
 from workspaces.models import Image, Model
 
 pytestmark = pytest.mark.django_db

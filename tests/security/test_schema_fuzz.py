@@ -42,10 +42,10 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from apikeys.services import Actor
 from tests.factories import ImageFactory, ModelFactory, VersionFactory
 from tests.keys import create_key
 from web.demo import demo_png
+from workspaces.actors import Actor
 from workspaces.models import IMAGE_FORMATS, Folder, Plan, Project, Workspace
 
 pytestmark = [pytest.mark.live, pytest.mark.fuzz]

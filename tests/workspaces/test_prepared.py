@@ -15,10 +15,10 @@ from tests.factories import (
     VersionFactory,
     WorkspaceFactory,
 )
-from workspaces.selectors import counted_projects, project_versions, reachable_projects, workspace_members
 from workspaces import prepared as module
 from workspaces.models import Project
 from workspaces.prepared import prepared
+from workspaces.selectors import counted_projects, project_versions, reachable_projects, workspace_members
 
 pytestmark = pytest.mark.django_db
 

@@ -5,34 +5,11 @@ import io
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from tests.factories import FolderFactory, ImageFactory, ModelFactory, ProjectFactory, VersionFactory
+from tests.factories import ImageFactory
 from web.demo import demo_png
 from workspaces.models import Image, Model, Project, Version
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def world(enterprise):
-    retail = FolderFactory(workspace=enterprise, name="Retail")
-    factory = FolderFactory(workspace=enterprise, name="Factory")
-    shelf = ProjectFactory(workspace=enterprise, slug="shelf", name="Shelf", folder=retail, classes={"can": 3})
-    line = ProjectFactory(workspace=enterprise, slug="line", name="Line", folder=factory)
-    loose = ProjectFactory(workspace=enterprise, slug="loose", name="Loose")
-    image = ImageFactory(project=shelf, tags=["a"], split="train")
-    ImageFactory(project=shelf, tags=["b"], split="valid", batch="nightly")
-    version = VersionFactory(project=shelf, number=1)
-    version.images.set([image])
-    model = ModelFactory(project=shelf, name="best", version=version)
-    return {
-        "retail": retail,
-        "factory": factory,
-        "shelf": shelf,
-        "line": line,
-        "loose": loose,
-        "image": image,
-        "model": model,
-    }
 
 
 class Client:

@@ -89,7 +89,7 @@ def test_seed_demo_makes_an_operator_who_can_open_the_admin(client):
 
 def test_seed_demo_repairs_a_restricted_default_key(client):
     from apikeys.models import ApiKey
-    from apikeys.services import Actor
+    from workspaces.actors import Actor
 
     run_seed()
     key = ApiKey.objects.live().get(workspace__url="acme", is_default=True)

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 
 from core.fields import MAX_ID_DIGITS, is_ascii_id
 from workspaces import services
+from workspaces.actors import Actor
 
 from .base import (
     FOLDER_LIMITED_FOLDERS,
@@ -107,7 +108,7 @@ class FolderViewSet(ResourceViewSet):
         operation_id="folder_delete", summary="Delete a folder (its projects stay)", responses={200: DeletedResponse}
     )
     def destroy(self, request, ws, folder_id):
-        services.folder_delete(folder=self.get_folder(folder_id))
+        services.folder_delete(folder=self.get_folder(folder_id), actor=Actor.from_request(request))
         return respond(DeletedResponse, {"status": "deleted", "id": str(folder_id)})
 
     @extend_schema(

@@ -10,6 +10,7 @@ from drf_spectacular.utils import (
 from rest_framework import exceptions
 
 from workspaces import search, services
+from workspaces.actors import Actor
 from workspaces.annotations import AnnotationError, parse_annotation
 from workspaces.models import (
     CLASSIFICATION_TYPES,
@@ -172,7 +173,7 @@ class ImageViewSet(ResourceViewSet):
         missing = sorted(set(ids) - {i.pk for i in images})
         if missing:  # all or nothing
             raise exceptions.NotFound(f"No image {', '.join(map(str, missing))} in this project.")
-        deleted = services.images_delete(images=images)
+        deleted = services.images_delete(images=images, actor=Actor.from_request(request))
         return respond(ImagesDeletedResponse, {"deleted": [str(i) for i in deleted]})
 
     @extend_schema(
@@ -273,7 +274,11 @@ class WorkspaceImageViewSet(ResourceViewSet):
     )
     def bulk_destroy(self, request, ws):
         ids = parse(DeleteImagesBody, self.body())["images"]
-        deleted = len(services.images_delete(images=list(self.reachable_images().filter(pk__in=ids))))
+        deleted = len(
+            services.images_delete(
+                images=list(self.reachable_images().filter(pk__in=ids)), actor=Actor.from_request(request)
+            )
+        )
         skipped = len(set(ids)) - deleted
         return respond(
             WorkspaceImagesDeletedResponse,

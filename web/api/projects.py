@@ -5,8 +5,8 @@ from drf_spectacular.utils import (
 )
 from rest_framework import exceptions
 
-from apikeys.services import Actor
 from workspaces import services
+from workspaces.actors import Actor
 
 from .base import (
     FOLDER_LIMITED_CREATE,
@@ -77,5 +77,5 @@ class ProjectViewSet(ResourceViewSet):
     )
     def destroy(self, request, ws, project):
         found = self.get_project(project)
-        trashed = services.project_trash(project=found, by=Actor.from_request(request).label)
+        trashed = services.project_trash(project=found, actor=Actor.from_request(request))
         return respond(TrashedResponse, {"deleted": True, **trash_fields(trashed)})

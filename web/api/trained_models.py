@@ -6,6 +6,7 @@ from drf_spectacular.utils import (
 from rest_framework import exceptions
 
 from workspaces import services
+from workspaces.actors import Actor
 from workspaces.models import (
     Model,
     Project,
@@ -80,7 +81,7 @@ class ModelViewSet(ResourceViewSet):
         operation_id="model_delete", summary="Delete a model and its weights", responses={200: DeletedResponse}
     )
     def destroy(self, request, ws, project, model_id):
-        services.model_delete(model=self.get_model(project, model_id))
+        services.model_delete(model=self.get_model(project, model_id), actor=Actor.from_request(request))
         return respond(DeletedResponse, {"status": "deleted", "id": str(model_id)})
 
     @staticmethod

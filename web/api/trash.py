@@ -7,6 +7,7 @@ from rest_framework import exceptions
 
 from apikeys.permissions import require
 from workspaces import selectors, services
+from workspaces.actors import Actor
 
 from .base import (
     ResourceViewSet,
@@ -55,7 +56,11 @@ class TrashViewSet(ResourceViewSet):
             if project is None:
                 raise exceptions.NotFound(f"No project {data['id']} in the trash.")
             return respond(
-                TrashedResponse, {"restored": True, **trash_fields(services.project_restore(project=project))}
+                TrashedResponse,
+                {
+                    "restored": True,
+                    **trash_fields(services.project_restore(project=project, actor=Actor.from_request(request))),
+                },
             )
         # A version: the body's `type` is one of RESTORABLE.
         require(request, self, "version:update")  # what deleting it needed
@@ -63,4 +68,10 @@ class TrashViewSet(ResourceViewSet):
         version = self.trashed_versions().filter(number=data["id"], project_id=parent).first() if parent else None
         if version is None:
             raise exceptions.NotFound(f"No version {data['id']} of project {parent} in the trash.")
-        return respond(TrashedResponse, {"restored": True, **trash_fields(services.version_restore(version=version))})
+        return respond(
+            TrashedResponse,
+            {
+                "restored": True,
+                **trash_fields(services.version_restore(version=version, actor=Actor.from_request(request))),
+            },
+        )

@@ -11,8 +11,8 @@ from drf_spectacular.utils import (
 from rest_framework import exceptions
 
 from apikeys.authentication import LINK_MAX_AGE, link_token
-from apikeys.services import Actor
 from workspaces import exports, services
+from workspaces.actors import Actor
 from workspaces.annotations import Annotation
 from workspaces.models import (
     Image,
@@ -118,7 +118,7 @@ class VersionViewSet(ResourceViewSet):
     )
     def destroy(self, request, ws, project, version):
         found = self.get_version(project, version)
-        trashed = services.version_trash(version=found, by=Actor.from_request(request).label)
+        trashed = services.version_trash(version=found, actor=Actor.from_request(request))
         return respond(TrashedResponse, {"deleted": True, **trash_fields(trashed)})
 
 

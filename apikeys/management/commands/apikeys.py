@@ -29,10 +29,10 @@ from apikeys import keyformat, scopes, services, usage
 from apikeys.api import Minted
 from apikeys.models import ApiKey, AuditEvent, KeyState
 from apikeys.serializers import ApiKeyCreateSerializer, CreatedKeyResponse, RolledKeyResponse, key_objects
-from apikeys.services import Actor
 from apikeys.spec import KEY_FIELDS, KeyField, KeySpec, Kind
 from core.errors import ServiceError
 from core.fields import CONTROL_CHARACTERS, iso
+from workspaces.actors import Actor
 from workspaces.models import Membership, Workspace
 
 STATES = [*KeyState.values, "all"]

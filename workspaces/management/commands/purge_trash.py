@@ -4,6 +4,7 @@ the trash for longer than its retention (30 days). For cron, e.g. daily:
 
 from django.core.management.base import BaseCommand
 
+from workspaces.actors import Actor
 from workspaces.models import TRASH_RETENTION
 from workspaces.services import trash_purge
 
@@ -15,7 +16,7 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="List what is due, delete nothing.")
 
     def handle(self, *args, dry_run: bool = False, **options):
-        purged = trash_purge(dry_run=dry_run)
+        purged = trash_purge(actor=Actor.operator(), dry_run=dry_run)
         verb = "Would purge" if dry_run else "Purged"
         for name in purged:
             self.stdout.write(f"{verb} {name}")

@@ -1,0 +1,28 @@
+"""A small world of projects, folders, images, a version and a model, for the resource API's tests."""
+
+import pytest
+
+from tests.factories import FolderFactory, ImageFactory, ModelFactory, ProjectFactory, VersionFactory
+
+
+@pytest.fixture
+def world(enterprise):
+    retail = FolderFactory(workspace=enterprise, name="Retail")
+    factory = FolderFactory(workspace=enterprise, name="Factory")
+    shelf = ProjectFactory(workspace=enterprise, slug="shelf", name="Shelf", folder=retail, classes={"can": 3})
+    line = ProjectFactory(workspace=enterprise, slug="line", name="Line", folder=factory)
+    loose = ProjectFactory(workspace=enterprise, slug="loose", name="Loose")
+    image = ImageFactory(project=shelf, tags=["a"], split="train")
+    ImageFactory(project=shelf, tags=["b"], split="valid", batch="nightly")
+    version = VersionFactory(project=shelf, number=1)
+    version.images.set([image])
+    model = ModelFactory(project=shelf, name="best", version=version)
+    return {
+        "retail": retail,
+        "factory": factory,
+        "shelf": shelf,
+        "line": line,
+        "loose": loose,
+        "image": image,
+        "model": model,
+    }
