@@ -96,3 +96,14 @@ def test_the_check_finds_a_private_import(tmp_path):
     sample.write_text("from core.throttling import _window\nimport workspaces._internal\nfrom core import fields\n")
     assert private_imports(sample, "apikeys") == ["core.throttling: _window", "workspaces._internal"]
     assert private_imports(sample, "core") == ["workspaces._internal"]
+
+
+def test_the_readme_and_the_map_name_every_package_and_module_layer():
+    readme = (ROOT / "README.md").read_text()
+    layout = readme[readme.index("## Layout") :]
+    architecture = (ROOT / "docs" / "architecture.md").read_text()
+    for package in PACKAGES:
+        assert f"| `{package}/` |" in layout, package
+        assert f"\n{package}/" in architecture, package
+    for module in ("lookup.py", "prepared.py", "schema.py", "selectors.py", "audit.py", "actors.py", "spec.py"):
+        assert module in architecture
