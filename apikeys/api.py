@@ -10,6 +10,7 @@ from rest_framework import exceptions
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.response import Response
 
+from core.responses import respond
 from workspaces.actors import Actor
 from workspaces.models import Folder
 
@@ -27,7 +28,7 @@ from .serializers import (
     RevokedResponse,
     RolledKeyResponse,
     RootResponse,
-    key_objects,
+    key_rows,
 )
 from .spec import KeySpec
 from .viewsets import ScopedViewSet
@@ -55,13 +56,14 @@ class RootViewSet(ScopedViewSet):
 
     @extend_schema(operation_id="root", summary="Check a key; name its workspace", responses=RootResponse)
     def retrieve(self, request):
-        return Response(
+        return respond(
+            RootResponse,
             {
                 "welcome": "Welcome to the Scoped API Keys API.",
                 "instructions": "Send this key as 'Authorization: Bearer <key>' (or ?api_key=) to the workspace endpoints.",
                 "docs": request.build_absolute_uri("/api/docs"),
                 "workspace": self.workspace.url,
-            }
+            },
         )
 
     @extend_schema(
@@ -134,12 +136,10 @@ class ApiKeyViewSet(ScopedViewSet):
     def context(self) -> dict:
         return {"workspace": self.workspace, "actor": Actor.from_request(self.request)}
 
-    def render(self, keys, *, include_folders: bool = True):
-        """The key objects of `keys` (a queryset of `self.keys()`)."""
-        return key_objects(keys, workspace=self.workspace, include_folders=include_folders)
-
-    def render_one(self, key: ApiKey) -> dict:
-        return self.render(self.keys().filter(pk=key.pk))[0]
+    def one(self, key: ApiKey) -> Response:
+        """The answer about one key (of `self.keys()`)."""
+        [row], context = key_rows(self.keys().filter(pk=key.pk), workspace=self.workspace)
+        return respond(ApiKeyResponse, {"apiKey": row}, context=context)
 
     @extend_schema(
         operation_id="api_keys_list",
@@ -154,8 +154,9 @@ class ApiKeyViewSet(ScopedViewSet):
         keys = self.keys().filter(rolled_at__isnull=True)
         if not query_flag(request, "includeDisabled"):
             keys = keys.filter(disabled=False)
-        items = self.render(keys, include_folders=query_flag(request, "includeFolders"))
-        return Response({"apiKeys": items, "publishableKey": self.workspace.publishable_key})
+        rows, context = key_rows(keys, workspace=self.workspace, include_folders=query_flag(request, "includeFolders"))
+        payload = {"apiKeys": rows, "publishableKey": self.workspace.publishable_key}
+        return respond(ApiKeyListResponse, payload, context=context)
 
     @extend_schema(
         operation_id="api_keys_create",
@@ -170,17 +171,17 @@ class ApiKeyViewSet(ScopedViewSet):
         actor = body.context["actor"]
         spec = body.spec(services.api_key_defaults(workspace=self.workspace, actor=actor))
         key, secret = services.api_key_create(workspace=self.workspace, actor=actor, spec=spec)
-        return Response(CreatedKeyResponse(self.minted(key, secret)).data, status=201)
+        return respond(CreatedKeyResponse, self.minted(key, secret), status=201)
 
     @extend_schema(
         operation_id="api_keys_publishable", summary="The workspace's publishable key", responses=PublishableKeyResponse
     )
     def publishable(self, request, ws):
-        return Response({"publishableKey": self.workspace.publishable_key})
+        return respond(PublishableKeyResponse, {"publishableKey": self.workspace.publishable_key})
 
     @extend_schema(operation_id="api_keys_get", summary="One API key", responses=ApiKeyResponse)
     def retrieve(self, request, ws, key_id):
-        return Response({"apiKey": self.render_one(self.get_key(key_id))})
+        return self.one(self.get_key(key_id))
 
     @extend_schema(
         operation_id="api_keys_update",
@@ -193,14 +194,14 @@ class ApiKeyViewSet(ScopedViewSet):
         body = ApiKeySpecSerializer(data=self.body(), context=self.context())
         body.is_valid(raise_exception=True)
         key = services.api_key_update(key=key, actor=body.context["actor"], spec=body.spec(KeySpec.of(key)))
-        return Response({"apiKey": self.render_one(key)})
+        return self.one(key)
 
     @extend_schema(
         operation_id="api_keys_revoke", summary="Revoke an API key for good", responses={200: RevokedResponse}
     )
     def destroy(self, request, ws, key_id):
         key = services.api_key_revoke(key=self.get_key(key_id), actor=Actor.from_request(request))
-        return Response({"status": "revoked", "keyId": key.key_id})
+        return respond(RevokedResponse, {"status": "revoked", "keyId": key.key_id})
 
     @extend_schema(
         operation_id="api_keys_roll",
@@ -220,4 +221,4 @@ class ApiKeyViewSet(ScopedViewSet):
             spec=body.spec(KeySpec.of(old)),
         )
         old.refresh_from_db()
-        return Response(RolledKeyResponse(self.minted(new, secret, old)).data)
+        return respond(RolledKeyResponse, self.minted(new, secret, old))

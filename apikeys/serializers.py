@@ -347,9 +347,9 @@ class ApiKeySerializer(serializers.Serializer):
         return data
 
 
-def key_objects(keys, *, workspace, include_folders: bool = True) -> list[dict[str, Any]]:
-    """The key objects of `keys` (a queryset of ApiKey), with their folders and their usage
-    (the cache's counts flushed first, so it is up to date): for the API and the shell."""
+def key_rows(keys, *, workspace, include_folders: bool = True) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The rows of `keys` (a queryset of ApiKey) and the context ApiKeySerializer renders them
+    with: their folders and their usage (the cache's counts flushed first, so it is up to date)."""
     now = timezone.now()
     usage.flush()
     rows = keys.rows()
@@ -357,6 +357,12 @@ def key_objects(keys, *, workspace, include_folders: bool = True) -> list[dict[s
     context["usage"] = usage.summaries([row["id"] for row in rows], now, workspace=workspace) if rows else {}
     if include_folders:
         context["folder_names"] = dict(Folder.objects.filter(workspace=workspace).values_list("pk", "name"))
+    return rows, context
+
+
+def key_objects(keys, *, workspace, include_folders: bool = True) -> list[dict[str, Any]]:
+    """The key objects of `keys`, for the shell."""
+    rows, context = key_rows(keys, workspace=workspace, include_folders=include_folders)
     return list(ApiKeySerializer(rows, many=True, context=context).data)
 
 

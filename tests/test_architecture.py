@@ -107,3 +107,18 @@ def test_the_readme_and_the_map_name_every_package_and_module_layer():
         assert f"\n{package}/" in architecture, package
     for module in ("lookup.py", "prepared.py", "schema.py", "selectors.py", "audit.py", "actors.py", "spec.py"):
         assert module in architecture
+
+
+def test_every_json_answer_of_the_apis_is_rendered_by_its_documented_serializer():
+    """Viewsets answer with `core.responses.respond(<Serializer>, ...)` (or a file), never with
+    a hand-built `Response`, which the schema could not hold to its fields."""
+    modules = [*sorted((ROOT / "web" / "api").glob("*.py")), ROOT / "apikeys" / "api.py"]
+    built = {
+        str(path.relative_to(ROOT)): [
+            node.lineno
+            for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Response"
+        ]
+        for path in modules
+    }
+    assert {path: lines for path, lines in built.items() if lines} == {}

@@ -5,8 +5,8 @@ one; the two serializers that build their shape by hand, for speed, are held to 
 import pytest
 from rest_framework import serializers
 
+from core.responses import respond
 from tests.factories import ImageFactory, ProjectFactory, VersionFactory
-from web.api.base import respond
 from web.api.serializers import ProjectSerializer, VersionSerializer
 from workspaces.selectors import counted_projects, project_versions
 

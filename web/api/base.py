@@ -3,12 +3,13 @@ may reach (anything else is a 404), the upload limit, and the parsers of the upl
 
 from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter
-from rest_framework import exceptions, serializers
+from rest_framework import exceptions
 from rest_framework.response import Response
 
 from apikeys.viewsets import ScopedViewSet
 from core.exceptions import PayloadTooLarge
 from core.parsers import SafeFormParser, SafeJSONParser, SafeMultiPartParser
+from core.responses import respond
 from workspaces import exports
 from workspaces.models import MEDIA_TYPES, TRASH_RETENTION, Folder, Image, Project, Version
 from workspaces.prepared import prepared
@@ -92,13 +93,6 @@ class ResourceViewSet(ScopedViewSet):
     def folder_response(self, folder: Folder, status: int = 200) -> Response:
         slugs = list(self.projects().filter(folder=folder).values_list("slug", flat=True))
         return respond(FolderResponse, {"group": folder_with(folder, slugs)}, status=status)
-
-
-def respond(shape: type[serializers.Serializer], payload, status: int = 200) -> Response:
-    """The answer, rendered by the serializer that documents it in the schema: a field the
-    schema names and the payload lacks is an error here, not a silent gap in the answer, and
-    the answer carries nothing the schema does not name."""
-    return Response(shape(payload).data, status=status)
 
 
 def refuse_oversize(request) -> None:

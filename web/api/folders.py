@@ -10,13 +10,13 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 
 from core.fields import MAX_ID_DIGITS, is_ascii_id
+from core.responses import respond
 from workspaces import services
 from workspaces.actors import Actor
 
 from .base import (
     FOLDER_LIMITED_FOLDERS,
     ResourceViewSet,
-    respond,
 )
 from .serializers import (
     DeletedResponse,

@@ -9,6 +9,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import exceptions
 
+from core.responses import respond
 from workspaces import search, services
 from workspaces.actors import Actor
 from workspaces.annotations import AnnotationError, parse_annotation
@@ -22,7 +23,6 @@ from .base import (
     UPLOAD_ENCODING,
     ResourceViewSet,
     refuse_oversize,
-    respond,
 )
 from .serializers import (
     DEFAULT_SEARCH_FIELDS,

@@ -5,13 +5,13 @@ from drf_spectacular.utils import (
 )
 from rest_framework import exceptions
 
+from core.responses import respond
 from workspaces import services
 from workspaces.actors import Actor
 
 from .base import (
     FOLDER_LIMITED_CREATE,
     ResourceViewSet,
-    respond,
     trash_fields,
 )
 from .serializers import (

@@ -7,6 +7,7 @@ from drf_spectacular.utils import (
 
 from apikeys.permissions import caller_holds
 from apikeys.usage import usage_report
+from core.responses import respond
 from workspaces.models import (
     Plan,
 )
@@ -17,7 +18,6 @@ from workspaces.selectors import (
 
 from .base import (
     ResourceViewSet,
-    respond,
 )
 from .serializers import (
     HealthQuery,

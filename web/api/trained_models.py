@@ -5,6 +5,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import exceptions
 
+from core.responses import respond
 from workspaces import services
 from workspaces.actors import Actor
 from workspaces.models import (
@@ -16,7 +17,6 @@ from workspaces.models import (
 from .base import (
     ResourceViewSet,
     refuse_oversize,
-    respond,
 )
 from .serializers import (
     DeletedResponse,

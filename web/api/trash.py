@@ -6,12 +6,12 @@ from drf_spectacular.utils import (
 from rest_framework import exceptions
 
 from apikeys.permissions import require
+from core.responses import respond
 from workspaces import selectors, services
 from workspaces.actors import Actor
 
 from .base import (
     ResourceViewSet,
-    respond,
     trash_fields,
 )
 from .serializers import (

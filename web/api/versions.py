@@ -11,6 +11,7 @@ from drf_spectacular.utils import (
 from rest_framework import exceptions
 
 from apikeys.authentication import LINK_MAX_AGE, link_token
+from core.responses import respond
 from workspaces import exports, services
 from workspaces.actors import Actor
 from workspaces.annotations import Annotation
@@ -22,7 +23,6 @@ from workspaces.models import (
 from .base import (
     EXPORT_FORMAT,
     ResourceViewSet,
-    respond,
     trash_fields,
 )
 from .serializers import (

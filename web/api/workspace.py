@@ -4,12 +4,12 @@ from drf_spectacular.utils import (
     extend_schema,
 )
 
+from core.responses import respond
 from workspaces.prepared import prepared
 from workspaces.selectors import workspace_members
 
 from .base import (
     ResourceViewSet,
-    respond,
 )
 from .serializers import (
     WorkspaceResponse,
