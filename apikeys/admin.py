@@ -307,14 +307,15 @@ class KeyUsageAdmin(ReadOnlyAdmin):
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyAdmin):
-    list_display = ["created", "action", "api_key", "actor_label", "ip", "workspace"]
+    list_display = ["created", "action", "api_key", "subject", "actor_label", "ip", "workspace"]
     list_filter = ["action"]
-    search_fields = ["api_key__key_id", "actor_label", "workspace__url"]
+    search_fields = ["api_key__key_id", "subject", "actor_label", "workspace__url"]
     list_select_related = ["api_key", "workspace"]
     readonly_fields = [
         "created",
         "workspace",
         "api_key",
+        "subject",
         "action",
         "actor_user",
         "actor_key",

@@ -230,7 +230,10 @@ class AuditEvent(models.Model):
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="audit_events")
     api_key = models.ForeignKey(ApiKey, null=True, blank=True, on_delete=models.CASCADE, related_name="audit_events")
-    subject = models.CharField(max_length=300, blank=True, help_text="What was changed, when it is no key.")
+    # With a database default, so that servers still on the previous release keep writing rows.
+    subject = models.CharField(
+        max_length=300, blank=True, default="", db_default="", help_text="What was changed, when it is no key."
+    )
     action = models.CharField(max_length=20, choices=AuditAction.choices)
     actor_user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -81,14 +81,15 @@ class NetworkField(StrictCharField):
 OWNERS_RULE = "Ids of members of this workspace."
 
 
-def input_field(declared: KeyField) -> serializers.Field:
-    """The API's input field for a declared key field: optional, since only what is sent changes."""
+def input_field(declared: KeyField, *, required: bool = False) -> serializers.Field:
+    """The API's input field for a declared key field: optional (only what is sent changes)
+    unless `required`."""
     match declared.kind:
         case Kind.TEXT:
             return StrictCharField(
                 max_length=declared.max_length,
                 allow_blank=declared.allow_blank,
-                required=False,
+                required=required,
                 help_text=declared.help or None,
             )
         case Kind.FLAG:
@@ -215,7 +216,12 @@ def members_of(workspace, ids: list[int]) -> tuple:
 
 
 class ApiKeyCreateSerializer(ApiKeySpecSerializer):
-    name = StrictCharField(max_length=NAME_MAX)
+    """A new key's body: its name is required."""
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        fields["name"] = input_field(BY_WIRE["name"], required=True)
+        return fields
 
 
 class ApiKeyRollSerializer(StrictSerializer):

@@ -60,7 +60,7 @@ class KeyField:
     listed: bool = False  # whether the key list's row shows it (a text, under the key's name)
     enterprise: bool = False  # a workspace on another plan cannot set it
     column: str = ""  # the ApiKey column of a plain field, when it is not named as the field is
-    max_length: int = 0  # of a text
+    max_length: int | None = None  # of a text (None: no limit but the column's)
     allow_blank: bool = True  # whether a text may be empty
     none: str = "none"  # how an empty value reads
     name: str = ""  # the KeySpec field's name (filled in below)
@@ -138,6 +138,17 @@ class KeySpec:
         hint="the one the dashboard's code snippets use",
         section="options",
     )
+    expires_at: datetime | None = declared(
+        wire="expiresAt",
+        title="Expires",
+        kind=Kind.DATE,
+        enterprise=True,
+        help="Future date (at most 10 years ahead) after which the key stops.",
+        label="Expires on",
+        hint="Empty: never. At most ten years ahead.",
+        section="limits",
+        none="never",
+    )
     rotation_due_at: datetime | None = declared(
         wire="rotationDueAt",
         title="Rotate by",
@@ -156,17 +167,6 @@ class KeySpec:
         kind=Kind.MEMBERS,
         enterprise=True,
         help="Member ids reminded before the rotation date; [] = everyone who may roll.",
-    )
-    expires_at: datetime | None = declared(
-        wire="expiresAt",
-        title="Expires",
-        kind=Kind.DATE,
-        enterprise=True,
-        help="Future date (at most 10 years ahead) after which the key stops.",
-        label="Expires on",
-        hint="Empty: never. At most ten years ahead.",
-        section="limits",
-        none="never",
     )
     allowed_ips: tuple[str, ...] = declared(
         factory=tuple,

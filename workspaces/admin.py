@@ -5,12 +5,29 @@ from django.db import models
 
 from core.storable import StorableJSONFormField
 
+from . import services
+from .actors import Actor
 from .forms import ThrottledAdminLoginForm
 from .models import Folder, Image, Membership, Model, PendingSignUp, Plan, Project, Version, Workspace
 
 admin.site.login_form = ThrottledAdminLoginForm
 # The admin's JSON fields refuse what the API refuses (NaN, 1e999, NUL, lone surrogates).
 STORABLE_JSON: dict[type[models.Field], dict[str, Any]] = {models.JSONField: {"form_class": StorableJSONFormField}}
+
+
+class DeletesThroughServices(admin.ModelAdmin):
+    """A deletion here goes through the service, which records it in the workspace's audit log
+    (with the operator who made it) and deletes files once the rows are gone."""
+
+    def delete_one(self, obj, actor: Actor) -> None:
+        raise NotImplementedError
+
+    def delete_model(self, request, obj):
+        self.delete_one(obj, Actor.from_request(request))
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            self.delete_model(request, obj)
 
 
 class MembershipInline(admin.TabularInline):
@@ -53,23 +70,29 @@ class MembershipAdmin(admin.ModelAdmin):
 
 
 @admin.register(Folder)
-class FolderAdmin(admin.ModelAdmin):
+class FolderAdmin(DeletesThroughServices):
     list_display = ["name", "workspace", "created"]
     search_fields = ["name", "workspace__url"]
     autocomplete_fields = ["workspace"]
 
+    def delete_one(self, obj, actor):
+        services.folder_delete(folder=obj, actor=actor)
+
 
 @admin.register(Project)
-class ProjectAdmin(admin.ModelAdmin):
+class ProjectAdmin(DeletesThroughServices):
     formfield_overrides = STORABLE_JSON
     list_display = ["slug", "name", "workspace", "folder", "type", "updated"]
     list_filter = ["type"]
     search_fields = ["slug", "name", "workspace__url"]
     autocomplete_fields = ["workspace", "folder"]
 
+    def delete_one(self, obj, actor):
+        services.project_delete(project=obj, actor=actor)
+
 
 @admin.register(Image)
-class ImageAdmin(admin.ModelAdmin):
+class ImageAdmin(DeletesThroughServices):
     formfield_overrides = STORABLE_JSON
     list_display = ["name", "project", "split", "width", "height", "created"]
     list_filter = ["split"]
@@ -77,20 +100,32 @@ class ImageAdmin(admin.ModelAdmin):
     readonly_fields = ["sha256", "width", "height", "created"]
     raw_id_fields = ["project"]
 
+    def delete_one(self, obj, actor):
+        services.images_delete(images=[obj], actor=actor)
+
+    def delete_queryset(self, request, queryset):
+        services.images_delete(images=list(queryset), actor=Actor.from_request(request))
+
 
 @admin.register(Version)
-class VersionAdmin(admin.ModelAdmin):
+class VersionAdmin(DeletesThroughServices):
     formfield_overrides = STORABLE_JSON
     list_display = ["project", "number", "name", "created"]
     search_fields = ["project__slug"]
     raw_id_fields = ["project", "images"]
 
+    def delete_one(self, obj, actor):
+        services.version_delete(version=obj, actor=actor)
+
 
 @admin.register(Model)
-class ModelAdmin(admin.ModelAdmin):
+class ModelAdmin(DeletesThroughServices):
     list_display = ["name", "project", "type", "version", "updated"]
     search_fields = ["name", "project__slug"]
     raw_id_fields = ["project", "version"]
+
+    def delete_one(self, obj, actor):
+        services.model_delete(model=obj, actor=actor)
 
 
 @admin.register(PendingSignUp)

@@ -343,10 +343,11 @@ def _trash[T: (Project, Version)](item: T, actor: Actor) -> T:
 @transaction.atomic
 def _restore[T: (Project, Version)](item: T, actor: Actor) -> T:
     locked = type(item).objects.select_for_update().get(pk=item.pk)
-    locked.deleted_at, locked.deleted_by = None, ""
-    locked.save()
-    workspace, subject, detail = _subject(item)
-    _record(Done.RESTORE, workspace, actor, subject, **detail)
+    if locked.deleted_at is not None:  # restored once: a second restore changes nothing
+        locked.deleted_at, locked.deleted_by = None, ""
+        locked.save()
+        workspace, subject, detail = _subject(item)
+        _record(Done.RESTORE, workspace, actor, subject, **detail)
     return locked
 
 
@@ -370,10 +371,7 @@ def trash_purge(*, actor: Actor, now=None, dry_run: bool = False) -> list[str]:
     for version in versions:
         purged.append(f"{version.project.workspace.url}/{version.project.slug}/{version.number}")
         if not dry_run:
-            with transaction.atomic():
-                workspace, subject, detail = _subject(version)
-                _record(Done.DELETE, workspace, actor, subject, **detail)
-                version.delete()
+            version_delete(version=version, actor=actor)
     return purged
 
 
@@ -483,7 +481,8 @@ def images_delete(*, images: Sequence[Image], actor: Actor) -> list[int]:
     projects' class counts; recorded once per project."""
     ids = [i.pk for i in images]
     locked = list(Image.objects.select_for_update().filter(pk__in=ids))
-    projects = Project.objects.select_for_update().filter(pk__in={i.project_id for i in locked})
+    # Locks the projects (their class counts change), not their workspace rows.
+    projects = Project.objects.select_for_update(of=("self",)).filter(pk__in={i.project_id for i in locked})
     for project in projects.select_related("workspace"):
         gone = [i for i in locked if i.project_id == project.pk]
         _count_classes(project, gone, sign=-1)
@@ -525,6 +524,14 @@ def version_trash(*, version: Version, actor: Actor) -> Version:
 
 def version_restore(*, version: Version, actor: Actor) -> Version:
     return _restore(version, actor)
+
+
+@transaction.atomic
+def version_delete(*, version: Version, actor: Actor) -> None:
+    """Gone for good (its images stay): the trash's purge, and the admin."""
+    workspace, subject, detail = _subject(version)
+    _record(Done.DELETE, workspace, actor, subject, **detail)
+    version.delete()
 
 
 @transaction.atomic

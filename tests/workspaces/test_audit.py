@@ -84,13 +84,51 @@ def test_the_purge_is_recorded_as_the_operator(world):
     assert purged.actor_label.startswith("system (operator ")
 
 
-def test_the_activity_page_shows_which_key_deleted_what(client, owner, janitor, world):
+def test_the_activity_page_shows_which_key_deleted_what_to_its_own_workspace_only(client, owner, janitor, world, free):
     _, api = janitor
     api.delete("/acme/shelf")
-    client.force_login(owner)
+    client.force_login(owner)  # an owner of both workspaces
     page = client.get(reverse("apikeys:activity", kwargs={"ws": "acme"})).content.decode()
     assert "Moved to the trash <strong>project Shelf (shelf)</strong>" in page
     assert "API key janitor" in page
+    other = client.get(reverse("apikeys:activity", kwargs={"ws": "hobby"})).content.decode()
+    assert "project Shelf" not in other and "janitor" not in other
+    assert AuditEvent.objects.filter(workspace=free).count() == 0
+
+
+def test_a_second_restore_changes_and_records_nothing(world):
+    from workspaces.services import project_restore
+
+    operator = Actor(system="test")
+    trashed = project_trash(project=world["loose"], actor=operator)
+    project_restore(project=trashed, actor=operator)
+    project_restore(project=trashed, actor=operator)  # a second click, a moment later
+    assert [e.action for e in AuditEvent.objects.filter(api_key=None).order_by("id")] == [
+        AuditAction.TRASH,
+        AuditAction.RESTORE,
+    ]
+
+
+def test_deletes_in_the_admin_go_through_the_services_and_are_recorded(admin_client, world):
+    from workspaces.models import Folder, Image, Model, Version
+
+    image, model, version = world["image"], world["model"], world["shelf"].versions.get()
+    admin_client.post(
+        reverse("admin:workspaces_image_changelist"),
+        {"action": "delete_selected", "_selected_action": [image.pk], "post": "yes"},
+    )
+    for name, obj in [("model", model), ("version", version), ("folder", world["factory"]), ("project", world["line"])]:
+        admin_client.post(reverse(f"admin:workspaces_{name}_delete", args=[obj.pk]), {"post": "yes"})
+    assert not Image.objects.filter(pk=image.pk).exists() and not Model.objects.filter(pk=model.pk).exists()
+    assert not Version.objects.filter(pk=version.pk).exists() and not Folder.objects.filter(name="Factory").exists()
+    assert [(e.action, e.subject) for e in AuditEvent.objects.filter(api_key=None).order_by("id")] == [
+        (AuditAction.DELETE, "1 image of project shelf"),
+        (AuditAction.DELETE, "model best of project shelf"),
+        (AuditAction.DELETE, "version 1 of project shelf"),
+        (AuditAction.DELETE, "folder Factory"),
+        (AuditAction.DELETE, "project Line (line)"),
+    ]
+    assert {e.actor_label for e in AuditEvent.objects.filter(api_key=None)} == {"admin"}
 
 
 def test_a_destructive_change_nobody_would_record_is_refused(world, monkeypatch):

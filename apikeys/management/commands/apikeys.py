@@ -244,11 +244,16 @@ class Command(BaseCommand):
             Kind.NETWORKS: ", ".join(key.allowed_ips) or "any",
         }
         lines = [
+            ("Name", plain(key.name)),
             ("Key id", f"{key.key_id} (prefix {key.prefix})"),
             ("Workspace", f"{workspace.url} ({plain(workspace.name)}, {workspace.get_plan_display()})"),
             ("State", item["state"]),
             ("Access", scopes.summary(key.scopes)),
-            *((f.title, shown[f.kind] if f.kind in shown else text_of(f, getattr(spec, f.name))) for f in KEY_FIELDS),
+            *(
+                (f.title, shown[f.kind] if f.kind in shown else text_of(f, getattr(spec, f.name)))
+                for f in KEY_FIELDS
+                if f.name != "name"  # first, above
+            ),
             ("Created", when(item["created_on"]) + (f" by {plain(item['created_by'])}" if item["created_by"] else "")),
             ("Last used", last_used),
         ]
