@@ -2,9 +2,11 @@
 into the API's body; what the values may be is the API serializer's to judge
 (`ApiKeySpecSerializer`), so the page refuses exactly what the API refuses."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django import forms
+from django.http import QueryDict
+from django.utils import timezone
 
 from workspaces.models import Folder, Membership, Workspace
 
@@ -13,6 +15,13 @@ from .spec import BY_WIRE, KEY_FIELDS, PLAIN, KeyField, Kind
 
 GRACE_CHOICES = [(0, "None: the old secret stops now"), (3600, "1 hour"), (86400, "24 hours"), (604800, "7 days")]
 SECTIONS = ("top", "options", "limits")
+PICK_A_FOLDER = "Pick at least one folder, or choose every folder of the workspace."
+CHOOSE_ACCESS = "Choose what the key may do: full access, or only the scopes you check."
+CHOOSE_EXPIRY = "Pick the day the key expires, or choose No expiry."
+EXPIRY_OR_NONE = "Pick a day or choose No expiry, not both."
+PROPOSED_LIFETIME = timedelta(days=90)
+# The fields a workspace on another plan sees disabled (with the plain ones declared Enterprise).
+ENTERPRISE_ONLY = ("access", "scopes", "folder_limit", "folders", "owners", "allowed_ips", "no_expiry")
 
 
 def page_field(declared: KeyField) -> forms.Field:
@@ -34,7 +43,8 @@ class KeyForm(forms.Form):
     name here is its KeySpec name."""
 
     access = forms.ChoiceField(
-        choices=[("full", "Full access"), ("scoped", "Scoped: only what is checked below")], initial="full"
+        choices=[("full", "Full access"), ("scoped", "Scoped: only what is checked below")],
+        error_messages={"required": CHOOSE_ACCESS},
     )
     scopes = forms.MultipleChoiceField(choices=[(w, w) for w in SCOPE_WORDS], required=False)
     folder_limit = forms.ChoiceField(
@@ -43,11 +53,15 @@ class KeyForm(forms.Form):
     folders = forms.TypedMultipleChoiceField(coerce=int, required=False)
     owners = forms.TypedMultipleChoiceField(coerce=int, required=False, label="Remind")
     allowed_ips = forms.CharField(required=False, label="IP allowlist")
+    no_expiry = forms.BooleanField(required=False, label="No expiry")
     form_token = forms.CharField(required=False)
 
-    def __init__(self, *args, workspace: Workspace, **kwargs):
+    def __init__(self, *args, workspace: Workspace, new: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.workspace = workspace
+        self.new = new  # Generate: the expiry is a choice to make (a day, or "No expiry")
+        if not new:
+            del self.fields["no_expiry"]  # an edit shows the key's expiry; empty is none
         self.plain = [f for f in KEY_FIELDS if f.kind in PLAIN and f.section]
         self.fields = {f.name: page_field(f) for f in self.plain} | self.fields
         self.folder_list = list(Folder.objects.filter(workspace=workspace))
@@ -56,6 +70,28 @@ class KeyForm(forms.Form):
         self.fields["owners"].choices = [  # type: ignore[attr-defined]
             (m.user_id, m.user.email or m.user.get_username()) for m in self.members
         ]
+        if not workspace.is_enterprise:
+            self.fields["access"].initial = "full"  # the only access a key has on this plan
+            if self.is_bound:
+                # The page shows these disabled, and a browser sends nothing for a disabled
+                # field: one left out keeps its value. One sent goes on to the plan rule.
+                self._keep_absent([*ENTERPRISE_ONLY, *(f.name for f in self.plain if f.enterprise)])
+
+    def _keep_absent(self, names: list[str]) -> None:
+        data = QueryDict(mutable=True)
+        for key in self.data:  # a request's QueryDict, or a plain dict of values and lists
+            values = self.data.getlist(key) if isinstance(self.data, QueryDict) else self.data[key]
+            data.setlist(key, values if isinstance(values, list | tuple) else [values])
+        for name in (n for n in names if n in self.fields and n not in data):
+            value = self.get_initial_for_field(self.fields[name], name)
+            if isinstance(value, list | tuple):
+                data.setlist(name, [str(v) for v in value])  # the request's QueryDict
+            elif isinstance(value, bool):
+                if value:
+                    data[name] = "on"
+            elif value is not None:
+                data[name] = value.isoformat() if hasattr(value, "isoformat") else str(value)
+        self.data = data
 
     def section(self, name: str) -> list[tuple[forms.BoundField, KeyField]]:
         return [(self[f.name], f) for f in self.plain if f.section == name]
@@ -78,6 +114,19 @@ class KeyForm(forms.Form):
         names = [f.name for f in self.plain if f.section == "limits"] + ["allowed_ips"]
         return any(self[name].value() or self[name].errors for name in names) or bool(self["owners"].errors)
 
+    def clean(self):
+        data = super().clean() or {}
+        # "Only these folders" with none ticked is no choice: never read it as every folder.
+        if data.get("folder_limit") == "some" and not data.get("folders") and "folders" not in self.errors:
+            self.add_error("folders", PICK_A_FOLDER)
+        # An expiry is a choice too: a date, or "No expiry", never neither nor both.
+        if self.new and self.workspace.is_enterprise and "expires_at" not in self.errors:
+            if data.get("no_expiry") and data.get("expires_at"):
+                self.add_error("expires_at", EXPIRY_OR_NONE)
+            elif not data.get("no_expiry") and not data.get("expires_at"):
+                self.add_error("expires_at", CHOOSE_EXPIRY)
+        return data
+
     @classmethod
     def initial_for(cls, key) -> dict:
         """The form's values for an existing key."""
@@ -93,6 +142,12 @@ class KeyForm(forms.Form):
             "allowed_ips": "\n".join(key.allowed_ips),
         }
 
+    @classmethod
+    def initial_for_new(cls) -> dict:
+        """A new key's form: no access chosen (the user picks it), every folder, and an expiry
+        proposed (PROPOSED_LIFETIME ahead), which "No expiry" declines."""
+        return {"folder_limit": "all", "expires_at": (timezone.now() + PROPOSED_LIFETIME).date()}
+
     def body(self, *, changed_only: bool) -> dict:
         """The API body for what the form holds: every field for a new key, the changed ones
         for an edit (a PATCH's semantics: what was left alone stays as it is)."""
@@ -105,7 +160,11 @@ class KeyForm(forms.Form):
             "owners": list(data["owners"]),
             "allowedIps": [line.strip() for line in data["allowed_ips"].splitlines() if line.strip()],
         }
-        sources = {"scopes": {"access", "scopes"}, "folderIds": {"folder_limit", "folders"}}
+        sources = {
+            "scopes": {"access", "scopes"},
+            "folderIds": {"folder_limit", "folders"},
+            "expiresAt": {"expires_at", "no_expiry"},
+        }
         body = {}
         for wire, value in values.items():
             if changed & sources.get(wire, {BY_WIRE[wire].name}):

@@ -231,7 +231,7 @@ def generate(request, ws: str):
     membership = manager_or_404(request, ws)
     workspace = membership.workspace
     data = request.POST if request.method == "POST" else None
-    form = KeyForm(data, workspace=workspace, initial={"access": "full", "folder_limit": "all"})
+    form = KeyForm(data, workspace=workspace, initial=KeyForm.initial_for_new(), new=True)
     if request.method == "GET" or not form.is_valid():
         status = 400 if request.method == "POST" else 200
         return page(request, membership, modal="edit", status=status, **edit_context(request, form, None))

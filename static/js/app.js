@@ -81,13 +81,26 @@
     const folders = form.querySelector("[data-folders]");
     const planAllows = !form.querySelector("fieldset[disabled] [data-access]");
 
-    function scoped() {
+    const fullWarning = form.querySelector("[data-full-warning]");
+    const noExpiry = form.querySelector("[data-no-expiry]");
+    const expiry = form.querySelector("input[name=expires_at]");
+
+    function access() {
       const choice = form.querySelector("input[name=access]:checked");
-      return choice && choice.value === "scoped";
+      return choice ? choice.value : "";
+    }
+    const scoped = () => access() === "scoped";
+
+    function chooseScoped() {
+      const radio = form.querySelector("input[name=access][value=scoped]");
+      if (radio && !radio.disabled) radio.checked = true;
     }
 
     function update() {
-      if (planAllows) scopes.disabled = !scoped();
+      // Scopes can be picked until full access is chosen; picking one chooses "Scoped".
+      if (planAllows) scopes.disabled = access() === "full";
+      if (fullWarning) fullWarning.hidden = access() !== "full";
+      if (noExpiry && expiry && planAllows) expiry.disabled = noExpiry.checked;
       for (const all of form.querySelectorAll("[data-section-all]")) {
         const members = boxes.filter((b) => b.dataset.section === all.dataset.sectionAll);
         const held = members.filter((b) => b.checked).length;
@@ -96,8 +109,13 @@
       }
       const limit = form.querySelector("input[name=folder_limit]:checked");
       if (folders && planAllows) folders.hidden = !(limit && limit.value === "some");
-      if (!scoped()) {
+      if (access() === "full") {
         summary.textContent = "This key can do everything in the workspace, key management included.";
+        sdkNote.hidden = true;
+        return;
+      }
+      if (!scoped()) {
+        summary.textContent = "Choose what this key may do: full access, a preset, or scopes.";
         sdkNote.hidden = true;
         return;
       }
@@ -115,6 +133,7 @@
     form.addEventListener("change", (event) => {
       const all = event.target.closest("[data-section-all]");
       if (all) boxes.filter((b) => b.dataset.section === all.dataset.sectionAll).forEach((b) => { b.checked = all.checked; });
+      if (all || event.target.name === "scopes") chooseScoped();
       update();
     });
     form.addEventListener("click", (event) => {
@@ -122,6 +141,7 @@
       if (!preset) return;
       const leaves = new Set(preset.dataset.preset.split(" "));
       boxes.forEach((b) => { b.checked = leaves.has(b.value); });
+      chooseScoped();
       update();
     });
     update();

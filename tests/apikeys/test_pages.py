@@ -49,6 +49,8 @@ def secret_of(response) -> str:
 def generate(client, ws="acme", **fields):
     token = token_of(client.get(url("generate", ws)))
     data = {"name": "CI uploader", "access": "full", "folder_limit": "all", "form_token": token, **fields}
+    if "expires_at" not in fields and "no_expiry" not in fields:
+        data["no_expiry"] = "on"
     return client.post(url("generate", ws), data)
 
 
@@ -166,7 +168,7 @@ class TestGenerate:
 
     def test_sending_the_same_form_again_creates_nothing(self, signed_in):
         token = token_of(signed_in.get(url("generate")))
-        data = {"name": "Once", "access": "full", "folder_limit": "all", "form_token": token}
+        data = {"name": "Once", "access": "full", "folder_limit": "all", "no_expiry": "on", "form_token": token}
         assert signed_in.post(url("generate"), data).status_code == 200
         again = signed_in.post(url("generate"), data, follow=True)
         assert ALREADY_SUBMITTED.split(";")[0] in again.content.decode()
@@ -182,6 +184,8 @@ class TestGenerate:
             ({"name": ""}, "required"),
             ({"name": "x" * 101}, "100 characters"),
             ({"name": "a\x1b[2Jb"}, "control characters"),
+            # "Only these folders" with none ticked: never saved as every folder.
+            ({"folder_limit": "some"}, "Pick at least one folder"),
         ],
     )
     def test_bad_values_reopen_the_modal_with_the_error_and_what_was_typed(self, signed_in, fields, message):
@@ -194,6 +198,30 @@ class TestGenerate:
         if "name" not in fields:
             assert 'value="Typed name"' in body
         assert (ApiKey.objects.count(), AuditEvent.objects.count()) == before
+
+    def test_generate_starts_with_no_access_chosen_and_an_expiry_proposed(self, signed_in):
+        body = signed_in.get(url("generate")).content.decode()
+        assert not re.search(r'name="access" value="\w+" checked', body)
+        proposed = (timezone.now() + timedelta(days=90)).date().isoformat()
+        assert f'name="expires_at" value="{proposed}"' in body
+        assert 'name="no_expiry"' in body and 'name="no_expiry" data-no-expiry checked' not in body
+
+    @pytest.mark.parametrize(
+        ("fields", "message"),
+        [
+            ({"access": ""}, "Choose what the key may do"),
+            ({"no_expiry": ""}, "Pick the day the key expires, or choose No expiry"),
+            ({"expires_at": "2030-01-01", "no_expiry": "on"}, "not both"),
+        ],
+    )
+    def test_generate_refuses_a_key_without_the_choices_it_needs(self, signed_in, fields, message):
+        response = generate(signed_in, name="Undecided", **fields)
+        assert response.status_code == 400 and message in response.content.decode()
+        assert not ApiKey.objects.filter(name="Undecided").exists()
+
+    def test_no_expiry_is_a_choice_that_makes_a_key_that_never_expires(self, signed_in):
+        assert generate(signed_in, name="Forever").status_code == 200  # the helper chooses No expiry
+        assert ApiKey.objects.get(name="Forever").expires_at is None
 
     def test_a_free_workspace_gets_the_apis_refusal_for_a_second_key(self, client, owner, free, make_key):
         make_key(free, name="The key")
@@ -236,6 +264,17 @@ class TestEdit:
         assert signed_in.post(url("edit", key_id=key.key_id), form).status_code == 302
         key.refresh_from_db()
         assert key.name == "New name" and key.expires_at == expiry and key.custom_metadata == {"team": "ml"}
+
+    def test_a_free_workspace_renames_its_key_as_a_browser_sends_the_form(self, client, owner, free, make_key):
+        """The page disables the Enterprise fields, and a browser sends nothing for them: they
+        keep their values (it was a 400: no access chosen)."""
+        key, _ = make_key(free, name="The key")
+        client.force_login(owner)
+        edit = url("edit", "hobby", key_id=key.key_id)
+        token = token_of(client.get(edit))
+        assert client.post(edit, {"name": "Renamed", "form_token": token}).status_code == 302
+        key.refresh_from_db()
+        assert key.name == "Renamed" and key.scopes is None and not key.folders_limited
 
     def test_a_tampered_post_on_a_free_plan_gets_the_plan_refusal(self, client, owner, free, make_key):
         key, _ = make_key(free, name="The key")

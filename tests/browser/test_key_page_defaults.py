@@ -1,0 +1,88 @@
+"""Settings -> API Keys is safe by default (issue 19): Generate chooses nothing for the user,
+proposes an expiry, and never saves more reach than the form shows."""
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from playwright.sync_api import Page, expect
+
+from apikeys.models import ApiKey
+from tests.browser.test_key_pages import demo, log_in  # noqa: F401 - the fixture
+
+pytestmark = [pytest.mark.browser, pytest.mark.live, pytest.mark.django_db(transaction=True)]
+
+
+def open_generate(page: Page, base: str):
+    log_in(page, base)
+    page.goto(f"{base}/app/acme/settings/api-keys")
+    page.get_by_role("link", name="Generate New Key").click()
+    dialog = page.locator("dialog[open]")
+    expect(dialog.get_by_role("heading", name="Generate New Key")).to_be_visible()
+    return dialog
+
+
+def test_a_name_and_enter_make_no_key_until_access_is_chosen(page: Page, demo):  # noqa: F811
+    dialog = open_generate(page, demo)
+    expect(dialog.locator("input[name=access]:checked")).to_have_count(0)
+    expect(dialog.locator("[data-summary]")).to_contain_text("Choose what this key may do")
+    before = ApiKey.objects.count()
+    dialog.get_by_label("Name", exact=True).fill("Hasty")
+    dialog.get_by_label("Name", exact=True).press("Enter")
+    dialog = page.locator("dialog[open]")
+    expect(dialog).to_contain_text("Choose what the key may do")
+    expect(dialog.locator("input[name=access]").first).to_have_attribute("aria-invalid", "true")
+    assert ApiKey.objects.count() == before
+
+
+def test_full_access_is_an_explicit_choice_with_its_warning(page: Page, demo):  # noqa: F811
+    dialog = open_generate(page, demo)
+    warning = dialog.locator("[data-full-warning]")
+    expect(warning).to_be_hidden()
+    dialog.get_by_label("Full access: everything in the workspace").check()
+    expect(warning).to_be_visible()
+    expect(warning).to_contain_text("can create and revoke keys")
+    dialog.get_by_label("Scoped: only what is checked below").check()
+    expect(warning).to_be_hidden()
+
+
+def test_a_preset_chooses_scoped_access(page: Page, demo):  # noqa: F811
+    dialog = open_generate(page, demo)
+    dialog.get_by_role("button", name="Uploader").click()
+    expect(dialog.get_by_label("Scoped: only what is checked below")).to_be_checked()
+    expect(dialog.locator("[data-summary]")).to_contain_text("Images: upload, read")
+
+
+def test_an_expiry_is_proposed_and_no_expiry_is_a_choice(page: Page, demo):  # noqa: F811
+    dialog = open_generate(page, demo)
+    proposed = (timezone.now() + timedelta(days=90)).date().isoformat()
+    expect(dialog.get_by_label("Expires on")).to_have_value(proposed)
+    dialog.get_by_label("Name", exact=True).fill("Ninety days")
+    dialog.get_by_role("button", name="Uploader").click()
+    dialog.get_by_role("button", name="Generate key").click()
+    expect(page.locator("dialog[open]").get_by_role("heading", name=re.compile("Key created"))).to_be_visible()
+    expires = ApiKey.objects.get(name="Ninety days").expires_at
+    assert expires is not None and expires.date().isoformat() == proposed
+
+    page.goto(f"{demo}/app/acme/settings/api-keys")
+    page.get_by_role("link", name="Generate New Key").click()
+    dialog = page.locator("dialog[open]")
+    dialog.get_by_label("Name", exact=True).fill("Forever")
+    dialog.get_by_role("button", name="Uploader").click()
+    dialog.get_by_label("No expiry: the key works").check()
+    expect(dialog.get_by_label("Expires on")).to_be_disabled()
+    dialog.get_by_role("button", name="Generate key").click()
+    expect(page.locator("dialog[open]").get_by_role("heading", name=re.compile("Key created"))).to_be_visible()
+    assert ApiKey.objects.get(name="Forever").expires_at is None
+
+
+def test_only_these_folders_with_none_ticked_is_an_error_never_every_folder(page: Page, demo):  # noqa: F811
+    dialog = open_generate(page, demo)
+    dialog.get_by_label("Name", exact=True).fill("Nowhere")
+    dialog.get_by_role("button", name="Uploader").click()
+    dialog.get_by_label("Only the projects in these folders").check()
+    dialog.get_by_role("button", name="Generate key").click()
+    dialog = page.locator("dialog[open]")
+    expect(dialog).to_contain_text("Pick at least one folder")
+    assert not ApiKey.objects.filter(name="Nowhere").exists()
