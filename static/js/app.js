@@ -7,8 +7,10 @@
   let opener = null;
 
   function focusFirst(root) {
-    // The first field in error, else the first field, else the first button (not the close ×).
-    const target = root.querySelector("[aria-invalid=true]")
+    // A new secret's Copy button; else the first field in error, else the first field, else
+    // the first button (not the close ×).
+    const target = root.querySelector("[data-copy='#new-secret']")
+      || root.querySelector("[aria-invalid=true]")
       || root.querySelector("input:not([type=hidden]):not([disabled]), select:not([disabled]), textarea:not([disabled])")
       || root.querySelector(".modal-foot .primary, .modal-foot button, .modal-foot a");
     if (target) target.focus();
@@ -37,9 +39,43 @@
     if (event.target.closest("[data-close]")) dialog().close();
   });
 
+  // A new secret is never lost unawares: leaving before copying it (the done link, Esc) asks
+  // first, in the dialog itself.
+  const secretAtRisk = (modal) => modal && modal.querySelector("[data-secret]") && !modal.dataset.secretCopied;
+
+  function warnUnsaved(modal) {
+    const warning = modal.querySelector("[data-unsaved]");
+    warning.hidden = false;
+    warning.querySelector("[data-back]").focus();
+  }
+
+  document.addEventListener("click", (event) => {
+    const modal = dialog();
+    if (event.target.closest("[data-done]") && secretAtRisk(modal)) {
+      event.preventDefault();
+      warnUnsaved(modal);
+    } else if (event.target.closest("[data-back]")) {
+      modal.querySelector("[data-unsaved]").hidden = true;
+      modal.querySelector("[data-copy='#new-secret']").focus();
+    }
+  });
+
+  document.addEventListener("copy", () => {
+    // Copied by hand (Ctrl+C on the selected secret or a snippet that holds it).
+    const modal = dialog();
+    const secret = modal && modal.querySelector("[data-secret]");
+    if (secret && String(window.getSelection()).includes(secret.textContent)) modal.dataset.secretCopied = "1";
+  });
+
   document.addEventListener("DOMContentLoaded", () => {
     const modal = dialog();
     if (!modal) return;
+    modal.addEventListener("cancel", (event) => {
+      if (secretAtRisk(modal)) {
+        event.preventDefault();
+        warnUnsaved(modal);
+      }
+    });
     modal.addEventListener("close", () => {
       if (modal.dataset.closeUrl && window.location.pathname !== new URL(modal.dataset.closeUrl, window.location).pathname) {
         window.history.replaceState(null, "", modal.dataset.closeUrl);
@@ -59,6 +95,9 @@
     try {
       await navigator.clipboard.writeText(source.textContent);
       button.textContent = "Copied";
+      const modal = dialog();
+      const secret = modal && modal.querySelector("[data-secret]");
+      if (secret && source.textContent.includes(secret.textContent)) modal.dataset.secretCopied = "1";
     } catch {
       const range = document.createRange();
       range.selectNodeContents(source);

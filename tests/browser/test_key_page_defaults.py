@@ -86,3 +86,45 @@ def test_only_these_folders_with_none_ticked_is_an_error_never_every_folder(page
     dialog = page.locator("dialog[open]")
     expect(dialog).to_contain_text("Pick at least one folder")
     assert not ApiKey.objects.filter(name="Nowhere").exists()
+
+
+def test_a_new_secret_is_never_lost_unawares(page: Page, demo):  # noqa: F811
+    dialog = open_generate(page, demo)
+    dialog.get_by_label("Name", exact=True).fill("Careful")
+    dialog.get_by_role("button", name="Uploader").click()
+    dialog.get_by_role("button", name="Generate key").click()
+    created = page.locator("dialog[open]")
+    expect(created.get_by_role("heading", name=re.compile("Key created"))).to_be_visible()
+    copy = created.locator("[data-copy='#new-secret']")
+    expect(copy).to_be_focused()  # Enter copies; it does not dismiss the secret
+
+    warning = created.locator("[data-unsaved]")
+    created.get_by_role("link", name="I have copied it").click()  # before copying
+    expect(warning).to_be_visible()
+    expect(page.locator("dialog[open]")).to_have_count(1)
+    created.get_by_role("button", name="Go back and copy it").click()
+    expect(warning).to_be_hidden()
+    expect(copy).to_be_focused()
+
+    page.keyboard.press("Escape")  # Esc warns too, and keeps the dialog
+    expect(page.locator("dialog[open]")).to_have_count(1)
+    expect(warning).to_be_visible()
+
+    copy.click()
+    expect(copy).to_have_text("Copied")
+    secret = created.locator("[data-secret]").inner_text().strip()
+    assert page.evaluate("navigator.clipboard.readText()") == secret
+    created.get_by_role("link", name="I have copied it").click()
+    expect(page.locator("dialog[open]")).to_have_count(0)
+
+
+def test_closing_without_copying_is_a_choice_the_user_makes(page: Page, demo):  # noqa: F811
+    dialog = open_generate(page, demo)
+    dialog.get_by_label("Name", exact=True).fill("Let go")
+    dialog.get_by_role("button", name="Uploader").click()
+    dialog.get_by_role("button", name="Generate key").click()
+    created = page.locator("dialog[open]")
+    created.get_by_role("link", name="I have copied it").click()
+    created.get_by_role("link", name="Close without copying").click()
+    expect(page.locator("dialog[open]")).to_have_count(0)
+    expect(page.get_by_role("heading", name="API Keys")).to_be_visible()

@@ -64,6 +64,8 @@ def test_an_owner_generates_uses_narrows_rolls_and_revokes_a_key(page: Page, dem
     shot(page, f"key-created-{width}")
     assert call(demo, secret).status_code == 200
     assert secret not in page.url
+    expect(created.get_by_role("button", name="Copy").first).to_be_focused()  # not the way out
+    created.get_by_role("button", name="Copy").first.click()
     created.get_by_role("link", name="I have copied it").click()
     expect(page.locator("dialog[open]")).to_have_count(0)
     assert secret not in page.content()
@@ -89,6 +91,7 @@ def test_an_owner_generates_uses_narrows_rolls_and_revokes_a_key(page: Page, dem
     new = rolled.locator("[data-secret]").inner_text().strip()
     assert call(demo, secret, "/").status_code == 401
     assert requests.post(f"{demo}/", headers={"Authorization": f"Bearer {new}"}, timeout=10).status_code == 200
+    rolled.get_by_role("button", name="Copy").first.click()
     rolled.get_by_role("link", name="I have copied it").click()
 
     # Revoke, after a confirmation that says what it breaks.
