@@ -44,6 +44,9 @@ ACTIONS = {
     "unprotect": "Unprotect",
     "revoke": "Revoke",
 }
+# What protection stops (the services refuse it too): the page offers Unprotect instead.
+BLOCKED_BY_PROTECTION = frozenset({"roll", "disable", "revoke"})
+PROTECTED_REASON = "Protected: unprotect it to roll, disable or revoke it."
 SERVICES = {
     "disable": services.api_key_disable,
     "enable": services.api_key_enable,
@@ -135,7 +138,8 @@ def page(request, membership, *, modal: str | None = None, status: int = 200, **
     """The key page, or with `X-Fragment: 1` only its modal."""
     workspace = membership.workspace
     if modal is not None and request.headers.get("X-Fragment") == "1":
-        return render(request, f"apikeys/keys.html#{modal}_modal", {"workspace": workspace, **context}, status=status)
+        fragment = {"workspace": workspace, "protected_reason": PROTECTED_REASON, **context}
+        return render(request, f"apikeys/keys.html#{modal}_modal", fragment, status=status)
     now = timezone.now()
     # A non-Enterprise workspace has one key: shown even when disabled (by a leak report, say),
     # so that it can be enabled or rolled.
@@ -162,6 +166,7 @@ def page(request, membership, *, modal: str | None = None, status: int = 200, **
             "rows": rows,
             "show_disabled": show_disabled,
             "can_generate": workspace.is_enterprise,
+            "protected_reason": PROTECTED_REASON,
             "modal": modal,
             **context,
         },
@@ -289,7 +294,23 @@ def act(request, ws: str, key_id: str, action: str):
     membership = manager_or_404(request, ws)
     key = key_or_404(membership.workspace, key_id)
     form = RollForm(request.POST if request.method == "POST" else None)
-    context: dict[str, Any] = {"key": key, "action": action, "action_label": ACTIONS[action], "form": form}
+    blocked = key.protected and action in BLOCKED_BY_PROTECTION
+    context: dict[str, Any] = {
+        "key": key,
+        "action": action,
+        "action_label": ACTIONS[action],
+        "form": form,
+        "blocked": blocked,
+    }
+    if request.method == "GET" or blocked:  # a protected key's confirmation offers Unprotect instead
+        return page(
+            request,
+            membership,
+            modal="confirm",
+            status=409 if request.method == "POST" else 200,
+            **context,
+            form_token=new_token(request),
+        )
     if request.method == "GET":
         return page(request, membership, modal="confirm", **context, form_token=new_token(request))
     if not form.is_valid():

@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apikeys.models import ApiKey, AuditAction, AuditEvent
-from apikeys.views import ALREADY_SUBMITTED
+from apikeys.views import ALREADY_SUBMITTED, PROTECTED_REASON
 from tests.factories import FolderFactory, MembershipFactory, UserFactory
 from workspaces.models import Role
 
@@ -331,11 +331,29 @@ class TestActions:
         key.refresh_from_db()
         assert not key.disabled and not key.protected
 
-    def test_a_protected_key_is_not_revoked_and_the_page_says_why(self, signed_in, enterprise, make_key):
+    @pytest.mark.parametrize("action", ["roll", "disable", "revoke"])
+    def test_a_protected_key_offers_unprotect_instead_and_a_post_changes_nothing(
+        self, signed_in, enterprise, make_key, action
+    ):
         key, _ = make_key(enterprise, name="Shielded", protected=True)
-        response = signed_in.post(url("revoke", key_id=key.key_id), follow=True)
-        assert "protected" in response.content.decode()
-        assert ApiKey.objects.get(pk=key.pk).revoked_at is None
+        confirm = signed_in.get(url(action, key_id=key.key_id)).content.decode()
+        assert PROTECTED_REASON in confirm and url("unprotect", key_id=key.key_id) in confirm
+        assert 'type="submit"' not in confirm.split('id="modal"')[1]
+        response = signed_in.post(
+            url(action, key_id=key.key_id), {"form_token": token_of(signed_in.get(url(action, key_id=key.key_id)))}
+        )
+        assert response.status_code == 409 and PROTECTED_REASON in response.content.decode()
+        key.refresh_from_db()
+        assert key.revoked_at is None and key.rolled_at is None and not key.disabled
+
+    def test_a_protected_keys_row_shows_its_actions_disabled_with_the_reason(self, signed_in, enterprise, make_key):
+        key, _ = make_key(enterprise, name="Shielded", protected=True)
+        body = signed_in.get(url("list")).content.decode()
+        row = body[body.index(f'id="key-{key.key_id}"') :].split("</tr>")[0]
+        for action in ("Roll", "Disable", "Revoke"):
+            assert re.search(rf'<button type="button" class="link-button" disabled[^>]*>{action}</button>', row)
+            assert url(action.lower(), key_id=key.key_id) not in row
+        assert url("unprotect", key_id=key.key_id) in row and PROTECTED_REASON in row
 
 
 class TestActivity:

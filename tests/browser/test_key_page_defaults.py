@@ -128,3 +128,22 @@ def test_closing_without_copying_is_a_choice_the_user_makes(page: Page, demo):  
     created.get_by_role("link", name="Close without copying").click()
     expect(page.locator("dialog[open]")).to_have_count(0)
     expect(page.get_by_role("heading", name="API Keys")).to_be_visible()
+
+
+def test_a_protected_key_shows_why_its_actions_are_off_and_offers_unprotect(page: Page, demo, make_key):  # noqa: F811
+    from apikeys.views import PROTECTED_REASON
+    from workspaces.models import Workspace
+
+    make_key(Workspace.objects.get(url="acme"), name="Shielded", protected=True)
+    log_in(page, demo)
+    page.goto(f"{demo}/app/acme/settings/api-keys")
+    shielded = page.locator("tbody tr", has=page.locator(".key-name", has_text="Shielded"))
+    for action in ("Roll", "Disable", "Revoke"):
+        button = shielded.get_by_role("button", name=action)
+        expect(button).to_be_disabled()
+        expect(button).to_have_accessible_description(PROTECTED_REASON)
+    shielded.get_by_role("link", name="Unprotect").click()
+    page.locator("dialog[open]").get_by_role("button", name="Unprotect key").click()
+    expect(page.locator(".messages")).to_contain_text("Shielded")
+    shielded = page.locator("tbody tr", has=page.locator(".key-name", has_text="Shielded"))
+    expect(shielded.get_by_role("link", name="Revoke")).to_be_visible()
