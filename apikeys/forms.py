@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from workspaces.models import Folder, Membership, Workspace
 
-from .serializers import SCOPE_WORDS
+from .serializers import SCOPE_WORDS, ApiKeySpecSerializer
 from .spec import BY_WIRE, KEY_FIELDS, PLAIN, KeyField, Kind
 
 GRACE_CHOICES = [(0, "None: the old secret stops now"), (3600, "1 hour"), (86400, "24 hours"), (604800, "7 days")]
@@ -154,11 +154,11 @@ class KeyForm(forms.Form):
         data = self.cleaned_data
         changed = set(self.changed_data) if changed_only else set(self.fields)
         values = {
-            **{f.wire: body_value(f, data[f.name]) for f in self.plain},
-            "scopes": None if data["access"] == "full" else list(data["scopes"]),
-            "folderIds": [] if data.get("folder_limit") != "some" else list(data["folders"]),
-            "owners": list(data["owners"]),
-            "allowedIps": [line.strip() for line in data["allowed_ips"].splitlines() if line.strip()],
+            **{f.wire: lambda f=f: body_value(f, data[f.name]) for f in self.plain},
+            "scopes": lambda: None if data["access"] == "full" else list(data["scopes"]),
+            "folderIds": lambda: [] if data.get("folder_limit") != "some" else list(data["folders"]),
+            "owners": lambda: list(data["owners"]),
+            "allowedIps": lambda: [line.strip() for line in data["allowed_ips"].splitlines() if line.strip()],
         }
         sources = {
             "scopes": {"access", "scopes"},
@@ -167,8 +167,9 @@ class KeyForm(forms.Form):
         }
         body = {}
         for wire, value in values.items():
-            if changed & sources.get(wire, {BY_WIRE[wire].name}):
-                body[wire] = value
+            from_fields = sources.get(wire, {BY_WIRE[wire].name})
+            if changed & from_fields and not from_fields & set(self.errors):  # what the form could read
+                body[wire] = value()
         if not changed_only:  # a new key: no need to send what is empty anyway
             body = {k: v for k, v in body.items() if v not in (None, [], False, "") or k in ("scopes", "name")}
         return body
@@ -179,6 +180,19 @@ class KeyForm(forms.Form):
             field = BY_WIRE[wire].name if wire in BY_WIRE else None
             for message in messages if isinstance(messages, list) else [messages]:
                 self.add_error(field if field in self.fields else None, str(message))
+
+    def check_the_rest(self, *, context: dict) -> None:
+        """When the form itself refused something, the API's rules still judge the rest, so that
+        every bad value is reported at once (not one, then the next after another try)."""
+        body = ApiKeySpecSerializer(data=self.body(changed_only=not self.new), context=context)
+        if not body.is_valid():
+            self.add_api_errors(
+                {
+                    wire: m
+                    for wire, m in body.errors.items()
+                    if BY_WIRE.get(wire) is None or BY_WIRE[wire].name not in self.errors
+                }
+            )
 
 
 def body_value(declared: KeyField, value):

@@ -190,12 +190,17 @@ class ApiKeySpecSerializer(StrictSerializer):
         return members_of(self.context["workspace"], ids)
 
     def validate_allowedIps(self, texts: list[str]) -> tuple[str, ...]:
-        networks = []
+        networks, bad = [], []
         for text in texts:
             try:
                 networks.append(ipaddress.ip_network(text.strip(), strict=False))
             except ValueError:
-                raise serializers.ValidationError(f"{text!r} is not an IP address or CIDR block.") from None
+                bad.append(text)
+        if bad:  # every one of them, at once
+            listed = ", ".join(repr(text) for text in bad)
+            raise serializers.ValidationError(
+                f"{listed} {'is not an IP address or CIDR block' if len(bad) == 1 else 'are not IP addresses or CIDR blocks'}."
+            )
         return tuple(str(n) for n in sorted(set(networks), key=lambda n: (n.version, n)))
 
     def spec(self, base: KeySpec) -> KeySpec:

@@ -239,6 +239,8 @@ def generate(request, ws: str):
     form = KeyForm(data, workspace=workspace, initial=KeyForm.initial_for_new(), new=True)
     if request.method == "GET" or not form.is_valid():
         status = 400 if request.method == "POST" else 200
+        if request.method == "POST":
+            form.check_the_rest(context={"workspace": workspace, "actor": Actor.from_request(request)})
         return page(request, membership, modal="edit", status=status, **edit_context(request, form, None))
     if not spend_token(request, form.cleaned_data["form_token"]):
         messages.info(request, ALREADY_SUBMITTED)
@@ -269,6 +271,8 @@ def edit(request, ws: str, key_id: str):
     form = KeyForm(data, workspace=workspace, initial=KeyForm.initial_for(key))
     if request.method == "GET" or not form.is_valid():
         status = 400 if request.method == "POST" else 200
+        if request.method == "POST":
+            form.check_the_rest(context={"workspace": workspace, "actor": Actor.from_request(request)})
         return page(request, membership, modal="edit", status=status, **edit_context(request, form, key))
     actor = Actor.from_request(request)
     body = ApiKeySpecSerializer(data=form.body(changed_only=True), context={"workspace": workspace, "actor": actor})

@@ -10,6 +10,7 @@
     // A new secret's Copy button; else the first field in error, else the first field, else
     // the first button (not the close ×).
     const target = root.querySelector("[data-copy='#new-secret']")
+      || root.querySelector("[data-error-summary]")
       || root.querySelector("[aria-invalid=true]")
       || root.querySelector("input:not([type=hidden]):not([disabled]), select:not([disabled]), textarea:not([disabled])")
       || root.querySelector(".modal-foot .primary, .modal-foot button, .modal-foot a");
@@ -37,6 +38,19 @@
 
   document.addEventListener("click", (event) => {
     if (event.target.closest("[data-close]")) dialog().close();
+  });
+
+  // The error summary's links take focus to the field they name.
+  document.addEventListener("click", (event) => {
+    const link = event.target.closest("a[data-error-link]");
+    if (!link) return;
+    const message = document.getElementById(link.getAttribute("href").slice(1));
+    const field = message && message.closest(".field, fieldset");
+    const input = field && field.querySelector("input:not([type=hidden]):not([disabled]), textarea, select");
+    if (!input) return;
+    event.preventDefault();
+    input.focus();
+    field.scrollIntoView({ block: "center" });
   });
 
   // A new secret is never lost unawares: leaving before copying it (the done link, Esc) asks

@@ -240,6 +240,16 @@ class TestUpdate:
         assert body["name"] == "renamed"
         assert body["scopes"] == ["image:read"] and body["customMetadata"] == {"a": "1"}
 
+    def test_every_bad_address_of_an_allowlist_is_named_at_once(self, api, enterprise, make_key):
+        key, _ = make_key(enterprise, name="k")
+        response = api.patch(f"/{key.key_id}", {"allowedIps": ["10.0.0.0/8", "nope", "300.1.1.1"]})
+        assert response.status_code == 400
+        assert response.json()["error"]["fields"]["allowedIps"] == [
+            "'nope', '300.1.1.1' are not IP addresses or CIDR blocks."
+        ]
+        key.refresh_from_db()
+        assert key.allowed_ips == []
+
     def test_scopes_null_empty_and_list(self, api, enterprise, make_key):
         key, _ = make_key(enterprise, name="k", scopes=["image:read"])
         path = f"/{key.key_id}"

@@ -219,6 +219,22 @@ class TestGenerate:
         assert response.status_code == 400 and message in response.content.decode()
         assert not ApiKey.objects.filter(name="Undecided").exists()
 
+    def test_every_bad_value_is_reported_at_once_in_a_summary_and_at_its_field(self, signed_in, enterprise):
+        FolderFactory(workspace=enterprise, name="Retail")
+        response = generate(
+            signed_in, name="Many faults", access="", folder_limit="some", allowed_ips="10.0.0.0/8\nnope\n300.1.1.1"
+        )
+        body = response.content.decode()
+        assert response.status_code == 400
+        summary = body[body.index("data-error-summary") : body.index("</ul>", body.index("data-error-summary"))]
+        assert "Fix these 3" in summary
+        assert 'href="#access-error"' in summary and 'href="#folders-error"' in summary
+        assert "&#x27;nope&#x27;, &#x27;300.1.1.1&#x27; are not IP addresses" in summary
+        for field in ("access", "folders", "allowed_ips"):
+            assert f'id="{field}-error"' in body and f'aria-describedby="{field}-error"' in body
+        assert body.count('aria-invalid="true"') >= 4  # both access radios, the folders, the allowlist
+        assert not ApiKey.objects.filter(name="Many faults").exists()
+
     def test_no_expiry_is_a_choice_that_makes_a_key_that_never_expires(self, signed_in):
         assert generate(signed_in, name="Forever").status_code == 200  # the helper chooses No expiry
         assert ApiKey.objects.get(name="Forever").expires_at is None

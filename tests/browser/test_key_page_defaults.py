@@ -147,3 +147,21 @@ def test_a_protected_key_shows_why_its_actions_are_off_and_offers_unprotect(page
     expect(page.locator(".messages")).to_contain_text("Shielded")
     shielded = page.locator("tbody tr", has=page.locator(".key-name", has_text="Shielded"))
     expect(shielded.get_by_role("link", name="Revoke")).to_be_visible()
+
+
+def test_after_a_failed_save_the_errors_are_summed_up_where_focus_lands(page: Page, demo):  # noqa: F811
+    dialog = open_generate(page, demo)
+    dialog.get_by_label("Name", exact=True).fill("Faulty")
+    dialog.get_by_label("IP allowlist", exact=True).fill("10.0.0.0/8\nnope\n300.1.1.1")
+    dialog.get_by_role("button", name="Generate key").click()
+    dialog = page.locator("dialog[open]")
+    summary = dialog.locator("[data-error-summary]")
+    expect(summary).to_be_focused()
+    expect(summary).to_be_in_viewport()
+    expect(summary).to_contain_text("Choose what the key may do")
+    expect(summary).to_contain_text("'nope', '300.1.1.1' are not IP addresses")
+    allowlist = dialog.get_by_label("IP allowlist", exact=True)
+    expect(allowlist).to_have_attribute("aria-invalid", "true")
+    expect(allowlist).to_have_value("10.0.0.0/8\nnope\n300.1.1.1")
+    summary.get_by_role("link", name=re.compile("IP allowlist")).click()
+    expect(allowlist).to_be_focused()
