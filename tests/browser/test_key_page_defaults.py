@@ -165,3 +165,22 @@ def test_after_a_failed_save_the_errors_are_summed_up_where_focus_lands(page: Pa
     expect(allowlist).to_have_value("10.0.0.0/8\nnope\n300.1.1.1")
     summary.get_by_role("link", name=re.compile("IP allowlist")).click()
     expect(allowlist).to_be_focused()
+
+
+@pytest.mark.parametrize("width", [1280, 1024, 390])
+def test_the_modal_footer_is_never_clipped(page: Page, demo, width):  # noqa: F811
+    page.set_viewport_size({"width": width, "height": 800})
+    dialog = open_generate(page, demo)
+    footer = dialog.locator(".modal-foot")
+    for scrolled in ("top", "bottom"):
+        if scrolled == "bottom":
+            dialog.evaluate("d => d.scrollTo(0, d.scrollHeight)")
+        box, frame = footer.bounding_box(), dialog.bounding_box()
+        assert box is not None and frame is not None
+        assert box["y"] + box["height"] <= frame["y"] + frame["height"] + 0.5, (scrolled, box, frame)
+        submit = dialog.get_by_role("button", name="Generate key").bounding_box()
+        assert submit is not None and submit["y"] + submit["height"] <= frame["y"] + frame["height"]
+    # The reach and the lifetime come before the scope grid, under names of their own.
+    legends = [text.strip() for text in dialog.locator("legend").all_inner_texts()]
+    assert legends.index("Projects it reaches") < legends.index("Access") < legends.index("Scopes")
+    assert legends.count("Folders") == 1  # the scope section only
