@@ -2,7 +2,10 @@
 into the API's body; what the values may be is the API serializer's to judge
 (`ApiKeySpecSerializer`), so the page refuses exactly what the API refuses."""
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
 
 from django import forms
 from django.http import QueryDict
@@ -153,8 +156,8 @@ class KeyForm(forms.Form):
         for an edit (a PATCH's semantics: what was left alone stays as it is)."""
         data = self.cleaned_data
         changed = set(self.changed_data) if changed_only else set(self.fields)
-        values = {
-            **{f.wire: lambda f=f: body_value(f, data[f.name]) for f in self.plain},
+        values: dict[str, Callable[[], Any]] = {
+            **{f.wire: partial(lambda f: body_value(f, data[f.name]), f) for f in self.plain},
             "scopes": lambda: None if data["access"] == "full" else list(data["scopes"]),
             "folderIds": lambda: [] if data.get("folder_limit") != "some" else list(data["folders"]),
             "owners": lambda: list(data["owners"]),

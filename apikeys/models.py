@@ -196,8 +196,10 @@ class ApiKey(models.Model):
         self.last_used_at = now
 
     def in_grace(self, now=None) -> bool:
+        """Whether the secret of this rolled key still works (its grace period; not revoked since)."""
         now = now or timezone.now()
-        return self.rolled_at is not None and self.grace_until is not None and now < self.grace_until
+        live = self.revoked_at is None and self.rolled_at is not None
+        return live and self.grace_until is not None and now < self.grace_until
 
     def folder_limit(self) -> list[int] | None:
         """The folder ids the key is limited to; None when it is workspace-wide."""

@@ -13,7 +13,7 @@ urlpatterns = [
     path("/<slug:key_id>/edit", views.edit, name="edit"),
     path("/<slug:key_id>/narrow", views.narrow, name="narrow"),
     *[
-        path(f"/<slug:key_id>/{action}", views.act, {"action": action}, name=action)
-        for action in ("roll", "disable", "enable", "protect", "unprotect", "revoke")
+        path(f"/<slug:key_id>/{action.replace('_', '-')}", views.act, {"action": action}, name=action)
+        for action in ("roll", "disable", "enable", "protect", "unprotect", "revoke", "end_grace")
     ],
 ]

@@ -33,6 +33,7 @@ from .serializers import ApiKeyCreateSerializer, ApiKeySpecSerializer
 from .spec import KEY_FIELDS, LISTED, KeySpec
 
 ROTATION_SOON = timedelta(days=14)
+EXPIRY_SOON_DAYS = 14
 NEW_FOR = timedelta(days=1)
 TOKENS = "apikeys:form-tokens"
 ALREADY_SUBMITTED = "That form was already sent; nothing more was done. The key's secret is shown only once."
@@ -43,6 +44,7 @@ ACTIONS = {
     "protect": "Protect",
     "unprotect": "Unprotect",
     "revoke": "Revoke",
+    "end_grace": "End the grace period of",
 }
 # What protection stops (the services refuse it too): the page offers Unprotect instead.
 BLOCKED_BY_PROTECTION = frozenset({"roll", "disable", "revoke"})
@@ -52,6 +54,8 @@ SERVICES = {
     "enable": services.api_key_enable,
     "protect": services.api_key_protect,
     "unprotect": services.api_key_unprotect,
+    # The old key a roll left working for a while: revoking it ends its grace now.
+    "end_grace": lambda *, key, actor: services.api_key_revoke(key=key.rolled_from, actor=actor),
     "revoke": services.api_key_revoke,
 }
 
@@ -72,7 +76,7 @@ def keys_of(workspace, *, include_disabled: bool = True):
     keys = (
         ApiKey.objects.live()
         .filter(workspace=workspace)
-        .select_related("created_by_user", "created_by_key")
+        .select_related("created_by_user", "created_by_key", "rolled_from")
         .prefetch_related(Prefetch("folders", queryset=Folder.objects.order_by("pk")))
         .order_by("-is_default", "-created", "-id")
     )
@@ -98,6 +102,12 @@ def badges(key: ApiKey, now) -> list[tuple[str, str]]:
         found.append(("Disabled", "disabled"))
     if state == KeyState.EXPIRED:
         found.append(("Expired", "expired"))
+    elif key.expires_at is not None:
+        days = (key.expires_at - now).days
+        when = "today" if days < 1 else "tomorrow" if days < 2 else f"in {days} days"
+        found.append((f"Expires {when}", "due" if days < EXPIRY_SOON_DAYS else "expiry"))
+    if key.allowed_ips:
+        found.append(("IP allowlist", "allowlist"))
     if key.rotation_due_at is not None:
         if key.rotation_due_at <= now:
             found.append(("Rotation overdue", "overdue"))
@@ -109,13 +119,13 @@ def badges(key: ApiKey, now) -> list[tuple[str, str]]:
 
 
 def access_line(key: ApiKey) -> str:
-    """ "Full access", or "Scoped: Images: upload, read · 2 folders"."""
+    """ "Full access", or "Scoped: Images: upload, read · folders Retail, Factory"."""
     if key.scopes is None and not key.folders_limited:
         return "Full access"
     parts = [registry.summary(key.scopes)]
     if key.folders_limited:
-        count = len(key.folders.all())
-        parts.append(f"{count} folder{'s' if count != 1 else ''}")
+        names = [folder.name for folder in key.folders.all()]
+        parts.append(f"folder{'s' if len(names) != 1 else ''} {', '.join(names)}" if names else "no folder")
     return ("Scoped: " if key.scopes is not None else "") + " · ".join(parts)
 
 
@@ -153,6 +163,8 @@ def page(request, membership, *, modal: str | None = None, status: int = 200, **
             "badges": badges(k, now),
             "access": access_line(k),
             "listed": [(f.title, text) for f in LISTED if (text := getattr(k, f.column))],
+            # A rolled key's old secret, while it still works.
+            "grace_until": k.rolled_from.grace_until if k.rolled_from and k.rolled_from.in_grace(now) else None,
             "usage": used.get(k.pk) or usage.empty(now),
         }
         for k in keys
@@ -298,6 +310,8 @@ def act(request, ws: str, key_id: str, action: str):
     membership = manager_or_404(request, ws)
     key = key_or_404(membership.workspace, key_id)
     form = RollForm(request.POST if request.method == "POST" else None)
+    if action == "end_grace" and not (key.rolled_from and key.rolled_from.in_grace()):
+        raise Http404("No old secret in its grace period")
     blocked = key.protected and action in BLOCKED_BY_PROTECTION
     context: dict[str, Any] = {
         "key": key,
@@ -367,6 +381,7 @@ DONE = {
     "protect": "Protected “{name}”: it cannot be disabled, rolled or revoked until it is unprotected.",
     "unprotect": "Unprotected “{name}”.",
     "revoke": "Revoked “{name}” for good.",
+    "end_grace": "The old secret of “{name}” no longer works.",
 }
 
 

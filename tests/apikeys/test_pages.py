@@ -12,6 +12,7 @@ from django.utils import timezone
 from apikeys.models import ApiKey, AuditAction, AuditEvent
 from apikeys.views import ALREADY_SUBMITTED, PROTECTED_REASON
 from tests.factories import FolderFactory, MembershipFactory, UserFactory
+from workspaces.actors import Actor
 from workspaces.models import Role
 
 pytestmark = pytest.mark.django_db
@@ -104,10 +105,42 @@ class TestList:
         make_key(enterprise, name="Rotating", rotation_due_at=soon)
         page = signed_in.get(url("list")).content.decode()
         assert "Main" in page and ">Default<" in page and ">Protected<" in page
-        assert "Scoped: Images: upload, read · 1 folder" in page
+        assert f"Scoped: Images: upload, read · folder {folder.name}" in page
         assert scoped.prefix in page and "never" in page
         assert ">Rotation due<" in page and ">New<" in page
         assert 'aria-label="Edit Uploader"' in page
+
+    def test_rows_show_expiry_allowlist_folder_names_and_a_rolled_keys_grace(self, signed_in, enterprise, make_key):
+        from apikeys import services
+
+        retail, factory = (
+            FolderFactory(workspace=enterprise, name="Retail"),
+            FolderFactory(workspace=enterprise, name="Factory"),
+        )
+        make_key(
+            enterprise,
+            name="Fenced",
+            allowed_ips=["10.0.0.0/8"],
+            folder_ids=[retail.pk, factory.pk],
+            expires_at=timezone.now() + timedelta(days=12, hours=1),
+        )
+        old, _ = make_key(enterprise, name="Rolled")
+        new, _ = services.api_key_roll(key=old, actor=Actor(), grace=timedelta(hours=1))
+        page = signed_in.get(url("list")).content.decode()
+        fenced = page[page.index(">Fenced<") :].split("</tr>")[0]
+        assert ">Expires in 12 days<" in fenced and ">IP allowlist<" in fenced
+        assert "folders Retail, Factory" in fenced or "folders Factory, Retail" in fenced
+        rolled = page[page.index(f'id="key-{new.key_id}"') :].split("</tr>")[0]
+        assert "Old secret works until" in rolled and url("end_grace", key_id=new.key_id) in rolled
+
+        confirm = signed_in.get(url("end_grace", key_id=new.key_id)).content.decode()
+        assert "The old secret stops working now" in confirm
+        token = token_of(signed_in.get(url("end_grace", key_id=new.key_id)))
+        assert signed_in.post(url("end_grace", key_id=new.key_id), {"form_token": token}).status_code == 302
+        old.refresh_from_db()
+        assert old.revoked_at is not None and not old.in_grace()
+        assert "Old secret works until" not in signed_in.get(url("list")).content.decode()
+        assert signed_in.get(url("end_grace", key_id=new.key_id)).status_code == 404  # nothing left to end
 
     def test_disabled_keys_show_only_when_asked(self, signed_in, enterprise, make_key):
         make_key(enterprise, name="Sleeping", disabled=True)

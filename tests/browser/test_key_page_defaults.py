@@ -184,3 +184,36 @@ def test_the_modal_footer_is_never_clipped(page: Page, demo, width):  # noqa: F8
     legends = [text.strip() for text in dialog.locator("legend").all_inner_texts()]
     assert legends.index("Projects it reaches") < legends.index("Access") < legends.index("Scopes")
     assert legends.count("Folders") == 1  # the scope section only
+
+
+def test_the_table_shows_expiry_allowlist_folders_exact_times_and_a_rolls_grace(page: Page, demo, make_key):  # noqa: F811
+    from apikeys import services
+    from workspaces.actors import Actor
+    from workspaces.models import Folder, Workspace
+
+    acme = Workspace.objects.get(url="acme")
+    folder = Folder.objects.filter(workspace=acme).first()
+    assert folder is not None
+    make_key(
+        acme,
+        name="Fenced",
+        allowed_ips=["10.0.0.0/8"],
+        folder_ids=[folder.pk],
+        expires_at=timezone.now() + timedelta(days=12, hours=1),
+    )
+    old, _ = make_key(acme, name="Rolled")
+    services.api_key_roll(key=old, actor=Actor(), grace=timedelta(hours=1))
+    log_in(page, demo)
+    page.goto(f"{demo}/app/acme/settings/api-keys")
+    fenced = page.locator("tbody tr", has=page.locator(".key-name", has_text="Fenced"))
+    expect(fenced).to_contain_text("Expires in 12 days")
+    expect(fenced).to_contain_text("IP allowlist")
+    expect(fenced).to_contain_text(f"folder {folder.name}")
+    expect(fenced.locator("time").first).to_have_attribute("title", re.compile(r"\d{4}, \d\d:\d\d:\d\d UTC$"))
+    rolled = page.locator("tbody tr", has=page.locator(".key-name", has_text="Rolled"))
+    expect(rolled).to_contain_text("Old secret works until")
+    rolled.get_by_role("link", name="End grace now").click()
+    page.locator("dialog[open]").get_by_role("button", name="End grace now").click()
+    expect(page.locator(".messages")).to_contain_text("no longer works")
+    old.refresh_from_db()
+    assert old.revoked_at is not None
