@@ -11,7 +11,6 @@ urlpatterns = [
     path("/new", views.generate, name="generate"),
     path("/activity", views.activity, name="activity"),
     path("/<slug:key_id>/edit", views.edit, name="edit"),
-    path("/<slug:key_id>/narrow", views.narrow, name="narrow"),
     *[
         path(f"/<slug:key_id>/{action.replace('_', '-')}", views.act, {"action": action}, name=action)
         for action in ("roll", "disable", "enable", "protect", "unprotect", "revoke", "end_grace")

@@ -15,6 +15,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.db.models import Prefetch
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
@@ -217,7 +218,28 @@ def edit_context(request, form: KeyForm, key: ApiKey | None) -> dict:
 
 def created_context(request, key: ApiKey, secret: str, *, rolled: ApiKey | None = None) -> dict:
     base = request.build_absolute_uri("/").rstrip("/")
-    return {"minted": key, "secret": secret, "rolled": rolled, "api_url": base, "workspace": key.workspace}
+    return {
+        "minted": key,
+        "secret": secret,
+        "rolled": rolled,
+        "api_url": base,
+        "workspace": key.workspace,
+        "snippets": snippets_for(key.scopes),
+    }
+
+
+def snippets_for(scopes: list[str] | None) -> dict:
+    """Which first calls the new key can make, so that its snippets work as shown: the curl
+    path, whether the SDK's first call (`workspace()`, which reads the workspace) works, and a
+    CLI command it may run (None: none of the usual ones)."""
+    reads_workspace = registry.holds(scopes, "workspace:read")
+    if reads_workspace and registry.holds(scopes, "project:read"):
+        cli = "roboflow project list"
+    elif registry.holds(scopes, "api-key:read"):
+        cli = "roboflow api-key list"
+    else:
+        cli = None
+    return {"curl_workspace": reads_workspace, "sdk": reads_workspace, "cli": cli}
 
 
 def show_new_key(request, membership: Membership, key: ApiKey, secret: str, *, rolled: ApiKey | None = None):
@@ -287,14 +309,29 @@ def edit(request, ws: str, key_id: str):
             form.check_the_rest(context={"workspace": workspace, "actor": Actor.from_request(request)})
         return page(request, membership, modal="edit", status=status, **edit_context(request, form, key))
     actor = Actor.from_request(request)
+    narrow = request.POST.get("narrow", "")
+    if narrow not in ("", "preview", "confirm"):  # the form's buttons send nothing else
+        form.add_error(None, f"narrow: {narrow[:20]!r} is not a choice of this form.")
+        return page(request, membership, modal="edit", status=400, **edit_context(request, form, key))
+    found = usage_context(key)
+    if narrow == "preview":
+        # What narrowing would keep and remove, with the form as the user left it: nothing is
+        # saved until they confirm (their other edits are saved with it).
+        if not found["unused"]:
+            messages.info(request, NOTHING_TO_NARROW.format(name=key.name))
+        preview = {"keeps": found["narrowed"], "removes": found["unused"]} if found["unused"] else None
+        return page(request, membership, modal="edit", **edit_context(request, form, key), narrow_preview=preview)
     body = ApiKeySpecSerializer(data=form.body(changed_only=True), context={"workspace": workspace, "actor": actor})
     status = 400
     if body.is_valid():
         try:
-            services.api_key_update(key=key, actor=actor, spec=body.spec(KeySpec.of(key)))
-            messages.success(
-                request, f"Saved “{body.validated_data.get('name', key.name)}”. It applies from the next request."
-            )
+            with transaction.atomic():
+                key = services.api_key_update(key=key, actor=actor, spec=body.spec(KeySpec.of(key)))
+                if narrow == "confirm" and found["unused"]:
+                    key = services.api_key_narrow(key=key, actor=actor, used=found["usage"].used())
+            kept = ", ".join(key.scopes or []) or "no scopes"
+            done = f" and narrowed to what it used: {kept}" if narrow == "confirm" and found["unused"] else ""
+            messages.success(request, f"Saved “{key.name}”{done}. It applies from the next request.")
             return redirect("apikeys:list", ws=ws)
         except ServiceError as exc:
             status = refusal(form, exc)
@@ -351,28 +388,6 @@ def act(request, ws: str, key_id: str, action: str):
 
 
 NOTHING_TO_NARROW = "“{name}” used every scope it holds in the last 30 days (or is too new to tell): nothing to narrow."
-
-
-@login_required
-@require_http_methods(["POST"])
-def narrow(request, ws: str, key_id: str):
-    """Narrow to what it uses: the key keeps only the scopes it exercised in the last 30 days,
-    worked out here from the counts (never from the form), through the normal update, so the
-    plan and privilege rules apply and the change is audited."""
-    membership = manager_or_404(request, ws)
-    key = key_or_404(membership.workspace, key_id)
-    found = usage_context(key)
-    if not found["unused"]:
-        messages.info(request, NOTHING_TO_NARROW.format(name=key.name))
-        return redirect("apikeys:list", ws=ws)
-    try:
-        key = services.api_key_narrow(key=key, actor=Actor.from_request(request), used=found["usage"].used())
-    except ServiceError as exc:
-        messages.error(request, exc.message)
-        return redirect("apikeys:list", ws=ws)
-    kept = ", ".join(key.scopes or []) or "no scopes"
-    messages.success(request, f"Narrowed “{key.name}” to what it used: {kept}. It applies from the next request.")
-    return redirect("apikeys:list", ws=ws)
 
 
 DONE = {

@@ -252,6 +252,28 @@ class TestGenerate:
         assert response.status_code == 400 and message in response.content.decode()
         assert not ApiKey.objects.filter(name="Undecided").exists()
 
+    @pytest.mark.parametrize(
+        ("scopes", "sdk", "cli"),
+        [
+            (["role:uploader"], True, "roboflow project list"),
+            (["image:create"], False, None),
+            (["role:key-admin"], False, "roboflow api-key list"),
+        ],
+    )
+    def test_the_new_keys_snippets_are_calls_it_may_make(self, signed_in, scopes, sdk, cli):
+        response = generate(signed_in, name="Snippets", access="scoped", scopes=scopes)
+        body = response.content.decode()
+        secret = secret_of(response)
+        curl = re.search(
+            r'<code id="snippet-curl">curl -H "Authorization: Bearer [^"]+" http://testserver(/[^<]*)</code>', body
+        )
+        assert curl is not None
+        assert api(signed_in, secret, curl[1]).status_code == 200  # the call shown works with this key
+        assert ('id="snippet-python"' in body) is sdk and ("data-no-sdk" in body) is not sdk
+        assert (cli is None) is ('id="snippet-cli"' not in body)
+        if cli:
+            assert cli in body
+
     def test_every_bad_value_is_reported_at_once_in_a_summary_and_at_its_field(self, signed_in, enterprise):
         FolderFactory(workspace=enterprise, name="Retail")
         response = generate(

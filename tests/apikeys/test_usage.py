@@ -236,20 +236,34 @@ def test_the_row_and_the_modal_show_what_the_key_used(client, owner, reader):
     assert "once its use has been counted for 30 days" in modal and "Narrow to what it uses" not in modal
 
 
-def test_narrow_to_what_it_uses_in_one_click(client, owner, reader):
+def edit_form(key, **fields):
+    """The edit form as the browser sends it for this key, with `fields` changed."""
+    scoped = {"access": "scoped", "scopes": key.scopes} if key.scopes is not None else {"access": "full"}
+    return {"name": key.name, **scoped, "folder_limit": "all", **fields}
+
+
+def test_narrowing_shows_what_it_keeps_and_removes_then_saves_with_the_other_edits(client, owner, reader):
     key, secret = reader
     age(key, 31)
     client.get("/acme", **bearer(secret))
     client.get("/acme/cats", **bearer(secret))
     client.force_login(owner)
-    modal = client.get(page_url("edit", key_id=key.key_id)).content.decode()
+    edit = page_url("edit", key_id=key.key_id)
+    modal = client.get(edit).content.decode()
     assert "Unused for 30 days:</strong> <code>image:read</code>" in modal
-    assert f'formaction="{page_url("narrow", key_id=key.key_id)}"' in modal
-    # A tampered form cannot choose the scopes: they come from the counts.
-    response = client.post(page_url("narrow", key_id=key.key_id), {"scopes": ["model:manage"]})
+    assert 'name="narrow" value="preview"' in modal
+    # The preview keeps what was typed and saves nothing.
+    preview = client.post(edit, edit_form(key, name="Renamed", narrow="preview")).content.decode()
+    assert "Narrowing keeps</strong> <code>workspace:read</code>, <code>project:read</code>" in preview
+    assert "and removes</strong> <code>image:read</code>" in preview and 'value="Renamed"' in preview
+    key.refresh_from_db()
+    assert key.name == "reader" and key.scopes == ["workspace:read", "project:read", "image:read"]
+    # Confirmed: the rename and the narrowing, in one save. A tampered form cannot choose the
+    # scopes narrowing keeps: they come from the counts.
+    response = client.post(edit, edit_form(key, name="Renamed", narrow="confirm"))
     assert response.status_code == 302
     key.refresh_from_db()
-    assert key.scopes == ["workspace:read", "project:read"]
+    assert key.name == "Renamed" and key.scopes == ["workspace:read", "project:read"]
     event = key.audit_events.latest("created")
     assert event.action == "update" and event.actor_user == owner
     assert event.before == {"scopes": ["workspace:read", "project:read", "image:read"]}
@@ -258,14 +272,34 @@ def test_narrow_to_what_it_uses_in_one_click(client, owner, reader):
     assert searched.status_code == 403  # from the next request
 
 
+def test_a_rename_without_narrowing_keeps_every_scope(client, owner, reader):
+    key, secret = reader
+    age(key, 31)
+    client.get("/acme", **bearer(secret))
+    client.force_login(owner)
+    assert client.post(page_url("edit", key_id=key.key_id), edit_form(key, name="Just renamed")).status_code == 302
+    key.refresh_from_db()
+    assert key.name == "Just renamed" and key.scopes == ["workspace:read", "project:read", "image:read"]
+
+
 def test_nothing_to_narrow_changes_nothing(client, owner, reader):
     key, _ = reader
     client.force_login(owner)
-    response = client.post(page_url("narrow", key_id=key.key_id), follow=True)  # too new to tell
-    assert "nothing to narrow" in response.content.decode()
+    edit = page_url("edit", key_id=key.key_id)
+    response = client.post(edit, edit_form(key, narrow="preview"), follow=True)  # too new to tell
+    assert "nothing to narrow" in response.content.decode() and "data-narrow-preview" not in response.content.decode()
+    client.post(edit, edit_form(key, narrow="confirm"))
     key.refresh_from_db()
     assert key.scopes == ["workspace:read", "project:read", "image:read"]
-    assert client.get(page_url("narrow", key_id=key.key_id)).status_code == 405
+
+
+def test_a_made_up_narrow_choice_is_refused(client, owner, reader):
+    key, _ = reader
+    client.force_login(owner)
+    response = client.post(page_url("edit", key_id=key.key_id), edit_form(key, name="x", narrow="everything"))
+    assert response.status_code == 400 and "is not a choice of this form" in response.content.decode()
+    key.refresh_from_db()
+    assert key.name == "reader"
 
 
 def test_a_full_access_key_becomes_scoped_to_what_it_used(client, owner, enterprise, make_key):
@@ -273,9 +307,11 @@ def test_a_full_access_key_becomes_scoped_to_what_it_used(client, owner, enterpr
     age(key, 40)
     client.get("/acme", **bearer(secret))
     client.force_login(owner)
-    modal = client.get(page_url("edit", key_id=key.key_id)).content.decode()
+    edit = page_url("edit", key_id=key.key_id)
+    modal = client.get(edit).content.decode()
     assert "This full-access key used only:</strong> <code>workspace:read</code>" in modal
-    client.post(page_url("narrow", key_id=key.key_id))
+    assert "(it has full access today)" in client.post(edit, edit_form(key, narrow="preview")).content.decode()
+    client.post(edit, edit_form(key, narrow="confirm"))
     key.refresh_from_db()
     assert key.scopes == ["workspace:read"]
 
@@ -285,9 +321,10 @@ def test_narrowing_keeps_the_plan_rules(client, owner, free, make_key):
     age(key, 40)
     client.get("/hobby", **bearer(secret))
     client.force_login(owner)
-    modal = client.get(page_url("edit", "hobby", key_id=key.key_id)).content.decode()
+    edit = page_url("edit", "hobby", key_id=key.key_id)
+    modal = client.get(edit).content.decode()
     assert "Narrow to what it uses" not in modal and "Enterprise feature" in modal
-    response = client.post(page_url("narrow", "hobby", key_id=key.key_id), follow=True)
+    response = client.post(edit, {"name": "only key", "narrow": "confirm"}, follow=True)
     assert "Enterprise" in response.content.decode()
     key.refresh_from_db()
     assert key.scopes is None
@@ -297,7 +334,7 @@ def test_members_and_strangers_cannot_narrow(client, member, outsider, reader):
     key, _ = reader
     for user in (member, outsider):
         client.force_login(user)
-        assert client.post(page_url("narrow", key_id=key.key_id)).status_code == 404
+        assert client.post(page_url("edit", key_id=key.key_id), edit_form(key, narrow="confirm")).status_code == 404
 
 
 # manage.py apikeys suggest ------------------------------------------------------------------

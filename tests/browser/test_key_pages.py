@@ -182,9 +182,17 @@ def test_an_owner_sees_what_a_key_used_and_narrows_it_in_one_click(page: Page, d
     expect(dialog.locator(".usage")).to_contain_text("3 requests in the last 30 days")
     expect(dialog.locator(".suggest")).to_contain_text("Unused for 30 days: project:read, model:manage")
     shot(page, f"usage-modal-{width}")
+    dialog.get_by_label("Name", exact=True).fill("Nightly sync (narrowed)")  # an unsaved edit
     dialog.get_by_role("button", name="Narrow to what it uses").click()
-    expect(page.locator(".messages")).to_contain_text("Narrowed “Nightly sync” to what it used: workspace:read")
-    expect(row(page, "Nightly sync")).to_contain_text("Scoped: Workspace: read")
+    dialog = page.locator("dialog[open]")
+    preview = dialog.locator("[data-narrow-preview]")
+    expect(preview).to_contain_text("Narrowing keeps workspace:read and removes project:read, model:manage")
+    expect(dialog.get_by_label("Name", exact=True)).to_have_value("Nightly sync (narrowed)")  # kept
+    preview.get_by_role("button", name="Save and narrow").click()
+    expect(page.locator(".messages")).to_contain_text(
+        "Saved “Nightly sync (narrowed)” and narrowed to what it used: workspace:read"
+    )
+    expect(row(page, "Nightly sync (narrowed)")).to_contain_text("Scoped: Workspace: read")
     shot(page, f"keys-usage-{width}", full_page=True)
     assert call(demo, secret).status_code == 200
     assert call(demo, secret, "/acme/api-keys").status_code == 403

@@ -90,7 +90,8 @@ def test_narrow_never_restores_a_scope_removed_meanwhile(client, enterprise, own
 
     monkeypatch.setattr(views, "usage_context", with_a_concurrent_edit)
     client.force_login(owner)
-    client.post(page_url("narrow", key_id=key.key_id))
+    form = {"name": "reader", "access": "scoped", "scopes": key.scopes, "folder_limit": "all", "narrow": "confirm"}
+    assert client.post(page_url("edit", key_id=key.key_id), form).status_code == 302
     key.refresh_from_db()
     assert key.scopes == ["workspace:read"], f"narrowing widened the key back to {key.scopes}"
 
