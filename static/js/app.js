@@ -40,6 +40,24 @@
     if (event.target.closest("[data-close]")) dialog().close();
   });
 
+  // Row menus (<details>): one open at a time; Esc, a click elsewhere or choosing an action
+  // closes it.
+  const openMenus = () => [...document.querySelectorAll("details.menu[open]")];
+  document.addEventListener("click", (event) => {
+    const inside = event.target.closest("details.menu");
+    for (const menu of openMenus()) {
+      if (menu !== inside || event.target.closest(".menu-list a")) menu.open = false;
+    }
+  });
+  document.addEventListener("keydown", (event) => {
+    if (event.key !== "Escape") return;
+    const menu = event.target.closest && event.target.closest("details.menu[open]");
+    if (menu) {
+      menu.open = false;
+      menu.querySelector("summary").focus();
+    }
+  });
+
   // The error summary's links take focus to the field they name.
   document.addEventListener("click", (event) => {
     const link = event.target.closest("a[data-error-link]");

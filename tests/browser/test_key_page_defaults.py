@@ -138,6 +138,7 @@ def test_a_protected_key_shows_why_its_actions_are_off_and_offers_unprotect(page
     log_in(page, demo)
     page.goto(f"{demo}/app/acme/settings/api-keys")
     shielded = page.locator("tbody tr", has=page.locator(".key-name", has_text="Shielded"))
+    shielded.locator("summary.menu-button").click()
     for action in ("Roll", "Disable", "Revoke"):
         button = shielded.get_by_role("button", name=action)
         expect(button).to_be_disabled()
@@ -146,6 +147,7 @@ def test_a_protected_key_shows_why_its_actions_are_off_and_offers_unprotect(page
     page.locator("dialog[open]").get_by_role("button", name="Unprotect key").click()
     expect(page.locator(".messages")).to_contain_text("Shielded")
     shielded = page.locator("tbody tr", has=page.locator(".key-name", has_text="Shielded"))
+    shielded.locator("summary.menu-button").click()
     expect(shielded.get_by_role("link", name="Revoke")).to_be_visible()
 
 
@@ -212,8 +214,51 @@ def test_the_table_shows_expiry_allowlist_folders_exact_times_and_a_rolls_grace(
     expect(fenced.locator("time").first).to_have_attribute("title", re.compile(r"\d{4}, \d\d:\d\d:\d\d UTC$"))
     rolled = page.locator("tbody tr", has=page.locator(".key-name", has_text="Rolled"))
     expect(rolled).to_contain_text("Old secret works until")
-    rolled.get_by_role("link", name="End grace now").click()
+    rolled.get_by_role("link", name="End grace now").click()  # on the row itself, not in its menu
     page.locator("dialog[open]").get_by_role("button", name="End grace now").click()
     expect(page.locator(".messages")).to_contain_text("no longer works")
     old.refresh_from_db()
     assert old.revoked_at is not None
+
+
+@pytest.mark.parametrize("width", [1280, 1024, 390])
+def test_the_key_list_never_scrolls_sideways_and_its_actions_are_a_menu(page: Page, demo, make_key, width):  # noqa: F811
+    from workspaces.models import Folder, Workspace
+
+    acme = Workspace.objects.get(url="acme")
+    folders = [f.pk for f in Folder.objects.filter(workspace=acme)]
+    make_key(
+        acme,
+        name="A protected key with a rather long name for a table cell",
+        protected=True,
+        scopes=["role:uploader"],
+        folder_ids=folders,
+        allowed_ips=["10.0.0.0/8"],
+        expires_at=timezone.now() + timedelta(days=3),
+    )
+    page.set_viewport_size({"width": width, "height": 900})
+    log_in(page, demo)
+    page.goto(f"{demo}/app/acme/settings/api-keys")
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    card = page.locator("table.keys").locator("xpath=ancestor::section[1]")
+    assert card.evaluate("c => c.scrollWidth <= c.clientWidth")
+
+    # The menu, by keyboard: Enter opens it, the actions are reachable, Esc closes it.
+    summary = page.get_by_label("More actions for Default key")
+    summary.focus()
+    page.keyboard.press("Enter")
+    actions = page.locator("tbody tr", has=page.locator(".key-name", has_text="Default key")).locator(".menu-list")
+    expect(actions.get_by_role("link", name="Roll")).to_be_visible()
+    revoke = actions.locator("li.apart")  # the destructive one, set apart
+    expect(revoke).to_contain_text("Revoke")
+    page.keyboard.press("Tab")
+    expect(actions.get_by_role("link", name="Roll")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(actions).to_be_hidden()
+    expect(summary).to_be_focused()
+    if width == 390:  # touch targets of at least 44 px
+        summary.click()
+        targets = [summary, page.get_by_role("link", name="Edit Default key"), actions.get_by_role("link", name="Roll")]
+        for target in targets:
+            box = target.bounding_box()
+            assert box is not None and box["height"] >= 44, target

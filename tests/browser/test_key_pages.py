@@ -35,6 +35,13 @@ def row(page: Page, name: str):
     return page.locator("tbody tr", has=page.locator(".key-name", has_text=name))
 
 
+def menu(page: Page, name: str):
+    """The row's actions menu, opened."""
+    found = row(page, name)
+    found.locator("summary.menu-button").click()
+    return found.locator(".menu-list")
+
+
 @pytest.mark.parametrize("width", [1280, 390], ids=["desktop", "phone"])
 def test_an_owner_generates_uses_narrows_rolls_and_revokes_a_key(page: Page, demo, shot, width):
     page.set_viewport_size({"width": width, "height": 900})
@@ -82,7 +89,7 @@ def test_an_owner_generates_uses_narrows_rolls_and_revokes_a_key(page: Page, dem
     assert call(demo, secret, "/acme/api-keys").status_code == 403
 
     # Roll without grace: the old secret dies, the new one works.
-    row(page, "CI uploader").get_by_role("link", name="Roll").click()
+    menu(page, "CI uploader").get_by_role("link", name="Roll").click()
     dialog = page.locator("dialog[open]")
     expect(dialog).to_contain_text("Code using the current secret stops working")
     dialog.get_by_role("button", name="Roll key").click()
@@ -95,7 +102,7 @@ def test_an_owner_generates_uses_narrows_rolls_and_revokes_a_key(page: Page, dem
     rolled.get_by_role("link", name="I have copied it").click()
 
     # Revoke, after a confirmation that says what it breaks.
-    row(page, "CI uploader").get_by_role("link", name="Revoke").click()
+    menu(page, "CI uploader").get_by_role("link", name="Revoke").click()
     dialog = page.locator("dialog[open]")
     expect(dialog).to_contain_text("This cannot be undone")
     shot(page, f"revoke-{width}")
@@ -140,7 +147,7 @@ def test_the_free_workspace_has_one_key_to_roll_and_says_why(page: Page, demo, s
     page.goto(f"{demo}/app/hobby/settings/api-keys")
     expect(page.locator(".notice")).to_contain_text("Enterprise feature")
     expect(page.get_by_role("link", name="Generate New Key")).to_have_count(0)
-    expect(row(page, "Default key").get_by_role("link", name="Roll")).to_be_visible()
+    expect(menu(page, "Default key").get_by_role("link", name="Roll")).to_be_visible()
     expect(row(page, "Default key").get_by_role("link", name="Revoke")).to_have_count(0)
     shot(page, "free-plan-1280")
 
