@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.core import signing
 from django.shortcuts import redirect
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -16,14 +17,17 @@ from workspaces.models import Folder
 
 from . import keyformat, scopes, services
 from .authentication import ApiKeyAuthentication
+from .listing import KeyFilter
 from .models import ApiKey
 from .serializers import (
     ApiKeyCreateSerializer,
+    ApiKeyListQuery,
     ApiKeyListResponse,
     ApiKeyResponse,
     ApiKeyRollSerializer,
     ApiKeySpecSerializer,
     CreatedKeyResponse,
+    KeyListQuery,
     PublishableKeyResponse,
     RevokedResponse,
     RolledKeyResponse,
@@ -71,6 +75,35 @@ class RootViewSet(ScopedViewSet):
     )
     def check(self, request):
         return self.retrieve(request)
+
+
+DEFAULT_ORDER = ("-created", "-id")  # the list's order before it could be sorted, and without a sort
+CURSOR_SALT = "apikeys.list-cursor"
+BAD_CURSOR = (
+    "Not a cursor of this list: send the nextCursor of the page before, with the same search, filters and sort."
+)
+
+
+def _view_of(params) -> str:
+    """What a cursor belongs to: the search, filters and sort it was made with."""
+    return "&".join(f"{k}={params.get(k, '')}" for k in sorted(KeyListQuery().fields) if k in params)
+
+
+def make_cursor(offset: int, params) -> str:
+    return signing.dumps({"o": offset, "v": _view_of(params)}, salt=CURSOR_SALT, compress=True)
+
+
+def read_cursor(cursor: str | None, params) -> int:
+    """The offset a cursor stands for; a 400 for one made up, or made for another view."""
+    if not cursor:
+        return 0
+    try:
+        found = signing.loads(cursor, salt=CURSOR_SALT)
+    except signing.BadSignature:
+        raise exceptions.ValidationError({"cursor": [BAD_CURSOR]}) from None
+    if not isinstance(found, dict) or not isinstance(found.get("o"), int) or found.get("v") != _view_of(params):
+        raise exceptions.ValidationError({"cursor": [BAD_CURSOR]})
+    return found["o"]
 
 
 def query_flag(request, name: str) -> bool:
@@ -145,18 +178,34 @@ class ApiKeyViewSet(ScopedViewSet):
         operation_id="api_keys_list",
         summary="List the workspace's API keys",
         parameters=[
+            ApiKeyListQuery,
             OpenApiParameter("includeDisabled", OpenApiTypes.BOOL, description="Also list disabled keys."),
             OpenApiParameter("includeFolders", OpenApiTypes.BOOL, description="Add each key's folders with names."),
         ],
         responses=ApiKeyListResponse,
     )
     def list(self, request, ws):
+        query = ApiKeyListQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
         keys = self.keys().filter(rolled_at__isnull=True)
         if not query_flag(request, "includeDisabled"):
             keys = keys.filter(disabled=False)
-        rows, context = key_rows(keys, workspace=self.workspace, include_folders=query_flag(request, "includeFolders"))
-        payload = {"apiKeys": rows, "publishableKey": self.workspace.publishable_key}
-        return respond(ApiKeyListResponse, payload, context=context)
+        keys = KeyFilter.of(query.validated_data).apply(keys, default_order=DEFAULT_ORDER)
+        include_folders = query_flag(request, "includeFolders")
+        payload: dict = {"publishableKey": self.workspace.publishable_key}
+        limit = query.validated_data.get("limit")
+        if limit is None:  # the whole list, as the official client reads it
+            rows, context = key_rows(keys, workspace=self.workspace, include_folders=include_folders)
+            return respond(ApiKeyListResponse, {**payload, "apiKeys": rows}, context=context)
+        offset = read_cursor(query.validated_data.get("cursor"), request.query_params)
+        page = list(keys.values_list("pk", flat=True)[offset : offset + limit + 1])
+        more, page = len(page) > limit, page[:limit]
+        rows, context = key_rows(
+            ApiKey.objects.filter(pk__in=page), workspace=self.workspace, include_folders=include_folders
+        )
+        rows.sort(key=lambda row: page.index(row["id"]))
+        payload["nextCursor"] = make_cursor(offset + limit, request.query_params) if more else None
+        return respond(ApiKeyListResponse, {**payload, "apiKeys": rows}, context=context)
 
     @extend_schema(
         operation_id="api_keys_create",

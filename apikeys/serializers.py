@@ -14,11 +14,20 @@ from typing import Any
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.fields import SkipField
 
-from core.fields import FutureDateField, IdField, StrictBooleanField, StrictCharField, StrictSerializer, iso
+from core.fields import (
+    FutureDateField,
+    IdField,
+    QuerySerializer,
+    StrictBooleanField,
+    StrictCharField,
+    StrictSerializer,
+    iso,
+)
 from workspaces.models import Folder, Membership
 
-from . import keyformat, usage
+from . import keyformat, listing, usage
 from . import scopes as registry
 from .models import KeyState
 from .spec import BY_WIRE, KEY_FIELDS, KeyField, KeySpec, Kind
@@ -229,6 +238,34 @@ class ApiKeyCreateSerializer(ApiKeySpecSerializer):
         return fields
 
 
+class KeyListQuery(QuerySerializer):
+    """What narrows and sorts a workspace's key list (`apikeys.listing`), on the page and in
+    the API."""
+
+    search = StrictCharField(max_length=NAME_MAX, required=False, allow_blank=True, help_text="In names and key ids.")
+    state = serializers.ChoiceField(choices=listing.STATES, required=False)
+    scope = serializers.ChoiceField(choices=registry.SCOPE_NAMES, required=False, help_text="Keys that hold it.")
+    folder = IdField(required=False, help_text="Keys that reach this folder (workspace-wide ones too).")
+    owner = IdField(required=False, help_text="Keys whose rotation reminders go to this member.")
+    expiresWithin = serializers.IntegerField(min_value=1, max_value=3653, required=False, help_text="Days.")
+    unusedFor = serializers.IntegerField(min_value=1, max_value=3653, required=False, help_text="Days.")
+    sort = serializers.ChoiceField(choices=listing.SORT_CHOICES, required=False, help_text="'-' first: descending.")
+
+
+class KeyPageQuery(KeyListQuery):
+    """The key page's query: the same, a page number, and its disabled-keys switch."""
+
+    page = serializers.IntegerField(min_value=1, max_value=10**6, required=False)
+    disabled = serializers.ChoiceField(choices=["1"], required=False)
+
+
+class ApiKeyListQuery(KeyListQuery):
+    rules = {"cursor": "The nextCursor of the page before, asked with the same search, filters and sort."}
+
+    limit = serializers.IntegerField(min_value=1, max_value=500, required=False, help_text="A page of this many.")
+    cursor = StrictCharField(max_length=200, required=False, help_text="`nextCursor` of the page before.")
+
+
 class ApiKeyRollSerializer(StrictSerializer):
     rules = {"owners": OWNERS_RULE}
 
@@ -380,9 +417,21 @@ def key_objects(keys, *, workspace, include_folders: bool = True) -> list[dict[s
 # Response shapes ----------------------------------------------------------------------
 
 
+class PageCursorField(serializers.CharField):
+    """Sent only when the request asked for pages (`limit`); null on the last page."""
+
+    def get_attribute(self, instance):
+        if self.source not in instance:
+            raise SkipField()
+        return super().get_attribute(instance)
+
+
 class ApiKeyListResponse(serializers.Serializer):
     apiKeys = ApiKeySerializer(many=True)
     publishableKey = serializers.CharField()
+    nextCursor = PageCursorField(
+        required=False, allow_null=True, help_text="With `limit`: the next page's `cursor`; null on the last page."
+    )
 
 
 class ApiKeyResponse(serializers.Serializer):

@@ -26,14 +26,27 @@ from core.errors import ServiceError
 from workspaces.actors import Actor
 from workspaces.models import MANAGER_ROLES, Folder, Membership
 
+from . import listing, services, usage
 from . import scopes as registry
-from . import services, usage
 from .forms import KeyForm, RollForm
+from .listing import KeyFilter
 from .models import ApiKey, AuditAction, AuditEvent, KeyState
-from .serializers import ApiKeyCreateSerializer, ApiKeySpecSerializer
+from .serializers import ApiKeyCreateSerializer, ApiKeySpecSerializer, KeyPageQuery
 from .spec import KEY_FIELDS, LISTED, KeySpec
 
 ROTATION_SOON = timedelta(days=14)
+KEYS_PER_PAGE = 50
+PAGE_ORDER = ("-is_default", "-created", "-id")  # the default key first, then the newest
+SORT_LABELS = [
+    ("", "Default first, then newest"),
+    ("name", "Name, A to Z"),
+    ("-created", "Newest"),
+    ("created", "Oldest"),
+    ("-lastUsed", "Used most recently"),
+    ("lastUsed", "Used least recently"),
+    ("-requests", "Most requests, 30 days"),
+    ("expires", "Expiring soonest"),
+]
 EXPIRY_SOON_DAYS = 14
 NEW_FOR = timedelta(days=1)
 TOKENS = "apikeys:form-tokens"
@@ -156,7 +169,15 @@ def page(request, membership, *, modal: str | None = None, status: int = 200, **
     # so that it can be enabled or rolled.
     show_disabled = request.GET.get("disabled") == "1" or not workspace.is_enterprise
     usage.flush()  # first: it writes where each key was last used from
-    keys = list(keys_of(workspace, include_disabled=show_disabled))
+    # The filter form sends its "Any" choices empty: on the page, empty is not chosen.
+    query = KeyPageQuery(data={name: value for name, value in request.GET.items() if value != ""})
+    if not query.is_valid():
+        status = 400  # the list unfiltered, and the errors said
+    chosen = query.validated_data if not query.errors else {}
+    found = KeyFilter.of(chosen).apply(keys_of(workspace, include_disabled=show_disabled), default_order=PAGE_ORDER)
+    paginator = Paginator(found, KEYS_PER_PAGE)
+    page_obj = paginator.get_page(chosen.get("page", 1))
+    keys = list(page_obj.object_list)
     used = usage.summaries([k.pk for k in keys], now, workspace=workspace) if keys else {}
     rows = [
         {
@@ -177,6 +198,14 @@ def page(request, membership, *, modal: str | None = None, status: int = 200, **
             "workspace": workspace,
             "membership": membership,
             "rows": rows,
+            "page_obj": page_obj,
+            "listing": chosen,
+            "listing_errors": query.errors,
+            "narrowed": KeyFilter.of(chosen).narrows,
+            "states": listing.STATES,
+            "sorts": SORT_LABELS,
+            "scope_names": registry.SCOPE_NAMES,
+            "folders": Folder.objects.filter(workspace=workspace).order_by("name") if workspace.is_enterprise else [],
             "show_disabled": show_disabled,
             "can_generate": workspace.is_enterprise,
             "protected_reason": PROTECTED_REASON,

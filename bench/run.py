@@ -123,9 +123,13 @@ keys = {
     "all_scopes": make(KeySpec(name="every scope", scopes=tuple(SCOPE_NAMES))),
     "folders": make(KeySpec(name="50 folders", scopes=tuple(SCOPE_NAMES), folders=tuple(folders))),
 }
-for i in range(495):
+for i in range(995):  # a workspace of a thousand keys
     api_key_create(workspace=ws, actor=Actor(), spec=KeySpec(name=f"listed {i}", scopes=("image:read",)))
 keys["token"] = Token.objects.create(user=owner).key
+from django.test import Client
+browser = Client()
+browser.force_login(owner)
+keys["session"] = browser.cookies["sessionid"].value
 keys["hasapikey"] = APIKey.objects.create_key(name="bench")[1]
 print(json.dumps(keys))
 """
@@ -272,6 +276,7 @@ def main() -> None:
             processes.append(process)
             servers[mode] = (port, process.pid)
         bearer = lambda key: {"Authorization": f"Bearer {key}"}  # noqa: E731
+        session = {"Cookie": f"sessionid={keys['session']}"}  # the owner, signed in
         malformed = "sak_notakey"
         unknown = "sak_" + "q" * 12 + "_" + "A" * 32
         from_unknown = unknown + checksum(unknown)
@@ -292,7 +297,12 @@ def main() -> None:
             Scenario("(e) ours, a well-formed unknown key (401)", "/bench/acme/ours", bearer(from_unknown)),
             Scenario("GET /acme", "/acme", bearer(keys["full"])),
             Scenario("GET /acme/cats", "/acme/cats", bearer(keys["full"])),
-            Scenario("GET /acme/api-keys (500 keys)", "/acme/api-keys", bearer(keys["full"])),
+            Scenario("GET /acme/api-keys (1,000 keys, the whole list)", "/acme/api-keys", bearer(keys["full"])),
+            Scenario("GET /acme/api-keys?limit=50 (1,000 keys)", "/acme/api-keys?limit=50", bearer(keys["full"])),
+            Scenario("keys page, first page (1,000 keys)", "/app/acme/settings/api-keys", session),
+            Scenario("keys page, searched (1,000 keys)", "/app/acme/settings/api-keys?search=listed+12", session),
+            Scenario("keys page, sorted by name (1,000 keys)", "/app/acme/settings/api-keys?sort=name", session),
+            Scenario("keys page, sorted by requests (1,000 keys)", "/app/acme/settings/api-keys?sort=-requests", session),
         ]
         counts = json.loads(
             subprocess.run(

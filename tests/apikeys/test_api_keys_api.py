@@ -56,6 +56,39 @@ def counts():
 
 
 class TestList:
+    def test_search_filters_sort_and_pages_with_a_cursor(self, api, enterprise, make_key):
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        for i in range(7):
+            make_key(enterprise, name=f"Uploader {i}", scopes=["image:create"])
+        make_key(enterprise, name="Reader", scopes=["image:read"], expires_at=timezone.now() + timedelta(days=5))
+        names = lambda body: [k["name"] for k in body["apiKeys"]]  # noqa: E731
+        everything = api.get().json()
+        assert "nextCursor" not in everything and len(everything["apiKeys"]) == 9  # as the official client reads it
+        assert names(api.get(QUERY_STRING="search=reader").json()) == ["Reader"]
+        assert names(api.get(QUERY_STRING="expiresWithin=30").json()) == ["Reader"]
+        holders = names(api.get(QUERY_STRING="scope=image:read").json())
+        assert sorted(holders) == ["Admin", "Reader"]  # full access holds every scope
+        first = api.get(QUERY_STRING="search=uploader&sort=name&limit=3").json()
+        assert names(first) == ["Uploader 0", "Uploader 1", "Uploader 2"] and first["nextCursor"]
+        seen = names(first)
+        cursor = first["nextCursor"]
+        while cursor:
+            page = api.get(QUERY_STRING=f"search=uploader&sort=name&limit=3&cursor={cursor}").json()
+            seen += names(page)
+            cursor = page["nextCursor"]
+        assert seen == [f"Uploader {i}" for i in range(7)]
+        # A cursor works only for the view it was made for, and a made-up one is refused.
+        moved = api.get(QUERY_STRING=f"search=reader&limit=3&cursor={first['nextCursor']}")
+        assert moved.status_code == 400 and "cursor" in moved.json()["error"]["fields"]
+        assert api.get(QUERY_STRING="limit=3&cursor=made-up").status_code == 400
+        for bad in ("sort=colour", "state=gone", "limit=0", "limit=501", "scope=image:fly", "expiresWithin=x"):
+            response = api.get(QUERY_STRING=bad)
+            assert response.status_code == 400, bad
+            assert bad.split("=")[0] in response.json()["error"]["fields"]
+
     def test_lists_live_keys_and_the_publishable_key(self, api, enterprise, make_key):
         make_key(enterprise, name="Off", disabled=True)
         rolled, _ = make_key(enterprise, name="Rolled")

@@ -142,6 +142,31 @@ class TestList:
         assert "Old secret works until" not in signed_in.get(url("list")).content.decode()
         assert signed_in.get(url("end_grace", key_id=new.key_id)).status_code == 404  # nothing left to end
 
+    def test_many_keys_are_searched_filtered_sorted_and_paged_in_the_url(self, signed_in, enterprise, make_key):
+        from apikeys.models import ApiKey as Key
+
+        for i in range(55):
+            make_key(enterprise, name=f"Bot {i:02d}", scopes=["image:create"])
+        make_key(enterprise, name="Auditor", scopes=["usage:read"], expires_at=timezone.now() + timedelta(days=9))
+        first = signed_in.get(url("list")).content.decode()
+        assert "1–50 of 56 keys in use" in first and 'rel="next"' in first and first.count('class="key-name"') == 50
+        second = signed_in.get(url("list") + "?page=2").content.decode()
+        assert "51–56 of 56 keys" in second and second.count('class="key-name"') == 6
+        found = signed_in.get(url("list") + "?search=audit").content.decode()
+        assert found.count('class="key-name"') == 1 and "Auditor" in found and "1 key found" in found
+        prefix = Key.objects.get(name="Bot 07").prefix
+        assert "Bot 07" in signed_in.get(url("list") + f"?search={prefix}").content.decode()
+        expiring = signed_in.get(url("list") + "?expiresWithin=30&scope=usage:read").content.decode()
+        assert expiring.count('class="key-name"') == 1
+        by_name = signed_in.get(url("list") + "?sort=name&search=bot").content.decode()
+        assert by_name.index("Bot 00") < by_name.index("Bot 01") < by_name.index("Bot 49")
+        assert 'href="?sort=name&amp;search=bot&amp;page=2"' in by_name  # the next page keeps the view
+        # The form's "Any" choices come empty: not chosen. A made-up value is a 400 naming it.
+        assert signed_in.get(url("list") + "?state=&scope=&sort=").status_code == 200
+        bad = signed_in.get(url("list") + "?sort=colour")
+        assert bad.status_code == 400 and "sort: " in bad.content.decode()
+        assert "No key matches" in signed_in.get(url("list") + "?search=nothing-like-it").content.decode()
+
     def test_disabled_keys_show_only_when_asked(self, signed_in, enterprise, make_key):
         make_key(enterprise, name="Sleeping", disabled=True)
         assert "Sleeping" not in signed_in.get(url("list")).content.decode()

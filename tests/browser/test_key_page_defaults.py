@@ -262,3 +262,28 @@ def test_the_key_list_never_scrolls_sideways_and_its_actions_are_a_menu(page: Pa
         for target in targets:
             box = target.bounding_box()
             assert box is not None and box["height"] >= 44, target
+
+
+def test_a_key_among_many_is_found_and_the_view_is_a_url(page: Page, demo, make_key):  # noqa: F811
+    from workspaces.models import Workspace
+
+    acme = Workspace.objects.get(url="acme")
+    for i in range(60):
+        make_key(acme, name=f"Bot {i:02d}", scopes=["image:create"])
+    make_key(acme, name="Auditor", scopes=["usage:read"])
+    log_in(page, demo)
+    page.goto(f"{demo}/app/acme/settings/api-keys")
+    expect(page.locator("[data-count]")).to_contain_text("1–50 of 62 keys")
+    page.get_by_label("Search").fill("audit")
+    page.get_by_role("button", name="Apply").click()
+    expect(page.locator(".key-name")).to_have_text(["Auditor"])
+    assert "search=audit" in page.url
+    page.goto(page.url)  # bookmarked: the same view
+    expect(page.locator(".key-name")).to_have_text(["Auditor"])
+    page.get_by_role("link", name="Clear").click()
+    page.get_by_label("Sort").select_option("name")
+    page.get_by_role("button", name="Apply").click()
+    expect(page.locator(".key-name").first).to_have_text("Auditor")
+    page.get_by_role("link", name="Next").click()
+    expect(page.locator("[data-count]")).to_contain_text("51–62 of 62 keys")
+    assert "sort=name" in page.url and "page=2" in page.url
