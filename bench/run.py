@@ -39,6 +39,7 @@ PYTHON = sys.executable
 PG = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/")
 REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
 CLOCK = os.sysconf("SC_CLK_TCK")
+STATIC_ROOT = Path(os.environ.get("BENCH_STATIC_ROOT", "/tmp/bench-static"))
 
 
 @dataclass
@@ -90,6 +91,8 @@ def env_for(database_url: str, rate_limit: str) -> dict[str, str]:
         "API_AUTH_FAILURE_LIMIT": "100000000/min",
         "LOG_LEVEL": "ERROR",
         "PYTHONPATH": str(ROOT),
+        # The pages need their static files collected (DEBUG off: hashed names, from a manifest).
+        "STATIC_ROOT": str(STATIC_ROOT),
     }
 
 
@@ -269,6 +272,7 @@ def main() -> None:
         on, off = env_for(database, "100000000/min"), env_for(database, "off")
         print("Migrating and seeding...", flush=True)
         manage(on, "migrate", "--noinput", "-v0")
+        manage(on, "collectstatic", "--noinput", "--clear", "-v0")
         keys = json.loads(manage(on, "shell", "-c", SEED).strip().splitlines()[-1])
         for mode, env in (("on", on), ("off", off)):
             port = free_port()
@@ -304,12 +308,13 @@ def main() -> None:
             Scenario("keys page, sorted by name (1,000 keys)", "/app/acme/settings/api-keys?sort=name", session),
             Scenario("keys page, sorted by requests (1,000 keys)", "/app/acme/settings/api-keys?sort=-requests", session),
         ]
-        counts = json.loads(
-            subprocess.run(
-                [PYTHON, "manage.py", "shell", "-c", COUNT], env=on, cwd=ROOT, check=True, capture_output=True,
-                text=True, input=json.dumps([(s.label, s.path, s.headers) for s in main_scenarios]),
-            ).stdout.strip().splitlines()[-1]
+        counted = subprocess.run(
+            [PYTHON, "manage.py", "shell", "-c", COUNT], env=on, cwd=ROOT, check=False, capture_output=True,
+            text=True, input=json.dumps([(s.label, s.path, s.headers) for s in main_scenarios]),
         )  # fmt: skip
+        if counted.returncode:
+            sys.exit(f"Counting queries failed:\n{counted.stderr}")
+        counts = json.loads(counted.stdout.strip().splitlines()[-1])
         print("Warming up...", flush=True)
         run_round(binary, main_scenarios, servers, {}, 1)
         results: dict[str, Result] = {}
