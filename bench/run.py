@@ -306,7 +306,9 @@ def main() -> None:
             Scenario("keys page, first page (1,000 keys)", "/app/acme/settings/api-keys", session),
             Scenario("keys page, searched (1,000 keys)", "/app/acme/settings/api-keys?search=listed+12", session),
             Scenario("keys page, sorted by name (1,000 keys)", "/app/acme/settings/api-keys?sort=name", session),
-            Scenario("keys page, sorted by requests (1,000 keys)", "/app/acme/settings/api-keys?sort=-requests", session),
+            Scenario(
+                "keys page, sorted by requests (1,000 keys)", "/app/acme/settings/api-keys?sort=-requests", session
+            ),
         ]
         counted = subprocess.run(
             [PYTHON, "manage.py", "shell", "-c", COUNT], env=on, cwd=ROOT, check=False, capture_output=True,
