@@ -260,10 +260,15 @@ class KeyPageQuery(KeyListQuery):
 
 
 class ApiKeyListQuery(KeyListQuery):
-    rules = {"cursor": "The nextCursor of the page before, asked with the same search, filters and sort."}
+    rules = {"cursor": "The nextCursor of the page before, sent with a limit and the same search, filters and sort."}
 
     limit = serializers.IntegerField(min_value=1, max_value=500, required=False, help_text="A page of this many.")
     cursor = StrictCharField(max_length=200, required=False, help_text="`nextCursor` of the page before.")
+
+    def validate(self, data):
+        if "cursor" in data and "limit" not in data:  # a cursor is a place in pages of `limit`
+            raise serializers.ValidationError({"cursor": ["Send it with the limit of the page before."]})
+        return data
 
 
 class ApiKeyRollSerializer(StrictSerializer):

@@ -84,6 +84,8 @@ class TestList:
         moved = api.get(QUERY_STRING=f"search=reader&limit=3&cursor={first['nextCursor']}")
         assert moved.status_code == 400 and "cursor" in moved.json()["error"]["fields"]
         assert api.get(QUERY_STRING="limit=3&cursor=made-up").status_code == 400
+        alone = api.get(QUERY_STRING=f"search=uploader&sort=name&cursor={first['nextCursor']}")  # no limit
+        assert alone.status_code == 400 and "limit" in alone.json()["error"]["fields"]["cursor"][0]
         for bad in ("sort=colour", "state=gone", "limit=0", "limit=501", "scope=image:fly", "expiresWithin=x"):
             response = api.get(QUERY_STRING=bad)
             assert response.status_code == 400, bad
