@@ -1,9 +1,11 @@
+import itertools
 import logging
+import math
 
 import pytest
 
 from apikeys import keyformat
-from core.redaction import REDACTED, RedactSecrets, redact
+from core.redaction import REDACTED, RedactSecrets, looks_random, redact
 
 SECRET = "sak_abcdefghijk1_" + "A1" * 19
 
@@ -31,6 +33,62 @@ def test_a_secret_part_pasted_without_its_prefix_is_redacted():
             cleaned = redact(line)
             assert REDACTED in cleaned
             assert not any(secret_part[i : i + 16] in cleaned for i in range(len(secret_part) - 15)), cleaned
+
+
+# The base62 alphabet in the classes `looks_random` tells apart, each with a representative and
+# how many characters it stands for: capitals, lowercase vowels, other lowercase, digits.
+CLASSES = [("B", 26), ("a", 6), ("b", 20), ("1", 10)]
+
+
+def odds_of_reading_as_words(length: int) -> float:
+    """The chance that `length` random base62 characters have both cases and read as words (so are
+    not redacted), counted over states: the open word's length (0 before the first), whether it
+    has a vowel yet, whether a capital was seen. A capital starts a word when none is open or the
+    open one is complete."""
+    states = {(0, False, False): 1.0}
+    for _ in range(length):
+        following: dict[tuple[int, bool, bool], float] = {}
+        for (size, vowel, capital), odds in states.items():
+            steps = [((size + 1, True, capital), 6), ((size + 1, vowel, capital), 20)]
+            if size == 0 or (size >= 2 and vowel):
+                steps.append(((1, False, True), 26))
+            for state, count in steps:
+                following[state] = following.get(state, 0.0) + odds * count / 62
+        states = following
+    return sum(odds for (size, vowel, capital), odds in states.items() if size >= 2 and vowel and capital)
+
+
+@pytest.mark.parametrize("length", [3, 5, 8])
+def test_the_odds_count_agrees_with_the_rule_on_every_short_run(length):
+    """Every run of `length` characters over the class representatives, weighted by how many
+    characters each stands for, against `looks_random` itself."""
+    readable = 0
+    for run in itertools.product(CLASSES, repeat=length):
+        text = "".join(char for char, _ in run)
+        if "B" in text and ("a" in text or "b" in text) and not looks_random(text):
+            readable += math.prod(count for _, count in run)
+    assert odds_of_reading_as_words(length) == pytest.approx(readable / 62**length)
+
+
+def test_a_random_secret_part_reads_as_words_less_than_once_in_a_hundred_million():
+    assert odds_of_reading_as_words(keyformat.SECRET_LENGTH) < 1e-8
+
+
+@pytest.mark.parametrize(
+    "run",
+    [
+        "NBtuCoSodtcuEaqmgytptpwdmamcOPns",  # seven capitals and no digit: was left readable
+        "MoneyTalksLoudlyAcrossTheWholeRoomXz",  # words, then one without a vowel
+        "ImproperlyConfiguredDatabaseAliasX",  # words, then a lone capital
+    ],
+)
+def test_secret_shaped_runs_are_redacted(run):
+    assert redact(f"/acme/api-keys/{run}/edit") == f"/acme/api-keys/{REDACTED}/edit"
+
+
+def test_long_names_made_of_words_stay_readable():
+    line = "ImproperlyConfiguredDatabaseAliasError at /acme/stringDataRightTruncationForUploadedFile"
+    assert redact(line) == line
 
 
 @pytest.mark.parametrize(
