@@ -84,9 +84,12 @@ BAD_CURSOR = (
 )
 
 
+VIEW_PARAMETERS = tuple(sorted(KeyListQuery().fields))  # the search, filters and sort
+
+
 def _view_of(params) -> str:
     """What a cursor belongs to: the search, filters and sort it was made with."""
-    return "&".join(f"{k}={params.get(k, '')}" for k in sorted(KeyListQuery().fields) if k in params)
+    return "&".join(f"{k}={params.get(k, '')}" for k in VIEW_PARAMETERS if k in params)
 
 
 def make_cursor(offset: int, params) -> str:
@@ -198,12 +201,10 @@ class ApiKeyViewSet(ScopedViewSet):
             rows, context = key_rows(keys, workspace=self.workspace, include_folders=include_folders)
             return respond(ApiKeyListResponse, {**payload, "apiKeys": rows}, context=context)
         offset = read_cursor(query.validated_data.get("cursor"), request.query_params)
-        page = list(keys.values_list("pk", flat=True)[offset : offset + limit + 1])
-        more, page = len(page) > limit, page[:limit]
         rows, context = key_rows(
-            ApiKey.objects.filter(pk__in=page), workspace=self.workspace, include_folders=include_folders
+            keys, workspace=self.workspace, include_folders=include_folders, start=offset, stop=offset + limit + 1
         )
-        rows.sort(key=lambda row: page.index(row["id"]))
+        more, rows = len(rows) > limit, rows[:limit]
         payload["nextCursor"] = make_cursor(offset + limit, request.query_params) if more else None
         return respond(ApiKeyListResponse, {**payload, "apiKeys": rows}, context=context)
 

@@ -75,6 +75,9 @@ SCOPES: tuple[Scope, ...] = (
 
 SCOPE_NAMES: tuple[str, ...] = tuple(scope.name for scope in SCOPES)
 BY_NAME = {scope.name: scope for scope in SCOPES}
+SECTION_SCOPES = tuple(
+    (section, label, tuple(s for s in SCOPES if s.section == section)) for section, label in SECTIONS.items()
+)
 assert {scope.section for scope in SCOPES} == set(SECTIONS), "every scope belongs to a declared section"
 
 # For each scope that others grant too, those others.
@@ -138,9 +141,9 @@ def expand(requested: Iterable[str]) -> list[str]:
     return [name for name in SCOPE_NAMES if name in leaves]
 
 
-def sections() -> list[tuple[str, str, list[Scope]]]:
+def sections() -> tuple[tuple[str, str, tuple[Scope, ...]], ...]:
     """(section, its label, its scopes) in registry order: the edit modal's groups."""
-    return [(section, label, [s for s in SCOPES if s.section == section]) for section, label in SECTIONS.items()]
+    return SECTION_SCOPES
 
 
 def summary(scopes: Collection[str] | None) -> str:

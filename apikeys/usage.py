@@ -29,7 +29,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
-from django.db import connections, router
+from django.db import connections, router, transaction
 from django.utils import timezone
 
 from core.throttling import FixedWindow, redis_client
@@ -234,18 +234,21 @@ def flush() -> int:
     if not counts and not seen:
         return 0
     try:
-        # Keys deleted since they were counted (with their workspace) are left out.
-        live = set(ApiKey.objects.filter(pk__in={pk for pk, _, _ in counts} | set(seen)).values_list("pk", flat=True))
-        kept = [(pk, day, scope, n) for (pk, day, scope), n in counts.items() if pk in live]
-        _add(kept)  # one statement: all the counts, or none of them
+        # One transaction (one commit): the counts and where each key was last used from.
+        with transaction.atomic():
+            # Keys deleted since they were counted (with their workspace) are left out.
+            wanted = {pk for pk, _, _ in counts} | set(seen)
+            found = ApiKey.objects.filter(pk__in=wanted).order_by()
+            live = {pk: (ip, ua) for pk, ip, ua in found.values_list("pk", "last_used_ip", "last_used_user_agent")}
+            kept = [(pk, day, scope, n) for (pk, day, scope), n in counts.items() if pk in live]
+            _add(kept)
+            for pk, info in seen.items():
+                last = (info.get("ip") or None, str(info.get("ua") or ""))
+                if pk in live and live[pk] != last:  # usually the same client as before: no write
+                    ApiKey.objects.filter(pk=pk).update(last_used_ip=last[0], last_used_user_agent=last[1])
     except Exception:
         _give_back(counts)
         raise
-    for pk, info in seen.items():
-        if pk in live:  # where each key was last used from (usually one or two keys)
-            ApiKey.objects.filter(pk=pk).update(
-                last_used_ip=info.get("ip") or None, last_used_user_agent=str(info.get("ua") or "")
-            )
     return sum(n for _, _, scope, n in kept if scope == TOTAL)
 
 
@@ -293,15 +296,20 @@ def window(now: datetime | None = None) -> tuple[date, date]:
     return today - timedelta(days=WINDOW_DAYS - 1), today
 
 
+# Up to this many keys, `summaries` selects their rows by id; beyond, by their workspace (a
+# list of 500 parameters cost more than the rest of the query; a page of 50 of a workspace's
+# thousand keys reads 50 keys' rows, not a thousand's).
+BY_ID_UP_TO = 100
+
+
 def summaries(key_pks, now: datetime | None = None, *, workspace=None) -> dict[int, Summary]:
-    """The summaries of these keys (one query; run `flush()` before to include the latest).
-    With their `workspace`, the query selects by it rather than by a list of every id (a
-    list of 500 parameters cost more than the rest of the query)."""
+    """The summaries of these keys, all of `workspace` when given (one query; run `flush()`
+    before to include the latest)."""
     first, _ = window(now)
     found: dict[int, Summary] = {}
     wanted = set(key_pks)
     rows = KeyUsage.objects.filter(day__gte=first).order_by()
-    if workspace is not None:
+    if workspace is not None and len(wanted) > BY_ID_UP_TO:
         rows = rows.filter(api_key__workspace_id=workspace.pk)
     else:
         rows = rows.filter(api_key_id__in=wanted)

@@ -1,7 +1,7 @@
 """`make bench`: key authentication side by side with DRF's TokenAuthentication and
 djangorestframework-api-key, measured from outside.
 
-    .venv/bin/python -m bench.run [--duration 5] [--reps 3] [--quick]
+    .venv/bin/python -m bench.run [--duration 5] [--reps 3] [--quick] [--only REGEX]
 
 Two gunicorn servers (2 sync workers each; the per-key rate limit on in one, off in the
 other) on PostgreSQL and Redis, persistent database connections, driven by `wrk -t1 -c4` on
@@ -255,6 +255,9 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run (1 to 60)")
     parser.add_argument("--reps", type=int, default=3, help="interleaved repetitions (1 to 9)")
     parser.add_argument("--quick", action="store_true", help="skip the 1 M-row key table")
+    parser.add_argument(
+        "--only", metavar="REGEX", help="run only the scenarios whose label matches; print, write no report"
+    )
     args = parser.parse_args()
     # Stopped (kill, hangup), the servers and the scratch database go too: `finally` runs.
     for stop in (signal.SIGTERM, signal.SIGHUP):
@@ -310,6 +313,10 @@ def main() -> None:
                 "keys page, sorted by requests (1,000 keys)", "/app/acme/settings/api-keys?sort=-requests", session
             ),
         ]
+        if args.only:
+            main_scenarios = [s for s in main_scenarios if re.search(args.only, s.label)]
+            if not main_scenarios:
+                parser.error(f"no scenario matches {args.only!r}")
         counted = subprocess.run(
             [PYTHON, "manage.py", "shell", "-c", COUNT], env=on, cwd=ROOT, check=False, capture_output=True,
             text=True, input=json.dumps([(s.label, s.path, s.headers) for s in main_scenarios]),
@@ -323,6 +330,8 @@ def main() -> None:
         for rep in range(args.reps):
             print(f"Round {rep + 1} of {args.reps}", flush=True)
             run_round(binary, main_scenarios, servers, results, args.duration)
+        if args.only:
+            return
         scale_scenarios = lambda size: [  # noqa: E731
             Scenario(f"(d) ours, full access, {size} keys", "/bench/acme/ours", bearer(keys["full"]), "off", "scale"),
             Scenario(f"(e) unknown key, {size} keys", "/bench/acme/ours", bearer(from_unknown), "off", "scale"),

@@ -1,3 +1,5 @@
+from datetime import UTC
+
 from django import template
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
@@ -13,6 +15,14 @@ def ago(moment) -> str:
         return ""
     since = timesince(moment, depth=1)
     return "just now" if since.startswith("0\xa0minutes") else f"{since} ago"
+
+
+@register.simple_tag
+def moment(when) -> str:
+    """A past moment as "5 minutes ago", its exact time (UTC) on hover and for machines."""
+    utc = when.astimezone(UTC)
+    exact = f"{utc.day} {utc:%b %Y, %H:%M:%S} UTC"
+    return format_html('<time datetime="{}" title="{}">{}</time>', utc.isoformat(), exact, ago(utc))
 
 
 @register.simple_tag

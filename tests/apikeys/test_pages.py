@@ -1,7 +1,7 @@
 """Settings -> API Keys: the pages, as a browser without JavaScript drives them."""
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import connection
@@ -166,6 +166,14 @@ class TestList:
         bad = signed_in.get(url("list") + "?sort=colour")
         assert bad.status_code == 400 and "sort: " in bad.content.decode()
         assert "No key matches" in signed_in.get(url("list") + "?search=nothing-like-it").content.decode()
+
+    def test_each_time_shows_its_exact_moment_on_hover(self, signed_in, enterprise, make_key):
+        key, _ = make_key(enterprise, name="Timed")
+        made = datetime(2026, 3, 7, 9, 5, 4, 123456, tzinfo=UTC)
+        ApiKey.objects.filter(pk=key.pk).update(created=made, last_used_at=made + timedelta(hours=30))
+        page = signed_in.get(url("list")).content.decode()
+        assert '<time datetime="2026-03-07T09:05:04.123456+00:00" title="7 Mar 2026, 09:05:04 UTC">' in page
+        assert '<time datetime="2026-03-08T15:05:04.123456+00:00" title="8 Mar 2026, 15:05:04 UTC">' in page
 
     def test_disabled_keys_show_only_when_asked(self, signed_in, enterprise, make_key):
         make_key(enterprise, name="Sleeping", disabled=True)

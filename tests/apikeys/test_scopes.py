@@ -112,6 +112,10 @@ class TestSplittingAScope:
         monkeypatch.setattr(scopes, "SCOPE_NAMES", tuple(s.name for s in registry))
         monkeypatch.setattr(scopes, "BY_NAME", {s.name: s for s in registry})
         monkeypatch.setattr(scopes, "GRANTED_BY", {"version:export": ("version:read",)})
+        grouped = tuple(
+            (name, label, tuple(s for s in registry if s.section == name)) for name, label, _ in scopes.SECTION_SCOPES
+        )
+        monkeypatch.setattr(scopes, "SECTION_SCOPES", grouped)
         monkeypatch.setitem(VersionViewSet.required_scopes, "export", "version:export")
         return export
 

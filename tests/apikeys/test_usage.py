@@ -59,6 +59,35 @@ def test_requests_are_counted_per_scope_and_flushed_once(client, reader, setting
     assert rows(key) == {"": 4, "workspace:read": 3, "project:read": 1}
 
 
+def test_where_a_key_was_used_from_is_written_only_when_it_changed(client, reader):
+    key, secret = reader
+
+    def flushed_writes(**sent) -> list[str]:
+        assert client.get("/acme", **bearer(secret), **sent).status_code == 200
+        with CaptureQueriesContext(connection) as captured:
+            assert usage.flush() == 1
+        return [q["sql"] for q in captured if q["sql"].startswith("UPDATE")]
+
+    assert len(flushed_writes(REMOTE_ADDR="203.0.113.9", HTTP_USER_AGENT="cli/1")) == 1
+    assert flushed_writes(REMOTE_ADDR="203.0.113.9", HTTP_USER_AGENT="cli/1") == []  # the same client
+    assert len(flushed_writes(REMOTE_ADDR="203.0.113.9", HTTP_USER_AGENT="cli/2")) == 1
+    assert len(flushed_writes(REMOTE_ADDR="198.51.100.7", HTTP_USER_AGENT="cli/2")) == 1
+    key.refresh_from_db()
+    assert (key.last_used_ip, key.last_used_user_agent) == ("198.51.100.7", "cli/2")
+    assert rows(key)[""] == 4
+
+
+def test_a_page_of_keys_reads_the_usage_of_its_keys_only(client, admin, enterprise, make_key):
+    """By id: not every usage row of a workspace of a thousand keys for a page of 50."""
+    _, secret = admin
+    for n in range(3):
+        make_key(enterprise, name=f"k{n}")
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get("/acme/api-keys?limit=2", **bearer(secret)).status_code == 200
+    [read] = [q["sql"] for q in captured if "apikeys_keyusage" in q["sql"] and q["sql"].startswith("SELECT")]
+    assert '"api_key_id" IN (' in read and "workspace_id" not in read, read
+
+
 def test_counts_add_up_across_flushes_and_with_the_rate_limit_off(client, reader, settings):
     key, secret = reader
     client.get("/acme", **bearer(secret))
