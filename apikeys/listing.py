@@ -4,7 +4,7 @@ and the key list API (whose parameters `apikeys.serializers.KeyListQuery` valida
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db.models import F, OuterRef, Q, QuerySet, Subquery, Sum, TextField, Value
+from django.db.models import Exists, F, OuterRef, Q, Subquery, Sum, TextField, Value
 from django.db.models.functions import Cast, Coalesce, Lower
 from django.utils import timezone
 
@@ -14,6 +14,7 @@ from .models import ApiKey, ApiKeyQuerySet, KeyState, KeyUsage
 STATES = ("active", "disabled", "expired")
 SORTS = ("name", "created", "lastUsed", "expires", "requests")
 SORT_COLUMNS = {"created": "created", "lastUsed": "last_used_at", "expires": "expires_at", "requests": "requests30"}
+NULLABLE_SORTS = frozenset({"lastUsed", "expires"})
 SORT_CHOICES = tuple(f"{sign}{name}" for name in SORTS for sign in ("", "-"))
 
 
@@ -46,7 +47,7 @@ class KeyFilter:
     def narrows(self) -> bool:
         return any((self.search, self.state, self.scope, self.folder, self.owner, self.expires_within, self.unused_for))
 
-    def apply(self, keys: ApiKeyQuerySet, *, default_order: tuple[str, ...]) -> QuerySet[ApiKey]:
+    def apply(self, keys: ApiKeyQuerySet, *, default_order: tuple[str, ...]) -> ApiKeyQuerySet:
         now = timezone.now()
         if self.search:
             text = self.search
@@ -64,7 +65,8 @@ class KeyFilter:
                 Q(scopes__isnull=True) | Q(scope_text__contains=f'"{self.scope}"')
             )
         if self.folder is not None:
-            keys = keys.filter(Q(folders_limited=False) | Q(folders__pk=self.folder)).distinct()
+            limited_to = ApiKey.folders.through.objects.filter(apikey=OuterRef("pk"), folder_id=self.folder)
+            keys = keys.filter(Q(folders_limited=False) | Exists(limited_to))
         if self.owner is not None:
             keys = keys.filter(owners__pk=self.owner)
         if self.expires_within is not None:
@@ -74,7 +76,7 @@ class KeyFilter:
             keys = keys.filter(Q(last_used_at__lt=since) | Q(last_used_at__isnull=True, created__lt=since))
         return self.order(keys, default_order)
 
-    def order(self, keys: QuerySet[ApiKey], default_order: tuple[str, ...]) -> QuerySet[ApiKey]:
+    def order(self, keys: ApiKeyQuerySet, default_order: tuple[str, ...]) -> ApiKeyQuerySet:
         if not self.sort:
             return keys.order_by(*default_order)
         name, descending = self.sort.lstrip("-"), self.sort.startswith("-")
@@ -84,6 +86,8 @@ class KeyFilter:
             total = counted.order_by().values("api_key").annotate(n=Sum("requests")).values("n")
             keys = keys.annotate(requests30=Coalesce(Subquery(total), Value(0)))
         expression = Lower("name") if name == "name" else F(SORT_COLUMNS[name])
-        # Keys that never did it (never used, never expiring) come last either way.
-        ordered = expression.desc(nulls_last=True) if descending else expression.asc(nulls_last=True)
+        # Keys that never did it (never used, never expiring) come last either way. Names and
+        # creation times are never empty: their order is left plain, as their indexes have it.
+        nulls = {"nulls_last": True} if name in NULLABLE_SORTS else {}
+        ordered = expression.desc(**nulls) if descending else expression.asc(**nulls)
         return keys.order_by(ordered, "-id" if descending else "id")

@@ -3,7 +3,7 @@ from datetime import UTC, datetime, timedelta
 from django.conf import settings
 from django.db import models
 from django.db.models import Q, StringAgg, Subquery, Value
-from django.db.models.functions import Cast
+from django.db.models.functions import Cast, Lower
 from django.utils import timezone
 
 from workspaces.models import Folder, Workspace
@@ -13,7 +13,16 @@ from . import keyformat
 DATE_CEILING = datetime(2200, 1, 1, tzinfo=UTC)
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 # What `ApiKeyQuerySet.rows()` reads besides a key's own columns (every one but its digest).
-ROW_ANNOTATIONS = ("creator_username", "creator_key_id", "rolled_from_key_id", "folder_id_list", "owner_id_list")
+ROW_ANNOTATIONS = (
+    "creator_username",
+    "creator_email",
+    "creator_key_id",
+    "rolled_from_key_id",
+    "rolled_from_grace_until",
+    "rolled_from_revoked_at",
+    "folder_id_list",
+    "owner_id_list",
+)
 NEVER_READ_OUT = frozenset({"digest"})
 
 
@@ -48,8 +57,9 @@ class ApiKeyQuerySet(models.QuerySet):
         return self.filter(revoked_at__isnull=True, rolled_at__isnull=True)
 
     def rows(self, start: int = 0, stop: int | None = None) -> list[dict]:
-        """What key objects show, in one query: each key's columns, the names of who made it
-        and of the key it replaced, and its folder and owner ids; with `start`/`stop`, only
+        """What key objects and the key page's rows show, in one query: each key's columns,
+        who made it, the key it replaced (and how long that one's secret still works), and its
+        folder and owner ids; with `start`/`stop`, only
         those rows of the ordered keys (a page). Plain values, not model instances: building
         those (and prefetching two many-to-many relations) was most of the time of a list of
         500 keys."""
@@ -61,8 +71,11 @@ class ApiKeyQuerySet(models.QuerySet):
 
         found = self.annotate(
             creator_username=models.F("created_by_user__username"),
+            creator_email=models.F("created_by_user__email"),
             creator_key_id=models.F("created_by_key__key_id"),
             rolled_from_key_id=models.F("rolled_from__key_id"),
+            rolled_from_grace_until=models.F("rolled_from__grace_until"),
+            rolled_from_revoked_at=models.F("rolled_from__revoked_at"),
             folder_id_list=ids(ApiKey.folders, "folder_id"),
             owner_id_list=ids(ApiKey.owners, "user_id"),
         ).values(*row_columns(), *ROW_ANNOTATIONS)
@@ -169,6 +182,13 @@ class ApiKey(models.Model):
                 fields=["workspace", "-is_default", "-created", "-id"],
                 condition=Q(revoked_at__isnull=True),
                 name="apikey_page_idx",
+            ),
+            models.Index(
+                models.F("workspace"),
+                Lower("name"),
+                models.F("id"),
+                condition=Q(revoked_at__isnull=True),
+                name="apikey_name_idx",
             ),
         ]
 

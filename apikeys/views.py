@@ -26,8 +26,9 @@ from django.views.decorators.http import require_http_methods
 from core.errors import ServiceError
 from workspaces.actors import Actor
 from workspaces.models import MANAGER_ROLES, Folder, Membership
+from workspaces.selectors import memberships_of
 
-from . import listing, services, usage
+from . import keyformat, listing, services, usage
 from . import scopes as registry
 from .forms import KeyForm, RollForm
 from .listing import KeyFilter
@@ -77,71 +78,75 @@ SERVICES = {
 
 def manager_or_404(request, ws: str) -> Membership:
     """The signed-in owner's or admin's membership of `ws`; a 404 for anyone else."""
-    membership = (
-        Membership.objects.select_related("workspace")
-        .filter(user=request.user, workspace__url=ws, role__in=MANAGER_ROLES)
-        .first()
-    )
+    membership = next((m for m in memberships_of(request) if m.workspace.url == ws and m.role in MANAGER_ROLES), None)
     if membership is None:
         raise Http404("No such page")
     return membership
 
 
-def keys_of(workspace, *, include_disabled: bool = True):
-    keys = (
+def key_or_404(workspace, key_id: str) -> ApiKey:
+    """A live key of the workspace, for its modals."""
+    key = (
         ApiKey.objects.live()
-        .filter(workspace=workspace)
+        .filter(workspace=workspace, key_id=key_id)
         .select_related("created_by_user", "created_by_key", "rolled_from")
         .prefetch_related(Prefetch("folders", queryset=Folder.objects.order_by("pk")))
-        .order_by("-is_default", "-created", "-id")
+        .first()
     )
-    return keys if include_disabled else keys.filter(disabled=False)
-
-
-def key_or_404(workspace, key_id: str) -> ApiKey:
-    key = keys_of(workspace).filter(key_id=key_id).first()
     if key is None:
         raise Http404("No such key")
     return key
 
 
-def badges(key: ApiKey, now) -> list[tuple[str, str]]:
-    """(text, kind) of each badge a key's row shows."""
+def badges(row: dict, now) -> list[tuple[str, str]]:
+    """(text, kind) of each badge a key's row (of `ApiKeyQuerySet.rows()`) shows."""
     found = []
-    if key.is_default:
+    if row["is_default"]:
         found.append(("Default", "default"))
-    if key.protected:
+    if row["protected"]:
         found.append(("Protected", "protected"))
-    state = key.state(now)
+    state = KeyState.of(
+        revoked_at=row["revoked_at"],
+        rolled_at=row["rolled_at"],
+        expires_at=row["expires_at"],
+        disabled=row["disabled"],
+        now=now,
+    )
     if state == KeyState.DISABLED:
         found.append(("Disabled", "disabled"))
     if state == KeyState.EXPIRED:
         found.append(("Expired", "expired"))
-    elif key.expires_at is not None:
-        days = (key.expires_at - now).days
+    elif row["expires_at"] is not None:
+        days = (row["expires_at"] - now).days
         when = "today" if days < 1 else "tomorrow" if days < 2 else f"in {days} days"
         found.append((f"Expires {when}", "due" if days < EXPIRY_SOON_DAYS else "expiry"))
-    if key.allowed_ips:
+    if row["allowed_ips"]:
         found.append(("IP allowlist", "allowlist"))
-    if key.rotation_due_at is not None:
-        if key.rotation_due_at <= now:
+    if row["rotation_due_at"] is not None:
+        if row["rotation_due_at"] <= now:
             found.append(("Rotation overdue", "overdue"))
-        elif key.rotation_due_at <= now + ROTATION_SOON:
+        elif row["rotation_due_at"] <= now + ROTATION_SOON:
             found.append(("Rotation due", "due"))
-    if key.created >= now - NEW_FOR:
+    if row["created"] >= now - NEW_FOR:
         found.append(("New", "new"))
     return found
 
 
-def access_line(key: ApiKey) -> str:
+def access_line(row: dict, folder_names: dict[int, str]) -> str:
     """ "Full access", or "Scoped: Images: upload, read · folders Retail, Factory"."""
-    if key.scopes is None and not key.folders_limited:
+    if row["scopes"] is None and not row["folders_limited"]:
         return "Full access"
-    parts = [registry.summary(key.scopes)]
-    if key.folders_limited:
-        names = [folder.name for folder in key.folders.all()]
+    parts = [registry.summary(row["scopes"])]
+    if row["folders_limited"]:
+        names = [folder_names.get(pk, "") for pk in row["folder_ids"]]
         parts.append(f"folder{'s' if len(names) != 1 else ''} {', '.join(names)}" if names else "no folder")
-    return ("Scoped: " if key.scopes is not None else "") + " · ".join(parts)
+    return ("Scoped: " if row["scopes"] is not None else "") + " · ".join(parts)
+
+
+def old_secret_until(row: dict, now):
+    """Until when the secret of the key this one replaced still works (None: it does not)."""
+    until, revoked = row["rolled_from_grace_until"], row["rolled_from_revoked_at"]
+    return until if row["rolled_from_key_id"] and revoked is None and until is not None and now < until else None
 
 
 def new_token(request) -> str:
@@ -175,22 +180,27 @@ def page(request, membership, *, modal: str | None = None, status: int = 200, **
     if not query.is_valid():
         status = 400  # the list unfiltered, and the errors said
     chosen = query.validated_data if not query.errors else {}
-    found = KeyFilter.of(chosen).apply(keys_of(workspace, include_disabled=show_disabled), default_order=PAGE_ORDER)
-    paginator = Paginator(found, KEYS_PER_PAGE)
-    page_obj = paginator.get_page(chosen.get("page", 1))
-    keys = list(page_obj.object_list)
-    used = usage.summaries([k.pk for k in keys], now, workspace=workspace) if keys else {}
+    listed = ApiKey.objects.live().filter(workspace=workspace)
+    if not show_disabled:
+        listed = listed.filter(disabled=False)
+    found = KeyFilter.of(chosen).apply(listed, default_order=PAGE_ORDER)
+    page_obj = Paginator(found, KEYS_PER_PAGE).get_page(chosen.get("page", 1))
+    keys = found.rows(page_obj.start_index() - 1, page_obj.end_index()) if page_obj.paginator.count else []
+    used = usage.summaries([k["id"] for k in keys], now, workspace=workspace) if keys else {}
+    folders = list(Folder.objects.filter(workspace=workspace).order_by("name").values_list("pk", "name"))
+    folder_names = dict(folders)
     keys_url = reverse("apikeys:list", kwargs={"ws": workspace.url})
     rows = [
         {
-            "key": k,
-            "url": f"{keys_url}/{k.key_id}",  # one reverse for every row's links, not ten per row
+            "key": k | {"prefix": keyformat.display_prefix(k["key_id"])},
+            "url": f"{keys_url}/{k['key_id']}",  # one reverse for every row's links, not ten per row
             "badges": badges(k, now),
-            "access": access_line(k),
-            "listed": [(f.title, text) for f in LISTED if (text := getattr(k, f.column))],
-            # A rolled key's old secret, while it still works.
-            "grace_until": k.rolled_from.grace_until if k.rolled_from and k.rolled_from.in_grace(now) else None,
-            "usage": used.get(k.pk) or usage.empty(now),
+            "access": access_line(k, folder_names),
+            "listed": [(f.title, text) for f in LISTED if (text := k[f.column])],
+            "by_user": k["creator_email"] or k["creator_username"],
+            "by_key": keyformat.display_prefix(k["creator_key_id"]) if k["creator_key_id"] else None,
+            "grace_until": old_secret_until(k, now),  # a rolled key's old secret, while it still works
+            "usage": used.get(k["id"]) or usage.empty(now),
         }
         for k in keys
     ]
@@ -205,10 +215,10 @@ def page(request, membership, *, modal: str | None = None, status: int = 200, **
             "listing": chosen,
             "listing_errors": query.errors,
             "narrowed": KeyFilter.of(chosen).narrows,
-            "states": listing.STATES,
+            "states": [(state, state.capitalize()) for state in listing.STATES],
             "sorts": SORT_LABELS,
-            "scope_names": registry.SCOPE_NAMES,
-            "folders": Folder.objects.filter(workspace=workspace).order_by("name") if workspace.is_enterprise else [],
+            "scope_choices": [(name, name) for name in registry.SCOPE_NAMES],
+            "folders": folders if workspace.is_enterprise else [],
             "show_disabled": show_disabled,
             "can_generate": workspace.is_enterprise,
             "protected_reason": PROTECTED_REASON,

@@ -1,4 +1,5 @@
-from .models import MANAGER_ROLES, Membership
+from .models import MANAGER_ROLES
+from .selectors import memberships_of
 
 
 def workspaces(request):
@@ -9,7 +10,7 @@ def workspaces(request):
     match = getattr(request, "resolver_match", None)
     # A page about a workspace names it in its path, or (a new workspace's first screen) says so.
     current = getattr(request, "workspace_url", None) or (match.kwargs.get("ws") if match else None)
-    memberships = list(Membership.objects.filter(user=user).select_related("workspace").order_by("workspace__name"))
+    memberships = memberships_of(request)
     membership = next((m for m in memberships if m.workspace.url == current), None)
     return {
         "switcher_memberships": memberships,

@@ -119,6 +119,16 @@ def project_versions(project: int, number: int | None):
     return with_image_counts(versions if number is None else versions.filter(number=number))
 
 
+def memberships_of(request) -> list[Membership]:
+    """The signed-in user's memberships with their workspaces, by workspace name: read once per
+    request (the page's access check and the workspace switcher share them)."""
+    found = getattr(request, "_memberships", None)
+    if found is None:
+        mine = Membership.objects.filter(user=request.user).select_related("workspace").order_by("workspace__name")
+        found = request._memberships = list(mine)
+    return found
+
+
 def workspace_members(workspace: int):
     return (
         Membership.objects.filter(workspace_id=workspace)

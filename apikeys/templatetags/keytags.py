@@ -1,7 +1,7 @@
 from datetime import UTC
 
 from django import template
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.timesince import timesince
 
@@ -15,6 +15,18 @@ def ago(moment) -> str:
         return ""
     since = timesince(moment, depth=1)
     return "just now" if since.startswith("0\xa0minutes") else f"{since} ago"
+
+
+@register.simple_tag
+def options(choices, chosen) -> str:
+    """A select's options from (value, label) pairs, the chosen one selected: one tag for a list
+    of fifty folders rather than three template nodes an option."""
+    chosen = "" if chosen is None else str(chosen)
+    return format_html_join(
+        "",
+        '<option value="{}"{}>{}</option>',
+        ((value, " selected" if str(value) == chosen else "", label) for value, label in choices),
+    )
 
 
 @register.simple_tag

@@ -167,6 +167,17 @@ class TestList:
         assert bad.status_code == 400 and "sort: " in bad.content.decode()
         assert "No key matches" in signed_in.get(url("list") + "?search=nothing-like-it").content.decode()
 
+    def test_each_row_says_who_made_the_key(self, signed_in, owner, enterprise, make_key):
+        maker, _ = make_key(enterprise, name="Maker")
+        by_person, _ = make_key(enterprise, name="By a person")
+        by_key, _ = make_key(enterprise, name="By a key")
+        ApiKey.objects.filter(pk=by_person.pk).update(created_by_user=owner)
+        ApiKey.objects.filter(pk=by_key.pk).update(created_by_key=maker)
+        page = signed_in.get(url("list")).content.decode()
+        rows = {name: page[page.index(f">{name}<") :][:3000] for name in ("By a person", "By a key")}
+        assert f" by {owner.email}</td>" in rows["By a person"]
+        assert f" by key <code>{maker.prefix}</code></td>" in rows["By a key"]
+
     def test_each_time_shows_its_exact_moment_on_hover(self, signed_in, enterprise, make_key):
         key, _ = make_key(enterprise, name="Timed")
         made = datetime(2026, 3, 7, 9, 5, 4, 123456, tzinfo=UTC)
