@@ -1,4 +1,5 @@
 from datetime import UTC, datetime, timedelta
+from functools import cache
 
 from django.conf import settings
 from django.db import models
@@ -12,17 +13,6 @@ from . import keyformat
 
 DATE_CEILING = datetime(2200, 1, 1, tzinfo=UTC)
 LAST_USED_RESOLUTION = timedelta(minutes=1)
-# What `ApiKeyQuerySet.rows()` reads besides a key's own columns (every one but its digest).
-ROW_ANNOTATIONS = (
-    "creator_username",
-    "creator_email",
-    "creator_key_id",
-    "rolled_from_key_id",
-    "rolled_from_grace_until",
-    "rolled_from_revoked_at",
-    "folder_id_list",
-    "owner_id_list",
-)
 NEVER_READ_OUT = frozenset({"digest"})
 
 
@@ -59,26 +49,10 @@ class ApiKeyQuerySet(models.QuerySet):
     def rows(self, start: int = 0, stop: int | None = None) -> list[dict]:
         """What key objects and the key page's rows show, in one query: each key's columns,
         who made it, the key it replaced (and how long that one's secret still works), and its
-        folder and owner ids; with `start`/`stop`, only
-        those rows of the ordered keys (a page). Plain values, not model instances: building
-        those (and prefetching two many-to-many relations) was most of the time of a list of
-        500 keys."""
-
-        def ids(relation, column: str):
-            through = relation.through.objects.filter(apikey=models.OuterRef("pk")).order_by()
-            joined = StringAgg(Cast(column, models.TextField()), Value(","))
-            return Subquery(through.values("apikey").annotate(ids=joined).values("ids"))
-
-        found = self.annotate(
-            creator_username=models.F("created_by_user__username"),
-            creator_email=models.F("created_by_user__email"),
-            creator_key_id=models.F("created_by_key__key_id"),
-            rolled_from_key_id=models.F("rolled_from__key_id"),
-            rolled_from_grace_until=models.F("rolled_from__grace_until"),
-            rolled_from_revoked_at=models.F("rolled_from__revoked_at"),
-            folder_id_list=ids(ApiKey.folders, "folder_id"),
-            owner_id_list=ids(ApiKey.owners, "user_id"),
-        ).values(*row_columns(), *ROW_ANNOTATIONS)
+        folder and owner ids; with `start`/`stop`, only those rows of the ordered keys (a
+        page). Plain values, not model instances: building those (and prefetching two
+        many-to-many relations) was most of the time of a list of 500 keys."""
+        found = self.annotate(**_row_expressions()).values(*row_columns(), *_row_expressions())
         rows = list(found[start:stop])
         for row in rows:
             row["folder_ids"] = _id_list(row.pop("folder_id_list"))
@@ -312,6 +286,28 @@ class KeyUsage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.api_key_id} {self.day} {self.scope or 'all'}: {self.requests}"
+
+
+@cache
+def _row_expressions() -> dict[str, models.Expression]:
+    """What `ApiKeyQuerySet.rows()` reads besides a key's own columns (every one but its digest),
+    built once: building the two subqueries cost more than the database took to run them."""
+
+    def ids(relation, column: str):
+        through = relation.through.objects.filter(apikey=models.OuterRef("pk")).order_by()
+        joined = StringAgg(Cast(column, models.TextField()), Value(","))
+        return Subquery(through.values("apikey").annotate(ids=joined).values("ids"))
+
+    return {
+        "creator_username": models.F("created_by_user__username"),
+        "creator_email": models.F("created_by_user__email"),
+        "creator_key_id": models.F("created_by_key__key_id"),
+        "rolled_from_key_id": models.F("rolled_from__key_id"),
+        "rolled_from_grace_until": models.F("rolled_from__grace_until"),
+        "rolled_from_revoked_at": models.F("rolled_from__revoked_at"),
+        "folder_id_list": ids(ApiKey.folders, "folder_id"),
+        "owner_id_list": ids(ApiKey.owners, "user_id"),
+    }
 
 
 def row_columns() -> list[str]:

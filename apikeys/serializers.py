@@ -404,11 +404,11 @@ def key_rows(
     keys, *, workspace, include_folders: bool = True, start: int = 0, stop: int | None = None
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The rows of `keys` (a queryset of ApiKey; with `start`/`stop`, that page of them) and the
-    context ApiKeySerializer renders them with: their folders and their usage (the cache's
-    counts flushed first, so it is up to date)."""
+    context ApiKeySerializer renders them with: their folders and their usage, up to date
+    (the cache's counts for these keys flushed first)."""
     now = timezone.now()
-    usage.flush()
     rows = keys.rows(start, stop)
+    usage.flush_into(rows)
     context: dict[str, Any] = {"include_folders": include_folders, "now": now, "no_usage": usage.empty(now)}
     context["usage"] = usage.summaries([row["id"] for row in rows], now, workspace=workspace) if rows else {}
     if include_folders:

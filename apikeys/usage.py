@@ -6,8 +6,8 @@ Counted without a database write per request: the scope check notes the scopes a
 exercises (`note`), and the rate limit's round trip to the shared cache also increments the
 key's counters (`record`: on Redis one script, one command); `flush()` moves the counters to
 `KeyUsage` rows. The
-`flush_key_usage` command runs it from cron, and every read of usage runs it first, so what
-is shown is never behind. The counters live in the cache until then: if the cache is lost,
+`flush_key_usage` command runs it from cron, and every read of usage first moves the counts
+of the keys it shows (`flush_into`), so what is shown is never behind. The counters live in the cache until then: if the cache is lost,
 so are the requests of at most one flush interval (and a counter left unflushed for
 COUNTER_TTL expires). A request counts once it passed authentication and the scope check,
 including one that the rate limit then refuses (it was attempted with those scopes).
@@ -24,6 +24,7 @@ import json
 import logging
 import threading
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
@@ -159,14 +160,25 @@ def record(use: Use, limit: FixedWindow | None = None) -> int:
 # Flushing -----------------------------------------------------------------------------
 
 
-def _take() -> tuple[dict[tuple[int, date, str], int], dict[int, dict]]:
-    """Take the pending counters and last-seen entries out of the cache."""
+def _of(member: str) -> int | None:
+    """The key a pending-set entry counts for ("12:20261204:image:read", "last:12")."""
+    head = member[5:] if member.startswith("last:") else member.split(":", 1)[0]
+    return int(head) if head.isdigit() else None
+
+
+def _take(only: Collection[int] | None = None) -> tuple[dict[tuple[int, date, str], int], dict[int, dict]]:
+    """Take the pending counters and last-seen entries (of the keys `only`, when given) out of
+    the cache."""
     backend = caches["default"]
     found: list[tuple[str, object]] = []
     if isinstance(backend, RedisCache):
         client = redis_client(backend)
         pending = backend.make_key(PENDING)
         members = sorted(m.decode() if isinstance(m, bytes) else m for m in client.smembers(pending))
+        if only is not None:
+            members = [m for m in members if _of(m) in only]
+        if not members:
+            return {}, {}
         pipe = client.pipeline(transaction=False)
         for member in members:
             pipe.srem(pending, member)
@@ -175,8 +187,9 @@ def _take() -> tuple[dict[tuple[int, date, str], int], dict[int, dict]]:
         found = list(zip(members, values, strict=True))
     else:
         with _local_lock:
-            members = sorted(backend.get(PENDING) or set())
-            backend.delete(PENDING)
+            held = backend.get(PENDING) or set()
+            members = sorted(m for m in held if only is None or _of(m) in only)
+            backend.set(PENDING, held - set(members), timeout=None)
             entries = [_entry(m) for m in members]
             stored = backend.get_many(entries)
             backend.delete_many(entries)
@@ -223,16 +236,32 @@ def _give_back(counts: dict[tuple[int, date, str], int]) -> None:
                 backend.set(PENDING, (backend.get(PENDING) or set()) | {member}, timeout=None)
 
 
-def flush() -> int:
-    """Move what the cache counted to KeyUsage rows; the number of requests moved. Safe to
-    run at any time from any number of processes: each count is moved once."""
+@dataclass(frozen=True)
+class Moved:
+    """What a flush moved: the requests, and where each key was last used from (ip, agent)."""
+
+    requests: int = 0
+    last_seen: dict[int, tuple[str | None, str]] = field(default_factory=dict)
+
+
+def flush(only: Collection[int] | None = None) -> int:
+    """Move what the cache counted (for the keys `only`, when given) to KeyUsage rows; the
+    number of requests moved. Safe to run at any time from any number of processes: each
+    count is moved once."""
+    return move(only).requests
+
+
+def move(only: Collection[int] | None = None) -> Moved:
+    """`flush`, saying also where the keys were last used from (a read of rows taken before it
+    shows the latest without reading them again)."""
     try:
-        counts, seen = _take()
+        counts, seen = _take(only)
     except Exception:
         log.warning("Key usage was not flushed: the cache cannot be read.", exc_info=True)
-        return 0
+        return Moved()
     if not counts and not seen:
-        return 0
+        return Moved()
+    last_seen = {pk: (info.get("ip") or None, str(info.get("ua") or "")) for pk, info in seen.items()}
     try:
         # One transaction (one commit): the counts and where each key was last used from.
         with transaction.atomic():
@@ -242,14 +271,24 @@ def flush() -> int:
             live = {pk: (ip, ua) for pk, ip, ua in found.values_list("pk", "last_used_ip", "last_used_user_agent")}
             kept = [(pk, day, scope, n) for (pk, day, scope), n in counts.items() if pk in live]
             _add(kept)
-            for pk, info in seen.items():
-                last = (info.get("ip") or None, str(info.get("ua") or ""))
+            for pk, last in last_seen.items():
                 if pk in live and live[pk] != last:  # usually the same client as before: no write
                     ApiKey.objects.filter(pk=pk).update(last_used_ip=last[0], last_used_user_agent=last[1])
     except Exception:
         _give_back(counts)
         raise
-    return sum(n for _, _, scope, n in kept if scope == TOTAL)
+    requests = sum(n for _, _, scope, n in kept if scope == TOTAL)
+    return Moved(requests, {pk: last for pk, last in last_seen.items() if pk in live})
+
+
+def flush_into(rows: list[dict]) -> None:
+    """Flush the counts of the keys of these rows (of `ApiKeyQuerySet.rows()`), and show in the
+    rows where each was last used from: what a read of them needs to be up to date, without
+    moving other keys' counts (those of every workspace) on every read."""
+    moved = move({row["id"] for row in rows}) if rows else Moved()
+    for row in rows:
+        if row["id"] in moved.last_seen:
+            row["last_used_ip"], row["last_used_user_agent"] = moved.last_seen[row["id"]]
 
 
 def _add(rows) -> None:

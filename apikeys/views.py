@@ -174,7 +174,6 @@ def page(request, membership, *, modal: str | None = None, status: int = 200, **
     # A non-Enterprise workspace has one key: shown even when disabled (by a leak report, say),
     # so that it can be enabled or rolled.
     show_disabled = request.GET.get("disabled") == "1" or not workspace.is_enterprise
-    usage.flush()  # first: it writes where each key was last used from
     # The filter form sends its "Any" choices empty: on the page, empty is not chosen.
     query = KeyPageQuery(data={name: value for name, value in request.GET.items() if value != ""})
     if not query.is_valid():
@@ -186,6 +185,7 @@ def page(request, membership, *, modal: str | None = None, status: int = 200, **
     found = KeyFilter.of(chosen).apply(listed, default_order=PAGE_ORDER)
     page_obj = Paginator(found, KEYS_PER_PAGE).get_page(chosen.get("page", 1))
     keys = found.rows(page_obj.start_index() - 1, page_obj.end_index()) if page_obj.paginator.count else []
+    usage.flush_into(keys)
     used = usage.summaries([k["id"] for k in keys], now, workspace=workspace) if keys else {}
     folders = list(Folder.objects.filter(workspace=workspace).order_by("name").values_list("pk", "name"))
     folder_names = dict(folders)
@@ -233,7 +233,9 @@ def usage_context(key: ApiKey) -> dict:
     """What the edit modal shows of a key's use: its last 30 days, and the scopes it did not
     use in them (with what narrowing would leave), once its usage has been counted that long."""
     now = timezone.now()
-    usage.flush()
+    moved = usage.move({key.pk})
+    if key.pk in moved.last_seen:
+        key.last_used_ip, key.last_used_user_agent = moved.last_seen[key.pk]
     summary = usage.summaries([key.pk], now).get(key.pk) or usage.empty(now)
     unused = usage.unused_scopes(scopes=key.scopes, usage_since=key.usage_since, used=summary.used(), now=now)
     return {

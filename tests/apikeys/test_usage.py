@@ -156,6 +156,29 @@ def test_the_key_object_shows_usage_and_the_read_flushes_first(client, admin, re
     assert next(k for k in listed if k["keyId"] == key.key_id)["usage"]["requests30d"] == 2
 
 
+def test_a_read_moves_the_counts_of_the_keys_it_shows_only(client, admin, reader, free, make_key):
+    """Up to date for what it shows; the other keys' counts (another workspace's too) wait for
+    the next read of them or the cron flush, instead of being moved on every read."""
+    key, secret = reader
+    elsewhere, elsewhere_secret = make_key(free, name="elsewhere")
+    client.get("/acme", **bearer(secret), REMOTE_ADDR="203.0.113.9")
+    assert client.get("/", **bearer(elsewhere_secret)).status_code == 200
+    assert key_object(client, admin[1], key)["usage"]["lastIp"] == "203.0.113.9"
+    assert rows(key) == {"": 1, "workspace:read": 1}
+    assert rows(elsewhere) == {}  # still in the cache
+    moved = usage.flush()
+    assert rows(elsewhere)[""] == 1 and moved == 1 + 1  # the other key's request and the admin's read
+
+
+def test_the_edit_modal_shows_where_the_key_was_last_used_from(client, owner, reader):
+    key, secret = reader
+    client.get("/acme", **bearer(secret), REMOTE_ADDR="203.0.113.9", HTTP_USER_AGENT="cli/9")
+    client.force_login(owner)
+    modal = client.get(f"/app/acme/settings/api-keys/{key.key_id}/edit").content.decode()
+    assert "203.0.113.9" in modal and "cli/9" in modal
+    assert usage.flush() == 0  # the modal moved its key's counts
+
+
 def test_days_outside_the_window_do_not_count(client, admin, reader):
     key, _ = reader
     today = timezone.now().astimezone(UTC).date()
