@@ -172,7 +172,7 @@ with connection.cursor() as cursor:
             rotation_reminder)
         SELECT %s, 'z' || lpad(i::text, 11, '0'), md5(i::text) || md5(i::text), 'bulk', '["image:read"]'::jsonb,
             false, false, false, false, '{{}}'::jsonb, '[]'::jsonb, now(), '', now(), ''
-        FROM generate_series(%s, %s) AS i''', [workspace, count + 1, {total}])
+        FROM generate_series(%s::bigint, %s::bigint) AS i''', [workspace, count + 1, {total}])
     cursor.execute("ANALYZE apikeys_apikey")
 """
     manage(env, "shell", "-c", script)
