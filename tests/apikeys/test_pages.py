@@ -178,6 +178,21 @@ class TestList:
         assert f" by {owner.email}</td>" in rows["By a person"]
         assert f" by key <code>{maker.prefix}</code></td>" in rows["By a key"]
 
+    def test_what_users_named_is_shown_as_text_never_as_markup(self, signed_in, owner, enterprise, make_key):
+        """Key, folder and user names reach the table, its filters and the edit modal escaped."""
+        evil = '<img src=x onerror="alert(1)">'
+        folder = FolderFactory(workspace=enterprise, name=f"F {evil}")
+        key, _ = make_key(enterprise, name=f"K {evil}", scopes=["image:read"], folder_ids=[folder.pk])
+        owner.email = f"x{evil}@example.com"
+        owner.save()
+        ApiKey.objects.filter(pk=key.pk).update(created_by_user=owner)
+        for path in (url("list"), url("list") + f"?folder={folder.pk}", url("edit", key_id=key.key_id)):
+            page = signed_in.get(path).content.decode()
+            assert "<img" not in page, path
+            assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in page, path
+        listing = signed_in.get(url("list") + f"?folder={folder.pk}").content.decode()
+        assert f'<option value="{folder.pk}" selected>F &lt;img' in listing  # the filter's choice, escaped
+
     def test_each_time_shows_its_exact_moment_on_hover(self, signed_in, enterprise, make_key):
         key, _ = make_key(enterprise, name="Timed")
         made = datetime(2026, 3, 7, 9, 5, 4, 123456, tzinfo=UTC)
