@@ -40,6 +40,17 @@ class KeyState(models.TextChoices):
             return cls.DISABLED
         return cls.ACTIVE
 
+    @classmethod
+    def of_row(cls, row: dict, now) -> "KeyState":
+        """The state of a key read as a row of `ApiKeyQuerySet.rows()`."""
+        return cls.of(
+            revoked_at=row["revoked_at"],
+            rolled_at=row["rolled_at"],
+            expires_at=row["expires_at"],
+            disabled=row["disabled"],
+            now=now,
+        )
+
 
 class ApiKeyQuerySet(models.QuerySet):
     def live(self):

@@ -363,13 +363,7 @@ class ApiKeySerializer(serializers.Serializer):
         else:
             creator = None
         now = self.context.get("now") or timezone.now()
-        state = KeyState.of(
-            revoked_at=row["revoked_at"],
-            rolled_at=row["rolled_at"],
-            expires_at=row["expires_at"],
-            disabled=row["disabled"],
-            now=now,
-        )
+        state = KeyState.of_row(row, now)
         summary = self.context.get("usage", {}).get(row["id"]) or self.context.get("no_usage") or usage.empty(now)
         folder_ids = row["folder_ids"] if row["folders_limited"] else []
         data: dict[str, Any] = {

@@ -105,13 +105,7 @@ def badges(row: dict, now) -> list[tuple[str, str]]:
         found.append(("Default", "default"))
     if row["protected"]:
         found.append(("Protected", "protected"))
-    state = KeyState.of(
-        revoked_at=row["revoked_at"],
-        rolled_at=row["rolled_at"],
-        expires_at=row["expires_at"],
-        disabled=row["disabled"],
-        now=now,
-    )
+    state = KeyState.of_row(row, now)
     if state == KeyState.DISABLED:
         found.append(("Disabled", "disabled"))
     if state == KeyState.EXPIRED:
