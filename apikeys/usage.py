@@ -8,8 +8,9 @@ key's counters (`record`: on Redis one script, one command); `flush()` moves the
 `KeyUsage` rows. The `flush_key_usage` command runs it from cron, and every read of usage
 first moves the counts of the keys it shows (`flush_into`), so what is shown is never behind.
 The counters live in the cache until then: if the cache is lost, so are the requests of at
-most one flush interval (and a counter left unflushed for COUNTER_TTL expires). A request counts once it passed authentication and the scope check,
-including one that the rate limit then refuses (it was attempted with those scopes).
+most one flush interval (and a counter left unflushed for COUNTER_TTL expires). A request
+counts once it passed authentication and the scope check, including one that the rate limit
+then refuses (it was attempted with those scopes).
 
 The order of the cache operations makes concurrent flushes and requests safe without
 transactions: a request increments its counters and then adds them to the pending set (a
