@@ -59,34 +59,46 @@ def credentials(request) -> str | None:
     return found[0]
 
 
-def authenticate_key(raw: str, *, ip: str | None) -> ApiKey:
+def authenticate_key(raw: str, *, ip: str | None, cached: bool = False) -> ApiKey:
     """The key that `raw` names, if it may be used now; else InvalidToken (401) or IpNotAllowed (403).
 
     A malformed key is refused before any query. An unknown key id and a wrong secret fail
     the same way. A rolled key's secret works during its grace period, as its replacement,
-    so that changes to the replacement apply to both secrets.
+    so that changes to the replacement apply to both secrets. With `cached`, the key may come
+    from a record this process kept (`lookup`): a refusal is then decided on the database's.
     """
     parsed = keyformat.parse(raw.strip())
     if parsed is None:
         raise InvalidToken(MALFORMED, MALFORMED_HINT)
-    key = find_for_request(key_id=parsed.key_id)
+    key = find_for_request(key_id=parsed.key_id, cached=cached)
     if key is None:
         keyformat.digest(parsed.raw)  # same work as a wrong secret
         raise InvalidToken(INVALID, INVALID_HINT)
+    # A key's secret never changes (a roll makes a new key), so a kept digest decides as well.
     if not keyformat.matches(parsed.raw, key.digest):
         raise InvalidToken(INVALID, INVALID_HINT)
-    return usable(key, ip=ip)
+    try:
+        return usable(key, ip=ip, cached=cached)
+    except (InvalidToken, IpNotAllowed):
+        if not cached:
+            raise
+    return authenticate_key(raw, ip=ip)
 
 
-def usable(key: ApiKey, *, ip: str | None) -> ApiKey:
+def usable(key: ApiKey, *, ip: str | None, cached: bool = False) -> ApiKey:
     """The key (or, in a roll's grace period, its replacement) if it may be used now from `ip`."""
     now = timezone.now()
     for _ in range(MAX_GRACE_HOPS):
         state = key.state(now)
         if state == KeyState.ROLLED and key.in_grace(now):
-            replacement = find_for_request(rolled_from=key)
+            replacement = find_for_request(rolled_from=key, cached=cached)
             if replacement is None:
                 raise InvalidToken(ROLLED, ROLLED_HINT)
+            if getattr(key, "cached", False):  # the request's check covers both records
+                replacement.cached = True  # type: ignore[attr-defined]
+                replacement.workspace.key_version = min(
+                    key.workspace.key_version, replacement.workspace.key_version
+                )
             key = replacement
             continue
         if state != KeyState.ACTIVE:
@@ -155,7 +167,9 @@ class LinkAuthentication(BaseAuthentication):
 
 
 class ApiKeyAuthentication(BaseAuthentication):
-    """Returns `(None, api_key)`: `request.auth` is the key; keys are not users."""
+    """Returns `(None, api_key)`: `request.auth` is the key; keys are not users. The key may
+    come from a record kept by this process: only for views whose rate limit checks it
+    (`ScopedViewSet`, which settles the request again when it is stale)."""
 
     def authenticate(self, request):
         ip = client_ip(request)
@@ -163,7 +177,9 @@ class ApiKeyAuthentication(BaseAuthentication):
             raw = credentials(request)
             if raw is None:
                 return None
-            return None, authenticate_key(raw, ip=ip)
+            view = request.parser_context.get("view") if request.parser_context else None
+            cached = getattr(view, "checks_key_records", False) and not getattr(request, "key_records_stale", False)
+            return None, authenticate_key(raw, ip=ip, cached=cached)
         except InvalidToken as error:
             AuthFailureGuard(ip).fail(error)
 

@@ -1,17 +1,63 @@
-"""The hot path's one query: a key, its workspace and its folder ids, by raw SQL built once per
-database and column, turned into model instances by the converters Django itself would use.
+"""The hot path's key record: a key, its workspace and its folder ids, read by one query or
+kept in this process between requests, and the versions that tell a server when a kept
+record is out of date.
 
-It leans on parts of Django below the ORM's public face (a field's `get_col`, the backends'
-converters, `Model.from_db`, a relation's field cache) and on one aggregate per database
-(`string_agg` on PostgreSQL, `group_concat` on SQLite): tests/test_framework_pins.py pins each,
-and that the instances match what the ORM loads, so that an upgrade fails there, by name.
+**Reading.** Raw SQL built once per database and column, turned into model instances by the
+converters Django itself would use. It leans on parts of Django below the ORM's public face
+(a field's `get_col`, the backends' converters, `Model.from_db`, a relation's field cache) and
+on one aggregate per database (`string_agg` on PostgreSQL, `group_concat` on SQLite):
+tests/test_framework_pins.py pins each, and that the instances match what the ORM loads, so
+that an upgrade fails there, by name.
+
+**Keeping.** With Redis as the shared cache, a process keeps the rows it read (never a
+secret: the key's digest, as the database holds it) and serves later requests from them. A
+kept record is never trusted alone: the request's one round trip to Redis, the one that counts
+its rate limit and usage (`usage.record`), also compares the record's version with the
+workspace's shared version, and a record behind it is dropped and the request settled again
+on the database before anything else runs (`StaleRecord`). So nothing is read from the
+database in the steady state, and a change applies on the next request in every process:
+
+- Every committed change to what a workspace's keys may do (a key saved or deleted, its
+  folders, the workspace saved or deleted, a folder deleted) raises the workspace's
+  `key_version` in the database and then the shared version in Redis, before the change's
+  answer is sent (`changed`, from the model signals in `apps.py`).
+- A record carries the `key_version` read in the same query as the key. A request that read
+  the database before a change committed and keeps its record after the change published its
+  version holds an older version than the shared one: it is served once (it was concurrent
+  with the change), never kept, and the next request reads the database again.
+- The shared version only grows (the largest any server published or read). If Redis lost it
+  (a restart), a kept record is not trusted: the request reads the database, and publishes
+  what it read.
+- Records older than RECORD_MAX_AGE are read again, a bound on anything that changed the
+  database without the models (a manual SQL edit) or whose publication failed (Redis down).
+- Without Redis (the local-memory cache of development, or Redis unreachable), nothing is
+  kept: every request reads its key, in one query.
 """
 
-from django.db import connections, router
+import logging
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from functools import partial
 
+from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
+from django.db import transaction
+from django.db import connections, router
+from django.db.models import F
+
+from core.throttling import redis_client
 from workspaces.models import Workspace
 
 from .models import ApiKey
+
+log = logging.getLogger(__name__)
+
+RECORD_MAX_AGE = 60.0  # seconds a kept record is served before it is read again
+MAX_RECORDS = 10_000  # kept per process, the least recently used dropped first
+PAUSE = 1.0  # seconds nothing is kept after Redis could not be reached
+GONE = 1 << 62  # the shared version of a deleted workspace: above any it ever had
 
 
 class RequestLookup:
@@ -46,7 +92,8 @@ class RequestLookup:
             f"ON (k.{qn('workspace_id')} = w.{qn('id')}) WHERE k.{qn(column)} = %s"
         )
 
-    def load(self, connection, value) -> "ApiKey | None":
+    def fetch(self, connection, value) -> tuple | None:
+        """The row of the key, its values converted as the ORM would."""
         with connection.cursor() as cursor:
             cursor.execute(self.sql, [value])
             row = cursor.fetchone()
@@ -56,25 +103,172 @@ class RequestLookup:
         for position, converters, col in self.converters:
             for converter in converters:
                 row[position] = converter(row[position], col, connection)
+        return tuple(row)
+
+    def build(self, alias: str, row: tuple, *, cached: bool) -> ApiKey:
+        """New instances from a row: nothing a request does to its key reaches another's."""
         split = len(self.key_fields)
-        key = ApiKey.from_db(connection.alias, self.key_names, row[:split])
-        workspace = Workspace.from_db(connection.alias, self.workspace_names, row[split:-1])
+        key = ApiKey.from_db(alias, self.key_names, row[:split])
+        workspace = Workspace.from_db(alias, self.workspace_names, row[split:-1])
         ApiKey._meta.get_field("workspace").set_cached_value(key, workspace)
         if key.folders_limited:
             key.loaded_folder_ids = sorted(int(i) for i in (row[-1] or "").split(",") if i)  # type: ignore[attr-defined]
+        key.cached = cached  # type: ignore[attr-defined]
         return key
 
 
 _lookups: dict[tuple[str, str], RequestLookup] = {}
 
 
-def find_for_request(*, key_id: str | None = None, rolled_from: ApiKey | None = None) -> "ApiKey | None":
+class Records:
+    """The rows this process keeps: (database, column, value) → (row, its workspace id, when
+    read), the least recently used dropped beyond MAX_RECORDS."""
+
+    def __init__(self):
+        self.rows: OrderedDict[tuple, tuple[tuple, int, float]] = OrderedDict()
+        self.lock = threading.Lock()
+        self.paused_until = 0.0
+
+    def pause(self) -> None:
+        """Redis could not be reached: drop every row, keep none for PAUSE seconds."""
+        with self.lock:
+            self.rows.clear()
+            self.paused_until = time.monotonic() + PAUSE
+
+    def get(self, name: tuple) -> tuple | None:
+        if self.paused_until and time.monotonic() < self.paused_until:
+            return None
+        with self.lock:
+            found = self.rows.get(name)
+            if found is None:
+                return None
+            if time.monotonic() - found[2] > RECORD_MAX_AGE:
+                del self.rows[name]
+                return None
+            self.rows.move_to_end(name)
+            return found[0]
+
+    def put(self, name: tuple, row: tuple, workspace_id: int) -> None:
+        if self.paused_until and time.monotonic() < self.paused_until:
+            return
+        with self.lock:
+            self.rows[name] = (row, workspace_id, time.monotonic())
+            self.rows.move_to_end(name)
+            while len(self.rows) > MAX_RECORDS:
+                self.rows.popitem(last=False)
+
+    def forget(self, workspace_id: int | None = None) -> None:
+        """Drop the rows of a workspace's keys (of every key, with None)."""
+        with self.lock:
+            if workspace_id is None:
+                self.rows.clear()
+            else:
+                for name in [n for n, (_, ws, _) in self.rows.items() if ws == workspace_id]:
+                    del self.rows[name]
+
+
+records = Records()
+
+
+def shared_cache() -> RedisCache | None:
+    """The shared cache that versions live in, or None (records are then never kept)."""
+    backend = caches["default"]
+    return backend if isinstance(backend, RedisCache) else None
+
+
+def find_for_request(
+    *, key_id: str | None = None, rolled_from: ApiKey | None = None, cached: bool = False
+) -> "ApiKey | None":
     """The key with this key id (or the replacement of a rolled key), its workspace and its
-    folder limit, in one query."""
+    folder limit: in one query, or with `cached` from this process's records when it holds
+    them (`key.cached` says which; the caller must then have the record's version checked,
+    as `usage.record` does). What is read is kept when Redis can check it later."""
     alias = router.db_for_read(ApiKey)
-    connection = connections[alias]
     column, value = ("key_id", key_id) if rolled_from is None else ("rolled_from_id", rolled_from.pk)
     lookup = _lookups.get((alias, column))
     if lookup is None:
-        lookup = _lookups[(alias, column)] = RequestLookup(connection, column)
-    return lookup.load(connection, value)
+        lookup = _lookups[(alias, column)] = RequestLookup(connections[alias], column)
+    name = (alias, column, value)
+    if cached and (row := records.get(name)) is not None:
+        return lookup.build(alias, row, cached=True)
+    row = lookup.fetch(connections[alias], value)
+    if row is None:
+        return None
+    key = lookup.build(alias, row, cached=False)
+    if shared_cache() is not None:
+        records.put(name, row, key.workspace_id)
+    return key
+
+
+# Versions -----------------------------------------------------------------------------
+
+
+class StaleRecord(Exception):
+    """A kept record is behind its workspace's shared version, or could not be checked: the
+    request must be settled again on the database."""
+
+
+@dataclass(frozen=True)
+class Check:
+    """What the request's round trip compares: the version of the record its key came from."""
+
+    workspace_id: int
+    version: int
+    cached: bool
+
+    @classmethod
+    def of(cls, key: ApiKey) -> "Check":
+        return cls(key.workspace_id, key.workspace.key_version, getattr(key, "cached", False))
+
+
+def version_key(backend: RedisCache, workspace_id: int) -> str:
+    return backend.make_key(f"keyrec:v:{workspace_id}")
+
+
+# KEYS[1]: the shared version; ARGV[1]: the version to publish. It only grows.
+PUBLISH = """
+local current = tonumber(redis.call('GET', KEYS[1]) or '-1')
+if tonumber(ARGV[1]) > current then
+  redis.call('SET', KEYS[1], ARGV[1])
+end
+return 1
+"""
+
+
+def _publish(workspace_id: int, version: int) -> None:
+    backend = shared_cache()
+    records.forget(workspace_id)
+    if backend is None:
+        return
+    client = redis_client(backend)
+    script = getattr(client, "record_publish", None)
+    if script is None:
+        script = client.record_publish = client.register_script(PUBLISH)
+    script(keys=[version_key(backend, workspace_id)], args=[version])
+
+
+def _raise_version(workspace_id: int) -> None:
+    """After a commit: raise the workspace's `key_version`, then publish it. If Redis cannot be
+    reached, other servers read the change once their records reach RECORD_MAX_AGE (or at
+    once, while they cannot reach Redis either): said in the log."""
+    Workspace.objects.filter(pk=workspace_id).update(key_version=F("key_version") + 1)
+    version = Workspace.objects.filter(pk=workspace_id).values_list("key_version", flat=True).first()
+    try:
+        _publish(workspace_id, GONE if version is None else version)
+    except Exception:
+        log.error(
+            "A change to the keys of workspace %s was not published to Redis: other servers apply it within %d s.",
+            workspace_id,
+            RECORD_MAX_AGE,
+            exc_info=True,
+        )
+
+
+def changed(workspace_id: int | None, using: str | None = None) -> None:
+    """Something that decides what the workspace's keys may do changed: this process drops its
+    records of them now, and once the change commits every server does (before the change's
+    answer is sent)."""
+    if workspace_id is None:
+        return
+    records.forget(workspace_id)
+    transaction.on_commit(partial(_raise_version, workspace_id), using=using)

@@ -16,6 +16,9 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 NEVER_READ_OUT = frozenset({"digest"})
 
 
+_last_noted: dict[int, datetime] = {}  # key pk → when this process last wrote its last_used_at
+
+
 def _id_list(joined: str | None) -> list[int]:
     return sorted(int(i) for i in joined.split(",")) if joined else []
 
@@ -203,15 +206,20 @@ class ApiKey(models.Model):
 
     def record_use(self) -> None:
         """Note that the key was used, at most once a minute: one conditional UPDATE, and none
-        at all while the last one is recent (no write per request)."""
+        at all while the last one is recent (no write per request), as read with the key or
+        as this process last wrote it (a kept record's is as old as the record)."""
         now = timezone.now()
         cutoff = now - LAST_USED_RESOLUTION
-        if self.last_used_at is not None and self.last_used_at > cutoff:
+        noted = _last_noted.get(self.pk)
+        if (self.last_used_at is not None and self.last_used_at > cutoff) or (noted is not None and noted > cutoff):
             return
         ApiKey.objects.filter(pk=self.pk).filter(Q(last_used_at__isnull=True) | Q(last_used_at__lte=cutoff)).update(
             last_used_at=now
         )
         self.last_used_at = now
+        if len(_last_noted) >= 100_000:
+            _last_noted.clear()
+        _last_noted[self.pk] = now
 
     def in_grace(self, now=None) -> bool:
         """Whether the secret of this rolled key still works (its grace period; not revoked since)."""

@@ -11,7 +11,7 @@ from rest_framework.throttling import BaseThrottle
 
 from core.throttling import FixedWindow, client_ip
 
-from . import usage
+from . import lookup, usage
 from .models import ApiKey
 
 RATE_LIMITED = "Too many requests for this API key."
@@ -27,15 +27,18 @@ class ApiKeyRateThrottle(BaseThrottle):
     """`API_RATE_LIMIT` calls per window for each key, or each signed-in user."""
 
     def allow_request(self, request, view) -> bool:
-        # A key's request is also counted (`usage`), in the same round trip as its limit.
-        use = usage.Use.of(request, request.auth, client_ip(request)) if isinstance(request.auth, ApiKey) else None
+        # A key's request is also counted (`usage`), and the record its key came from checked
+        # (`lookup`), in the same round trip as its limit.
+        key = request.auth if isinstance(request.auth, ApiKey) else None
+        use = usage.Use.of(request, key, client_ip(request)) if key is not None else None
+        check = lookup.Check.of(key) if key is not None else None
         if settings.API_RATE_LIMIT == "off":
             if use is not None:
-                usage.record(use)
+                usage.record(use, check=check)
             return True
         self.limit = KeyRateLimit()
         if use is not None:
-            return usage.record(use, limit=self.limit) <= self.limit.limit
+            return usage.record(use, limit=self.limit, check=check) <= self.limit.limit
         if request.user is not None and request.user.is_authenticated:
             return self.limit.hit(f"user:{request.user.pk}")
         return True

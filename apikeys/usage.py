@@ -36,6 +36,7 @@ from django.utils import timezone
 from core.throttling import FixedWindow, redis_client
 from workspaces.models import Workspace
 
+from . import lookup
 from . import scopes as registry
 from .models import ApiKey, KeyUsage
 
@@ -107,25 +108,46 @@ class Use:
             cache.set(PENDING, pending | set(self.members()), timeout=None)
 
 
-# On Redis a request's rate-limit hit and its usage are one script: one command, one round
-# trip. KEYS: the pending set, the last-seen entry, the rate-limit counter, then the usage
-# counters. ARGV: the counters' lifetime, the last-seen value ('' for none), the rate-limit
-# window ('0': no limit), then the pending-set entries. Returns the hits in the window.
+# On Redis a request's rate-limit hit, its usage and the check of its key's record (see
+# `lookup`) are one script: one command, one round trip. KEYS: the pending set, the last-seen
+# entry, the rate-limit counter, the workspace's shared key version, then the usage counters.
+# ARGV: the counters' lifetime, the last-seen value ('' for none), the rate-limit window ('0':
+# no limit), the record's version ('' for no check), '1' if the record was kept (else read
+# from the database for this request), then the pending-set entries. Returns {status, hits}:
+# status 1, the record is current; 0, a kept record is stale or unverifiable (nothing was
+# counted); 2, a record just read is behind a change that committed since (counted; served
+# once, not kept).
 METER = """
+local status = 1
+if ARGV[4] ~= '' then
+  local shared = tonumber(redis.call('GET', KEYS[4]) or '-1')
+  local mine = tonumber(ARGV[4])
+  if shared > mine or shared < 0 then
+    if ARGV[5] == '1' then
+      return {0, 0}
+    end
+    if shared > mine then
+      status = 2
+    end
+  end
+  if mine > shared then
+    redis.call('SET', KEYS[4], ARGV[4])
+  end
+end
 local hits = 0
 if ARGV[3] ~= '0' then
   hits = redis.call('INCRBY', KEYS[3], 1)
   redis.call('EXPIRE', KEYS[3], ARGV[3], 'NX')
 end
-for i = 4, #KEYS do
+for i = 5, #KEYS do
   redis.call('INCR', KEYS[i])
   redis.call('EXPIRE', KEYS[i], ARGV[1], 'NX')
 end
 if ARGV[2] ~= '' then
   redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[1])
 end
-redis.call('SADD', KEYS[1], unpack(ARGV, 4))
-return hits
+redis.call('SADD', KEYS[1], unpack(ARGV, 6))
+return {status, hits}
 """
 
 
@@ -136,23 +158,39 @@ def _meter(client):
     return script
 
 
-def record(use: Use, limit: FixedWindow | None = None) -> int:
-    """Count a use and, with `limit`, a hit of the key's rate limit: on Redis in one round
-    trip. The hits in the limit's window (0 without a limit, or when the cache fails: the
-    API stays up, uncounted and unlimited, and says so in the log)."""
+def record(use: Use, limit: FixedWindow | None = None, check: lookup.Check | None = None) -> int:
+    """Count a use and, with `limit`, a hit of the key's rate limit; with `check`, check that
+    the record the key was read from is current: on Redis all in one round trip. The hits in
+    the limit's window (0 without a limit, or when the cache fails: the API stays up,
+    uncounted and unlimited, and says so in the log). StaleRecord (nothing counted) when the
+    key came from a kept record that is out of date, or that Redis cannot vouch for."""
     backend = caches["default"]
     subject = f"key:{use.key_pk}"
     try:
         if isinstance(backend, RedisCache):
             raw = backend.make_key
             keys = [raw(PENDING), raw(f"usage:last:{use.key_pk}"), raw(limit._key(subject)) if limit else raw("-")]
+            keys.append(lookup.version_key(backend, check.workspace_id) if check else raw("-"))
             keys += [raw(f"usage:n:{counter}") for counter in use.counters()]
             seen = use.last_seen() if use.counts_request else ""
             window = str(limit.window + 1) if limit else "0"
-            return int(_meter(redis_client(backend))(keys=keys, args=[COUNTER_TTL, seen, window, *use.members()]))
+            version, cached = (str(check.version), "1" if check.cached else "0") if check else ("", "0")
+            args = [COUNTER_TTL, seen, window, version, cached, *use.members()]
+            status, hits = _meter(redis_client(backend))(keys=keys, args=args)
+            if status != 1 and check is not None:
+                lookup.records.forget(check.workspace_id)
+                if status == 0:
+                    raise lookup.StaleRecord
+            return int(hits)
         use.apply(backend)
+    except lookup.StaleRecord:
+        raise
     except Exception:
         log.warning("Key usage was not counted: the cache cannot be written.", exc_info=True)
+        if check is not None:
+            lookup.records.pause()  # unverifiable now: read keys from the database a while
+            if check.cached:
+                raise lookup.StaleRecord from None
         return 0
     return limit.incr(subject) if limit else 0
 

@@ -11,6 +11,7 @@ from core.parsers import refuse_bad_query
 from workspaces.models import Membership, Project, Workspace
 
 from .authentication import ApiKeyAuthentication
+from .lookup import StaleRecord
 from .models import ApiKey
 from .permissions import ScopePermission
 from .throttling import RATE_LIMITED, ApiKeyRateThrottle
@@ -33,9 +34,22 @@ class ScopedViewSet(viewsets.ViewSet):
     workspace: Workspace  # settled on authentication
     membership: Membership | None = None
 
+    # The key may come from a record this process kept (`apikeys.lookup`): the rate limit's
+    # round trip checks it is current, before any handler runs.
+    checks_key_records = True
+
     def initial(self, request, *args, **kwargs):
         refuse_bad_query(request)  # query strings are text from outside, like bodies (see `parsers`)
-        super().initial(request, *args, **kwargs)
+        try:
+            super().initial(request, *args, **kwargs)
+        except (StaleRecord, exceptions.PermissionDenied, exceptions.NotFound):
+            # Refused, or let through, on a kept record that the round trip found out of date:
+            # settled again on the database's, from the start.
+            if not getattr(getattr(request, "_auth", None), "cached", False):
+                raise
+            request.key_records_stale = True
+            del request._user, request._auth
+            super().initial(request, *args, **kwargs)
 
     def perform_authentication(self, request):
         # DRF's `initial` authenticates, then checks permissions: the workspace is settled

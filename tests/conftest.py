@@ -124,12 +124,19 @@ def make_key(db):
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
-    """Rate-limit counters and the like never leak from one test into the next."""
+    """Rate-limit counters, kept key records and the like never leak from one test into the next."""
     from django.core.cache import cache
 
-    cache.clear()
+    from apikeys import lookup, models
+
+    def clear():
+        cache.clear()
+        lookup.records = lookup.Records()
+        models._last_noted.clear()
+
+    clear()
     yield
-    cache.clear()
+    clear()
 
 
 def _no_delay_setup(handler, _setup=basehttp.WSGIRequestHandler.setup):

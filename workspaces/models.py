@@ -79,6 +79,9 @@ class Workspace(models.Model):
     public_id = models.CharField(max_length=32, unique=True, default=new_public_id, editable=False)
     created = models.DateTimeField(auto_now_add=True)
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="workspaces")
+    # Raised after every committed change to what the workspace's keys may do: servers keep
+    # a key's record only while it is this version (`apikeys.records`).
+    key_version = models.BigIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["name"]

@@ -1,0 +1,305 @@
+"""Kept key records (`apikeys.lookup`) on a real Redis: no query and one round trip per request
+once a process has read a key, and every change applies on the next request, in a process that
+did not make it too (its own records are then not dropped by the change: only the shared
+version tells it), including the classic race of a read before a change and a keep after it.
+"""
+
+import socket
+from datetime import timedelta
+
+import pytest
+from django.core.cache import caches
+from django.db import connection
+from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from apikeys import lookup
+from apikeys.models import ApiKey
+from apikeys.services import api_key_disable, api_key_revoke
+from tests.factories import FolderFactory, ProjectFactory
+from tests.keys import roll_key, update_key
+from tests.parallel import own_redis_database
+from workspaces.actors import Actor
+from workspaces.models import Plan, Workspace
+from workspaces.services import folder_delete
+
+pytestmark = pytest.mark.django_db
+
+EVERY_SCOPE_BUT_KEYS = "workspace:read project:read project:update image:read image:create version:read".split()
+
+
+def redis_up() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def redis(settings):
+    """A real Redis as the shared cache (a database of this test worker's own), emptied."""
+    if not redis_up():
+        pytest.skip("needs Redis on 127.0.0.1:6379")
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": own_redis_database("redis://127.0.0.1:6379/13"),
+        }
+    }
+    caches["default"].clear()
+    lookup.records = lookup.Records()
+    yield caches["default"]
+    caches["default"].clear()
+
+
+@pytest.fixture
+def trips(redis, monkeypatch):
+    """The commands sent to Redis, in order."""
+    from core.throttling import redis_client
+
+    sent: list[str] = []
+    client = redis_client(redis)
+    send = client.execute_command
+    monkeypatch.setattr(client, "execute_command", lambda *a, **k: (sent.append(a[0]), send(*a, **k))[1])
+    return sent
+
+
+def get(client, secret, path="/acme"):
+    return client.get(path, HTTP_AUTHORIZATION=f"Bearer {secret}")
+
+
+@pytest.fixture
+def elsewhere(monkeypatch, django_capture_on_commit_callbacks):
+    """Make a change as another server would: committed (its version raised and published),
+    but this process's records are not dropped by it."""
+
+    class Elsewhere:
+        def __enter__(self):
+            self.patch = pytest.MonkeyPatch()
+            self.patch.setattr(lookup.Records, "forget", lambda self, workspace_id=None: None)
+            self.commits = django_capture_on_commit_callbacks(execute=True)
+            self.commits.__enter__()
+            return self
+
+        def __exit__(self, *exc):
+            self.commits.__exit__(*exc)
+            self.patch.undo()
+
+    return Elsewhere()
+
+
+@pytest.mark.parametrize("shape", ["full access", "every scope, 50 folders"])
+def test_the_steady_state_is_no_query_and_one_round_trip(client, enterprise, make_key, trips, shape):
+    if shape == "full access":
+        _, secret = make_key(enterprise)
+    else:
+        folders = [FolderFactory(workspace=enterprise).pk for _ in range(50)]
+        _, secret = make_key(enterprise, scopes=EVERY_SCOPE_BUT_KEYS, folder_ids=folders)
+    assert get(client, secret).status_code == 200  # read from the database (and lastUsedAt written)
+    trips.clear()
+    for _ in range(3):
+        with CaptureQueriesContext(connection) as queries:
+            assert get(client, secret, "/").status_code == 200
+        assert queries.captured_queries == []
+    assert trips == ["EVALSHA"] * 3  # the rate limit, the usage and the record's version: one script
+
+
+def test_a_process_reads_a_key_once_then_keeps_it(client, enterprise, make_key, trips):
+    _, secret = make_key(enterprise)
+    get(client, secret, "/")
+    lookup.records.forget()  # a process that has not served it
+    with CaptureQueriesContext(connection) as first:
+        assert get(client, secret, "/").status_code == 200
+    with CaptureQueriesContext(connection) as second:
+        assert get(client, secret, "/").status_code == 200
+    assert [q["sql"].split()[0] for q in first.captured_queries] == ["SELECT"]
+    assert second.captured_queries == []
+
+
+def test_an_unknown_key_costs_one_query_every_time_and_is_never_kept(client, enterprise, make_key, redis):
+    key, secret = make_key(enterprise)
+    unknown = secret.replace(key.key_id, "zzzzzzzzzzzz")
+    from apikeys import keyformat
+
+    body = unknown[: -keyformat.CHECKSUM_LENGTH]
+    unknown = body + keyformat.checksum(body)
+    for _ in range(2):
+        with CaptureQueriesContext(connection) as queries:
+            assert get(client, unknown, "/").status_code == 401
+        assert len(queries.captured_queries) == 1
+    assert all(name[2] != "zzzzzzzzzzzz" for name in lookup.records.rows)
+
+
+CASES = [
+    "scopes taken away",
+    "scopes given",
+    "disabled",
+    "revoked",
+    "deleted",
+    "limited to another folder",
+    "its folder deleted",
+    "an IP allowlist",
+    "the workspace renamed",
+    "the workspace deleted",
+    "rolled without grace",
+    "its replacement's scopes, in grace",
+]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_a_change_made_by_another_server_applies_on_the_next_request(client, enterprise, make_key, redis, elsewhere, case):
+    folder = FolderFactory(workspace=enterprise)
+    other = FolderFactory(workspace=enterprise)
+    ProjectFactory(workspace=enterprise, slug="cats", folder=folder)
+    scopes = ["project:read"] if case == "scopes given" else ["workspace:read", "project:read"]
+    key, secret = make_key(enterprise, scopes=scopes, folder_ids=[folder.pk])
+    path = "/acme"
+    replacement = None
+    if case == "its replacement's scopes, in grace":
+        replacement, _ = roll_key(key=key, grace=timedelta(hours=1))
+    expected_before = 403 if case == "scopes given" else 200
+    for _ in range(2):
+        assert get(client, secret, path).status_code == expected_before
+    with elsewhere:
+        match case:
+            case "scopes taken away":
+                update_key(key=key, scopes=["project:read"])
+                expected = 403
+            case "scopes given":
+                update_key(key=key, scopes=["project:read", "workspace:read"])
+                expected = 200
+            case "disabled":
+                api_key_disable(key=key, actor=Actor())
+                expected = 401
+            case "revoked":
+                api_key_revoke(key=key, actor=Actor())
+                expected = 401
+            case "deleted":
+                ApiKey.objects.get(pk=key.pk).delete()
+                expected = 401
+            case "limited to another folder":
+                update_key(key=key, folder_ids=[other.pk])
+                path, expected = "/acme/cats", 404
+            case "its folder deleted":
+                folder_delete(folder=folder, actor=Actor())
+                path, expected = "/acme/cats", 404
+            case "an IP allowlist":
+                update_key(key=key, allowed_ips=["10.0.0.0/8"])
+                expected = 403
+            case "the workspace renamed":
+                workspace = Workspace.objects.get(pk=enterprise.pk)
+                workspace.url = "acme-renamed"
+                workspace.save()
+                expected = 404
+            case "the workspace deleted":
+                Workspace.objects.get(pk=enterprise.pk).delete()
+                expected = 401
+            case "rolled without grace":
+                roll_key(key=key)
+                expected = 401
+            case "its replacement's scopes, in grace":
+                update_key(key=replacement, scopes=["project:read"])
+                expected = 403
+    if case in ("its folder deleted", "limited to another folder"):
+        assert get(client, secret, "/acme").status_code == 200
+    assert get(client, secret, path).status_code == expected
+
+
+def test_expiry_passing_needs_no_change_at_all(client, enterprise, make_key, redis, monkeypatch):
+    key, secret = make_key(enterprise, expires_at=timezone.now() + timedelta(days=1))
+    assert get(client, secret).status_code == 200
+    later = key.expires_at + timedelta(seconds=1)
+    monkeypatch.setattr(timezone, "now", lambda: later)
+    response = get(client, secret)
+    assert response.status_code == 401 and "expired" in response.json()["error"]["message"]
+
+
+def test_a_read_before_a_revoke_commits_and_kept_after_it_is_never_served_again(
+    client, enterprise, make_key, redis, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The classic race, interleaved on purpose: the request reads the key from the database,
+    the revoke commits and publishes, then the request keeps what it read."""
+    key, secret = make_key(enterprise)
+    fetch = lookup.RequestLookup.fetch
+    raced = []
+
+    def read_then_revoke(self, connection_, value):
+        row = fetch(self, connection_, value)
+        if not raced:
+            raced.append(row)
+            with django_capture_on_commit_callbacks(execute=True):
+                api_key_revoke(key=ApiKey.objects.get(pk=key.pk), actor=Actor())
+        return row  # read before the revoke; `find_for_request` keeps it after
+
+    monkeypatch.setattr(lookup.RequestLookup, "fetch", read_then_revoke)
+    # Concurrent with the revoke, so it may still be served; but its record is not kept.
+    assert get(client, secret).status_code == 200
+    assert raced and not lookup.records.rows
+    for _ in range(2):
+        response = get(client, secret)
+        assert response.status_code == 401 and "revoked" in response.json()["error"]["message"]
+
+
+def test_a_kept_record_is_not_trusted_once_redis_lost_the_versions(client, enterprise, make_key, redis, elsewhere):
+    key, secret = make_key(enterprise)
+    assert get(client, secret).status_code == 200
+    with elsewhere:
+        api_key_disable(key=key, actor=Actor())
+    redis.clear()  # a Redis restart: versions gone, as if the disable was never published
+    with CaptureQueriesContext(connection) as queries:
+        assert get(client, secret).status_code == 401
+    assert queries.captured_queries  # read from the database again
+
+
+def test_records_older_than_their_max_age_are_read_again(client, enterprise, make_key, redis, monkeypatch):
+    _, secret = make_key(enterprise)
+    get(client, secret)
+    monkeypatch.setattr(lookup, "RECORD_MAX_AGE", -1.0)
+    with CaptureQueriesContext(connection) as queries:
+        assert get(client, secret, "/").status_code == 200
+    assert len(queries.captured_queries) == 1
+
+
+def test_without_redis_every_request_reads_its_key(client, enterprise, make_key, redis, settings):
+    """Redis unreachable: the key is read from the database on every request (one query) and
+    refused when it must be; the counts and limits fail open, as documented."""
+    key, secret = make_key(enterprise)
+    assert get(client, secret).status_code == 200  # kept
+    down = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}}
+    with override_settings(CACHES=down):
+        for _ in range(2):
+            with CaptureQueriesContext(connection) as queries:
+                assert get(client, secret, "/").status_code == 200
+            assert len([q for q in queries.captured_queries if "key_id" in q["sql"]]) == 1
+        api_key_revoke(key=key, actor=Actor())
+        assert get(client, secret, "/").status_code == 401
+
+
+def test_neither_the_records_nor_redis_hold_a_secret(client, enterprise, make_key, redis):
+    key, secret = make_key(enterprise)
+    get(client, secret)
+    get(client, secret)
+    kept = repr(lookup.records.rows)
+    assert secret not in kept and secret[4:] not in kept
+    from core.throttling import redis_client
+
+    stored = redis_client(redis)
+    for name in stored.scan_iter():
+        value = stored.dump(name) or b""
+        for text in (secret, secret.split("_")[-1], key.digest):
+            assert text.encode() not in name and text.encode() not in value
+
+
+def test_a_plan_change_is_a_change_too(client, enterprise, make_key, redis, elsewhere):
+    _, secret = make_key(enterprise, scopes=["workspace:read"])
+    for _ in range(2):
+        assert get(client, secret).json()["workspace"]["plan"] == Plan.ENTERPRISE
+    version = Workspace.objects.get(pk=enterprise.pk).key_version
+    with elsewhere:
+        workspace = Workspace.objects.get(pk=enterprise.pk)
+        workspace.plan = Plan.FREE
+        workspace.save()
+    assert Workspace.objects.get(pk=enterprise.pk).key_version == version + 1
+    assert get(client, secret).json()["workspace"]["plan"] == Plan.FREE
