@@ -96,9 +96,7 @@ def usable(key: ApiKey, *, ip: str | None, cached: bool = False) -> ApiKey:
                 raise InvalidToken(ROLLED, ROLLED_HINT)
             if getattr(key, "cached", False):  # the request's check covers both records
                 replacement.cached = True  # type: ignore[attr-defined]
-                replacement.workspace.key_version = min(
-                    key.workspace.key_version, replacement.workspace.key_version
-                )
+                replacement.workspace.key_version = min(key.workspace.key_version, replacement.workspace.key_version)
             key = replacement
             continue
         if state != KeyState.ACTIVE:

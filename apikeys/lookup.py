@@ -43,8 +43,7 @@ from functools import partial
 
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
-from django.db import transaction
-from django.db import connections, router
+from django.db import connections, router, transaction
 from django.db.models import F
 
 from core.throttling import redis_client

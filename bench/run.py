@@ -142,6 +142,10 @@ import json, sys
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from redis.connection import AbstractConnection
+sent = []
+send = AbstractConnection.send_packed_command
+AbstractConnection.send_packed_command = lambda self, *a, **k: (sent.append(1), send(self, *a, **k))[1]
 scenarios = json.loads(sys.stdin.read())
 client = Client(HTTP_HOST="127.0.0.1")
 out = {}
@@ -149,12 +153,13 @@ for label, path, headers in scenarios:
     extra = {"HTTP_" + k.upper().replace("-", "_"): v for k, v in headers.items()}
     for _ in range(3):
         client.get(path, **extra)  # warm: lastUsedAt written, caches filled
+    sent.clear()
     with CaptureQueriesContext(connection) as captured:
         for _ in range(20):
             client.get(path, **extra)
     sql = [q["sql"].lstrip().split(" ", 1)[0].upper() for q in captured.captured_queries]
     writes = sum(1 for s in sql if s in {"INSERT", "UPDATE", "DELETE"})
-    out[label] = {"queries": len(sql) / 20, "writes": writes / 20}
+    out[label] = {"queries": len(sql) / 20, "writes": writes / 20, "trips": len(sent) / 20}
 print(json.dumps(out))
 """
 
@@ -373,18 +378,23 @@ def write_report(args, results, counts, main_scenarios, sizes) -> None:
         "- Load: `wrk -t1 -c4` (persistent connections) for each run; the scenarios are interleaved; each cell is "
         "the median of the repetitions, with min–max in brackets.",
         "- CPU per request: the gunicorn workers' user + system time (from /proc) over the requests served.",
-        "- Queries and writes per request: counted in-process on the same database (20 requests after 3 warm-up ones).",
+        "- CPU over (a): a request's CPU beyond the same view's without authentication, what the checks cost.",
+        "- Queries, writes and Redis round trips per request: counted in-process on the same database and Redis "
+        "(20 requests after 3 warm-up ones).",
         "",
-        "| scenario | requests/s | ÷ (a) | ÷ (b) | ÷ (c) | p50 ms | p99 ms | CPU µs/request | queries | writes |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| scenario | requests/s | ÷ (a) | ÷ (b) | ÷ (c) | p50 ms | p99 ms | CPU µs/request | CPU over (a) µs "
+        "| queries | writes | Redis trips |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    cpu_a = statistics.median(results["(a) no authentication"].cpu_us)
     for label, result in results.items():
         count = counts.get(label, {})
         rps = med[label]
         lines.append(
             f"| {label} | {median_range(result.rps, '{:.0f}')} | {rps / a:.2f} | {rps / b:.2f} | {rps / c:.2f} | "
             f"{median_range(result.p50, '{:.2f}')} | {median_range(result.p99, '{:.2f}')} | "
-            f"{median_range(result.cpu_us, '{:.0f}')} | {count.get('queries', '–')} | {count.get('writes', '–')} |"
+            f"{median_range(result.cpu_us, '{:.0f}')} | {statistics.median(result.cpu_us) - cpu_a:.0f} | "
+            f"{count.get('queries', '–')} | {count.get('writes', '–')} | {count.get('trips', '–')} |"
         )
     errors = {label: r.errors for label, r in results.items() if r.errors and "(e)" not in label}
     lines += ["", f"Non-2xx answers outside the (e) scenarios: {errors or 'none'}.", ""]
