@@ -96,6 +96,15 @@ class Workspace(models.Model):
     def __str__(self) -> str:
         return self.url
 
+    def save(self, *args, **kwargs):
+        # `key_version` only grows, raised in SQL: an instance read before a raise (an admin
+        # form, say) must not write its older value back.
+        if not self._state.adding and kwargs.get("update_fields") is None:
+            kwargs["update_fields"] = [
+                f.name for f in self._meta.concrete_fields if not f.primary_key and f.name != "key_version"
+            ]
+        super().save(*args, **kwargs)
+
     @property
     def publishable_key(self) -> str:
         return f"rf_{self.public_id}"

@@ -304,3 +304,16 @@ def test_a_plan_change_is_a_change_too(client, enterprise, make_key, redis, else
         workspace.save()
     assert Workspace.objects.get(pk=enterprise.pk).key_version == version + 1
     assert get(client, secret).json()["workspace"]["plan"] == Plan.FREE
+
+
+def test_saving_a_workspace_read_before_a_change_never_lowers_its_version(enterprise, make_key, redis, elsewhere):
+    key, _ = make_key(enterprise)
+    read_before = Workspace.objects.get(pk=enterprise.pk)
+    with elsewhere:
+        api_key_disable(key=key, actor=Actor())
+    raised = Workspace.objects.get(pk=enterprise.pk).key_version
+    with elsewhere:
+        read_before.name = "Acme Renamed"
+        read_before.save()
+    after = Workspace.objects.get(pk=enterprise.pk)
+    assert after.name == "Acme Renamed" and after.key_version == raised + 1
