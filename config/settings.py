@@ -134,10 +134,11 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
 DATABASES["default"]["CONN_MAX_AGE"] = _read("CONN_MAX_AGE", env.int, 0 if DEBUG else 60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"].endswith("postgresql"):
-    # Values bound by the server, which lets psycopg prepare a query run five times on a
-    # connection: PostgreSQL then plans the hot reads once, not on every request. (Behind
-    # PgBouncer in transaction mode this needs PgBouncer 1.21 or later.)
-    DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = True
+    # Values bound by the server, and psycopg preparing a query once a connection ran it five
+    # times (Django turns that off unless `prepare_threshold` is set): PostgreSQL then plans
+    # the hot reads once per connection, not on every request. (Behind PgBouncer in
+    # transaction mode this needs PgBouncer 1.21 or later, with max_prepared_statements set.)
+    DATABASES["default"].setdefault("OPTIONS", {}).update(server_side_binding=True, prepare_threshold=5)
 CACHES = {"default": _url("CACHE_URL", "locmemcache://", CACHE_SCHEMES, env.cache_url_config)}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

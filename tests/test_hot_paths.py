@@ -125,3 +125,14 @@ def test_the_admin_lists_take_the_same_queries_for_few_keys_and_many(client, ent
     few = count()
     add(60)
     assert count() == few
+
+
+def test_postgresql_plans_a_repeated_read_once_per_connection(client, world):
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL (run with DATABASE_URL=postgres://...)")
+    for _ in range(7):
+        assert client.get("/acme/cats", HTTP_AUTHORIZATION=f"Bearer {world['full']}").status_code == 200
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in cursor.fetchall()]
+    assert any("workspaces_project" in sql for sql in prepared), prepared

@@ -86,6 +86,20 @@ def test_redis_cache_url_uses_djangos_redis_backend():
     assert result.stdout.strip().splitlines()[-1] == "django.core.cache.backends.redis.RedisCache"
 
 
+def test_postgresql_binds_values_on_the_server_and_prepares_repeated_queries():
+    """psycopg prepares a query a connection ran five times (Django's default is never): the
+    hot reads are planned once per connection."""
+    result = manage(
+        "shell",
+        "-c",
+        "from django.conf import settings; o = settings.DATABASES['default']['OPTIONS']; "
+        "print(o['server_side_binding'], o['prepare_threshold'])",
+        DEBUG="true",
+        DATABASE_URL="postgres://nobody@127.0.0.1:1/never",
+    )
+    assert result.stdout.strip().splitlines()[-1] == "True 5", result.stderr
+
+
 HEADERS_SCRIPT = """
 import json
 from django.test import Client
