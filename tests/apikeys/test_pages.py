@@ -503,3 +503,34 @@ class TestActivity:
         first = signed_in.get(url("activity")).content.decode()
         assert "Page 1 of 2" in first and "?page=2" in first
         assert signed_in.get(url("activity") + "?page=2").status_code == 200
+
+
+def test_a_key_row_escapes_every_value_it_shows():
+    """The key table's row tag writes HTML itself: every value goes through escaping, in text
+    and in attributes alike."""
+    from datetime import UTC, datetime
+
+    from apikeys import usage
+    from apikeys.templatetags.keytags import key_row
+
+    hostile = "<script>alert(1)</script>\"'&"
+    when = datetime(2026, 12, 1, 12, tzinfo=UTC)
+    row = {
+        "key": {
+            "name": hostile, "key_id": "abc123def456", "prefix": "sak_abc123def456", "disabled": False,
+            "protected": True, "created": when, "last_used_at": when, "last_used_ip": "10.0.0.1",
+        },
+        "url": "/app/acme/settings/api-keys/abc123def456",
+        "badges": [(hostile, "new")],
+        "access": f"Scoped: folders {hostile}",
+        "listed": [("Description", hostile)],
+        "by_user": hostile,
+        "by_key": None,
+        "grace_until": when,
+        "usage": usage.empty(when),
+    }  # fmt: skip
+    html = key_row(row, enterprise=True, reason=hostile)
+    assert "<script>" not in html and "'&" not in html and "\"'" not in html
+    escaped = "&lt;script&gt;alert(1)&lt;/script&gt;&quot;&#x27;&amp;"
+    assert html.count(escaped) == 12  # the name 4 times, badge, access, listed, creator, the reason 4 times
+    assert f'aria-label="Edit {escaped}"' in html
