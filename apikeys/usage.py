@@ -90,9 +90,10 @@ class Use:
     def last_seen(self) -> str:
         return json.dumps({"ip": self.ip, "ua": self.user_agent, "at": self.at.isoformat()})
 
-    def members(self) -> list[str]:
-        """The pending-set entries of this use: its counters, and its last-seen entry."""
-        counters = self.counters()
+    def members(self, counters: list[str] | None = None) -> list[str]:
+        """The pending-set entries of this use: its counters (as `counters()` made them, when
+        given), and its last-seen entry."""
+        counters = self.counters() if counters is None else counters
         return [*counters, f"last:{self.key_pk}"] if self.counts_request else counters
 
     def apply(self, cache) -> None:
@@ -110,13 +111,14 @@ class Use:
 
 # On Redis a request's rate-limit hit, its usage and the check of its key's record (see
 # `lookup`) are one script: one command, one round trip. KEYS: the pending set, the last-seen
-# entry, the rate-limit counter, the workspace's shared key version, then the usage counters.
-# ARGV: the counters' lifetime, the last-seen value ('' for none), the rate-limit window ('0':
-# no limit), the record's version ('' for no check), '1' if the record was kept (else read
-# from the database for this request), then the pending-set entries. Returns {status, hits}:
-# status 1, the record is current; 0, a kept record is stale or unverifiable (nothing was
-# counted); 2, a record just read is behind a change that committed since (counted; served
-# once, not kept).
+# entry, the rate-limit counter, the workspace's shared key version. ARGV: the counters'
+# lifetime, the last-seen value ('' for none), the rate-limit window ('0': no limit), the
+# record's version ('' for no check), '1' if the record was kept (else read from the database
+# for this request), the usage counters' key prefix, how many counters, then the pending-set
+# entries: the counters (each counter's key is the prefix and its entry), then the last-seen
+# entry if any. Returns {status, hits}: status 1, the record is current; 0, a kept record is
+# stale or unverifiable (nothing was counted); 2, a record just read is behind a change that
+# committed since (counted; served once, not kept).
 METER = """
 local status = 1
 if ARGV[4] ~= '' then
@@ -139,16 +141,26 @@ if ARGV[3] ~= '0' then
   hits = redis.call('INCRBY', KEYS[3], 1)
   redis.call('EXPIRE', KEYS[3], ARGV[3], 'NX')
 end
-for i = 5, #KEYS do
-  redis.call('INCR', KEYS[i])
-  redis.call('EXPIRE', KEYS[i], ARGV[1], 'NX')
+for i = 8, 7 + tonumber(ARGV[7]) do
+  local counter = ARGV[6] .. ARGV[i]
+  redis.call('INCR', counter)
+  redis.call('EXPIRE', counter, ARGV[1], 'NX')
 end
 if ARGV[2] ~= '' then
   redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[1])
 end
-redis.call('SADD', KEYS[1], unpack(ARGV, 6))
+redis.call('SADD', KEYS[1], unpack(ARGV, 8))
 return {status, hits}
 """
+
+
+def _counter_prefix(backend: RedisCache) -> str:
+    """What `make_key` puts before a usage counter's entry (with Django's default key function,
+    a prefix: `_entry` and this agree, as tests/apikeys/test_usage.py checks)."""
+    prefix = getattr(backend, "usage_counter_prefix", None)
+    if prefix is None:
+        prefix = backend.usage_counter_prefix = backend.make_key("usage:n:")  # type: ignore[attr-defined]
+    return prefix
 
 
 def _meter(client):
@@ -171,11 +183,12 @@ def record(use: Use, limit: FixedWindow | None = None, check: lookup.Check | Non
             raw = backend.make_key
             keys = [raw(PENDING), raw(f"usage:last:{use.key_pk}"), raw(limit._key(subject)) if limit else raw("-")]
             keys.append(lookup.version_key(backend, check.workspace_id) if check else raw("-"))
-            keys += [raw(f"usage:n:{counter}") for counter in use.counters()]
+            counters = use.counters()
+            members = use.members(counters)
             seen = use.last_seen() if use.counts_request else ""
             window = str(limit.window + 1) if limit else "0"
             version, cached = (str(check.version), "1" if check.cached else "0") if check else ("", "0")
-            args = [COUNTER_TTL, seen, window, version, cached, *use.members()]
+            args = [COUNTER_TTL, seen, window, version, cached, _counter_prefix(backend), len(counters), *members]
             status, hits = _meter(redis_client(backend))(keys=keys, args=args)
             if status != 1 and check is not None:
                 lookup.records.forget(check.workspace_id)

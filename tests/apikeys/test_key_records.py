@@ -317,3 +317,24 @@ def test_saving_a_workspace_read_before_a_change_never_lowers_its_version(enterp
         read_before.save()
     after = Workspace.objects.get(pk=enterprise.pk)
     assert after.name == "Acme Renamed" and after.key_version == raised + 1
+
+
+def test_the_round_trip_counts_usage_that_a_flush_moves_to_rows(client, enterprise, make_key, redis):
+    from apikeys import usage
+    from apikeys.models import KeyUsage
+
+    key, secret = make_key(enterprise, scopes=["workspace:read"])
+    for _ in range(3):
+        assert (
+            get(
+                client,
+                secret,
+                "/acme",
+            ).status_code
+            == 200
+        )
+    assert usage._counter_prefix(redis) + "7:20261204:" == redis.make_key("usage:n:7:20261204:")
+    assert usage.move({key.pk}).requests == 3
+    counted = dict(KeyUsage.objects.filter(api_key=key).values_list("scope", "requests"))
+    assert counted == {usage.TOTAL: 3, "workspace:read": 3}
+    assert ApiKey.objects.get(pk=key.pk).last_used_ip == "127.0.0.1"
