@@ -4,7 +4,7 @@ from functools import cache
 from django.conf import settings
 from django.db import connections, models
 from django.db.models import Q
-from django.db.models.expressions import RawSQL
+from django.db.models.expressions import Combinable, RawSQL
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -314,7 +314,7 @@ class KeyUsage(models.Model):
 
 
 @cache
-def _row_expressions(alias: str) -> dict[str, models.Expression]:
+def _row_expressions(alias: str) -> dict[str, Combinable]:
     """What `ApiKeyQuerySet.rows()` reads besides a key's own columns (every one but its digest),
     built once per database. The folder and owner ids are two correlated subqueries in
     SQL (one aggregate per vendor, as in `lookup`): as ORM subqueries, building and compiling
