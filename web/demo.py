@@ -27,7 +27,7 @@ from workspaces.models import (
     Version,
     Workspace,
 )
-from workspaces.services import image_annotate, image_create
+from workspaces.services import image_annotate, image_create, version_generate
 
 User = get_user_model()
 
@@ -143,11 +143,12 @@ def _seed_project(workspace: Workspace, folders: dict[str, Folder], spec) -> Non
             "deleted_by": "",
         },
     )
-    images = _seed_images(project, labels)
-    version, _ = Version.objects.update_or_create(
-        project=project, number=1, defaults={"name": "demo", "deleted_at": None, "deleted_by": ""}
-    )
-    version.images.set(images)
+    _seed_images(project, labels)
+    version = project.versions.filter(number=1).first()
+    if version is None:
+        version = version_generate(project=project, settings={}, name="demo")
+    elif version.deleted_at is not None:  # back from the trash, as it was frozen
+        Version.objects.filter(pk=version.pk).update(deleted_at=None, deleted_by="")
     if not Model.objects.filter(project=project, name=f"{slug}-v1").exists():
         model = Model(project=project, version=version, name=f"{slug}-v1", type="yolov8n")
         weights = hashlib.sha256(f"weights:{workspace.url}/{slug}".encode()).digest() * 32

@@ -112,7 +112,7 @@ class VersionAdmin(DeletesThroughServices):
     formfield_overrides = STORABLE_JSON
     list_display = ["project", "number", "name", "created"]
     search_fields = ["project__slug"]
-    raw_id_fields = ["project", "images"]
+    raw_id_fields = ["project"]
 
     def delete_one(self, obj, actor):
         services.version_delete(version=obj, actor=actor)

@@ -297,10 +297,12 @@ class VersionQuerySet(models.QuerySet):
 
 
 class Version(models.Model):
+    """A dataset version: its images frozen when it was generated (`VersionImage`), which
+    nothing done to the project's images afterwards changes."""
+
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="versions")
     number = models.PositiveIntegerField()
     name = models.CharField(max_length=100, blank=True)
-    images = models.ManyToManyField(Image, related_name="versions", blank=True)
     settings = models.JSONField(default=dict, blank=True, help_text="Preprocessing and augmentation asked for.")
     exports = models.JSONField(default=list, blank=True, help_text="The formats it has been exported in.")
     created = models.DateTimeField(auto_now_add=True)
@@ -318,6 +320,53 @@ class Version(models.Model):
 
     def __str__(self) -> str:
         return f"{self.project}/{self.number}"
+
+
+def blob_upload_to(blob: "Blob", filename: str) -> str:
+    return f"blobs/{blob.workspace_id}/{blob.sha256[:2]}/{filename}"
+
+
+class Blob(models.Model):
+    """An image's bytes as versions froze them: stored once per workspace by their SHA-256,
+    shared by every version that holds them, deleted with the last one."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    sha256 = models.CharField(max_length=64)
+    file = models.FileField(upload_to=blob_upload_to)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workspace", "sha256"], name="blob_unique_bytes_per_workspace")]
+
+    def __str__(self) -> str:
+        return self.sha256
+
+
+class VersionImage(models.Model):
+    """One image of a version, as it was when the version was generated: its bytes (a blob),
+    name, split, size, tags and annotation. `source_id` is the project image it came from
+    (its id in exports), kept when that image is deleted."""
+
+    version = models.ForeignKey(Version, on_delete=models.CASCADE, related_name="images")
+    source_id = models.PositiveBigIntegerField()
+    blob = models.ForeignKey(Blob, on_delete=models.PROTECT, related_name="+")
+    name = models.CharField(max_length=255)
+    split = models.CharField(max_length=10, choices=Split.choices)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    tags = models.JSONField(default=list, blank=True)
+    annotated = models.BooleanField(default=False)
+    annotation = models.JSONField(null=True, blank=True)
+    labels = models.JSONField(default=list, blank=True, help_text="The annotation's labels, sorted.")
+
+    class Meta:
+        ordering = ["split", "source_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["version", "source_id"], name="version_image_once"),
+            models.CheckConstraint(condition=Q(split__in=Split.values), name="version_image_split_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.version} image {self.source_id}"
 
 
 def weights_upload_to(model: "Model", filename: str) -> str:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.core.files.base import ContentFile
+from django.core.files.base import ContentFile, File
 from django.core.mail import EmailMessage
 from django.db import IntegrityError, transaction
 from django.db.models import Max
@@ -35,6 +35,7 @@ from .models import (
     RESERVED_PROJECT_SLUGS,
     SIGN_UP_LINK_LIFETIME,
     TRASH_RETENTION,
+    Blob,
     Folder,
     Image,
     Membership,
@@ -45,6 +46,7 @@ from .models import (
     Role,
     Split,
     Version,
+    VersionImage,
     Workspace,
 )
 
@@ -308,8 +310,10 @@ def project_delete(*, project: Project, actor: Actor) -> None:
     """Gone for good, with its files: the trash's purge (deleting through the API trashes)."""
     files = [i.file for i in project.images.all()] + [m.weights for m in project.models.all()]
     _record(Done.DELETE, project.workspace, actor, f"project {project.name} ({project.slug})", project=project.pk)
+    held = list(VersionImage.objects.filter(version__project=project).values_list("blob_id", flat=True))
     project.delete()
     _delete_files_on_commit(files)
+    _drop_unused_blobs(held)
 
 
 def project_trash(*, project: Project, actor: Actor) -> Project:
@@ -496,15 +500,61 @@ def images_delete(*, images: Sequence[Image], actor: Actor) -> list[int]:
 
 @transaction.atomic
 def version_generate(*, project: Project, settings: dict, name: str = "") -> Version:
-    """Snapshot the project's images as its next version."""
+    """The project's next version: each of its images frozen as it is now (bytes, name, split,
+    size, tags, annotation), so that nothing done to the images later changes the version."""
+    # The workspace's row first: versions of its projects share blobs, made one at a time.
+    list(Workspace.objects.select_for_update().filter(pk=project.workspace_id).values_list("pk", flat=True))
     project = Project.objects.select_for_update().get(pk=project.pk)
-    if not project.images.exists():
+    images = list(project.images.order_by("pk"))
+    if not images:
         # The SDK waits for a version of no images as for one still generating: forever.
         raise InvalidValue("The project has no images to put in a version; upload some first.")
     number = (project.versions.aggregate(m=Max("number"))["m"] or 0) + 1
     version = Version.objects.create(project=project, number=number, name=name, settings=settings)
-    version.images.set(project.images.all())
+    blobs = _blobs_of(project.workspace_id, images)
+    VersionImage.objects.bulk_create(
+        VersionImage(
+            version=version, source_id=image.pk, blob=blobs[image.sha256], name=image.name, split=image.split,
+            width=image.width, height=image.height, tags=image.tags, annotated=image.annotated,
+            annotation=image.annotation, labels=image.labels,
+        )
+        for image in images
+    )  # fmt: skip
     return version
+
+
+def _blobs_of(workspace_id: int, images: Sequence[Image]) -> dict[str, Blob]:
+    """The blob of each image's bytes, by digest: the workspace's own where it has them, else
+    a copy of the image's file (removed again if the transaction does not commit)."""
+    found = {b.sha256: b for b in Blob.objects.filter(workspace_id=workspace_id, sha256__in={i.sha256 for i in images})}
+    written = []
+    try:
+        for image in images:
+            if image.sha256 in found:
+                continue
+            blob = Blob(workspace_id=workspace_id, sha256=image.sha256)
+            stored = image.file.name or ""
+            extension = stored.rsplit(".", 1)[-1] if "." in stored else "bin"
+            with image.file.open("rb") as source:
+                blob.file.save(f"{image.sha256}.{extension}", File(source), save=False)
+            written.append(blob.file.name or "")
+            blob.save()
+            found[image.sha256] = blob
+    except BaseException:
+        for name in written:
+            Blob._meta.get_field("file").storage.delete(name)  # type: ignore[attr-defined]
+        raise
+    return found
+
+
+def _drop_unused_blobs(blob_ids) -> None:
+    """Delete the blobs among these that no version holds any more (their files once committed)."""
+    unused = Blob.objects.filter(pk__in=set(blob_ids)).exclude(
+        pk__in=VersionImage.objects.filter(blob_id__in=set(blob_ids)).values("blob_id")
+    )
+    files = [b.file for b in unused]
+    unused.delete()
+    _delete_files_on_commit(files)
 
 
 @transaction.atomic
@@ -528,10 +578,13 @@ def version_restore(*, version: Version, actor: Actor) -> Version:
 
 @transaction.atomic
 def version_delete(*, version: Version, actor: Actor) -> None:
-    """Gone for good (its images stay): the trash's purge, and the admin."""
+    """Gone for good (the project's images stay), with the blobs no other version holds: the
+    trash's purge, and the admin."""
     workspace, subject, detail = _subject(version)
     _record(Done.DELETE, workspace, actor, subject, **detail)
+    held = list(version.images.values_list("blob_id", flat=True))
     version.delete()
+    _drop_unused_blobs(held)
 
 
 @transaction.atomic

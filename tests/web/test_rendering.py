@@ -6,8 +6,9 @@ import pytest
 from rest_framework import serializers
 
 from core.responses import respond
-from tests.factories import ImageFactory, ProjectFactory, VersionFactory
+from tests.factories import ImageFactory, ProjectFactory
 from web.api.serializers import ProjectSerializer, VersionSerializer
+from workspaces import services
 from workspaces.selectors import counted_projects, project_versions
 
 pytestmark = pytest.mark.django_db
@@ -31,8 +32,8 @@ def test_an_answer_missing_a_documented_field_fails_loudly():
 
 def test_the_hand_built_project_and_version_shapes_are_their_declared_fields(enterprise):
     project = ProjectFactory(workspace=enterprise)
-    version = VersionFactory(project=project)
-    version.images.add(ImageFactory(project=project))
+    ImageFactory(project=project)
+    version = services.version_generate(project=project, settings={})
     [counted] = counted_projects(enterprise.pk, None, project.slug)
     [listed] = project_versions(project.pk, version.number)
     listed.project = counted

@@ -2,7 +2,8 @@
 
 import pytest
 
-from tests.factories import FolderFactory, ImageFactory, ModelFactory, ProjectFactory, VersionFactory
+from tests.factories import FolderFactory, ImageFactory, ModelFactory, ProjectFactory
+from workspaces.services import version_generate
 
 
 @pytest.fixture
@@ -13,9 +14,8 @@ def world(enterprise):
     line = ProjectFactory(workspace=enterprise, slug="line", name="Line", folder=factory)
     loose = ProjectFactory(workspace=enterprise, slug="loose", name="Loose")
     image = ImageFactory(project=shelf, tags=["a"], split="train")
+    version = version_generate(project=shelf, settings={})  # version 1: this image alone
     ImageFactory(project=shelf, tags=["b"], split="valid", batch="nightly")
-    version = VersionFactory(project=shelf, number=1)
-    version.images.set([image])
     model = ModelFactory(project=shelf, name="best", version=version)
     return {
         "retail": retail,

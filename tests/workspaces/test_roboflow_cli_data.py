@@ -325,6 +325,22 @@ def test_image_delete(cli, world, enterprise):
     assert Project.objects.get(pk=world["project"].pk).classes == {"bottle": 1}
 
 
+def test_image_delete_leaves_generated_versions_as_they_were(cli, world, tmp_path):
+    """The client deletes through the workspace (`DELETE /acme/images`, no project): version 1
+    still holds the image, its boxes and its bytes."""
+    first = world["images"][0]
+    with first.file.open("rb") as stored:
+        original = stored.read()
+    assert "Deleted 1" in run(cli, world, "image", "delete", str(first.pk), "-p", "shelf")
+    got = json.loads(run(cli, world, "version", "get", "1", "-p", "shelf"))["version"]
+    assert got["images"] == 3 and got["splits"] == {"train": 2, "valid": 1, "test": 0}
+    where = tmp_path / "dataset"
+    run(cli, world, "version", "download", "acme/shelf/1", "-f", "coco", "-l", str(where))
+    assert (where / "train" / f"{first.pk}_aisle-1.png").read_bytes() == original
+    train = json.loads((where / "train" / "_annotations.coco.json").read_text())
+    assert sum(1 for a in train["annotations"] if a["image_id"] == first.pk) == 2  # its bottle and can
+
+
 def test_folder_commands(cli, world):
     folder = world["folder"]
     got = run(cli, world, "folder", "get", str(folder.pk))

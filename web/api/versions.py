@@ -16,8 +16,8 @@ from workspaces import exports, services
 from workspaces.actors import Actor
 from workspaces.annotations import Annotation
 from workspaces.models import (
-    Image,
     Version,
+    VersionImage,
 )
 
 from .base import (
@@ -98,13 +98,13 @@ class VersionViewSet(ResourceViewSet):
         found = self.get_version(project, version)
         if format not in exports.FORMATS:
             raise exceptions.NotFound(f"No export in {format!r}.")
-        images = Image.objects.filter(versions=found).order_by("split", "pk")
+        images = found.images.select_related("blob").order_by("split", "source_id")
         archive = exports.build_export(
             format=format,
             project_name=found.project.name,
             version=found.number,
             images=(export_image(image) for image in images.iterator(chunk_size=500)),
-            classes=sorted(found.project.classes),
+            classes=sorted({label for labels in found.images.values_list("labels", flat=True) for label in labels}),
         )
         name = f"{found.project.slug}-{found.number}-{format}.zip"
         response = FileResponse(archive, as_attachment=True, filename=name, content_type="application/zip")
@@ -122,15 +122,16 @@ class VersionViewSet(ResourceViewSet):
         return respond(TrashedResponse, {"deleted": True, **trash_fields(trashed)})
 
 
-def export_image(image: Image) -> exports.ExportImage:
+def export_image(image: VersionImage) -> exports.ExportImage:
+    """An image of a version as it was frozen, by the id of the image it came from."""
     boxes = Annotation.from_json(image.annotation).boxes if image.annotation else ()
     return exports.ExportImage(
-        id=image.pk,
+        id=image.source_id,
         name=image.name,
         split=image.split,
         width=image.width,
         height=image.height,
-        open=lambda: cast(BinaryIO, image.file.open("rb")),
+        open=lambda: cast(BinaryIO, image.blob.file.open("rb")),
         boxes=tuple(exports.ExportBox(b.label, b.x, b.y, b.width, b.height) for b in boxes),
         annotated=image.annotated,
     )
