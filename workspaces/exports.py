@@ -1,7 +1,9 @@
 """The zip of a dataset version, laid out as the `roboflow` client's `version.download(format)` unpacks it.
 
 Pure Python: the caller turns a version's images into `ExportImage`s and `build_export` writes
-a COCO, YOLO or Pascal VOC zip of their bounding boxes into a spooled temporary file. The
+a COCO, YOLO or Pascal VOC zip of their bounding boxes (detection projects), or a folder per
+class or a CSV of classes (`folder`, `multiclass`: classification projects), into a spooled
+temporary file. The
 output is deterministic (same inputs, same bytes): images in (split, id) order, fixed member
 times and attributes, no export time anywhere. Member names never come from user input
 unsanitized: an image is stored as `{id}_{sanitized basename}` inside its split's folder.
@@ -10,6 +12,7 @@ Boxes are clipped to their image; boxes that are not finite or have no area left
 Every image given is exported, whatever its `annotated` flag: choosing them is the caller's.
 """
 
+import csv
 import io
 import json
 import math
@@ -32,7 +35,10 @@ FORMATS = {  # format name -> layout
     "yolov9": "yolo",
     "yolov11": "yolo",
     "voc": "voc",
+    "folder": "folder",
+    "multiclass": "multiclass",
 }
+CLASSIFICATION_LAYOUTS = frozenset({"folder", "multiclass"})
 
 SPLITS = ("train", "valid", "test")
 SPOOL_MAX_SIZE = 32 * 1024 * 1024
@@ -42,6 +48,8 @@ MAX_KEPT_EXTENSION = 16  # a longer "extension" is not one worth keeping when a 
 FALLBACK_NAME = "image"
 README = "README.dataset.txt"
 COCO_ANNOTATIONS = "_annotations.coco.json"
+CLASSES_CSV = "_classes.csv"
+UNLABELED_NAME = "class"  # a class folder whose label has no safe character left
 
 # Extensions of the files an export writes next to the images: an image whose name ends in
 # one gets its dot replaced, so that it can never take the place of (or pass for) an annotation.
@@ -75,12 +83,40 @@ class ExportImage:
     open: Callable[[], BinaryIO]  # opens the stored image bytes
     boxes: tuple[ExportBox, ...]
     annotated: bool
+    classes: tuple[str, ...] = ()  # a classification project's labels of the image
 
 
 class UnknownFormat(ValueError):
     def __init__(self, format: str) -> None:
         super().__init__(f"Unknown export format {format!r}; supported formats: {', '.join(sorted(FORMATS))}.")
         self.format = format
+
+
+def formats_for(classification: bool) -> list[str]:
+    """The formats that carry a project's labels: classes for a classification project, boxes
+    for the others."""
+    return sorted(name for name, layout in FORMATS.items() if (layout in CLASSIFICATION_LAYOUTS) == classification)
+
+
+class FormatMismatch(ValueError):
+    """A known format that cannot carry this project's labels."""
+
+    def __init__(self, format: str, classification: bool) -> None:
+        kind = "classification" if classification else "object-detection"
+        super().__init__(
+            f"Format {format!r} does not carry the labels of a {kind} project; "
+            f"its formats: {', '.join(formats_for(classification))}."
+        )
+        self.format = format
+
+
+def check_format(format: str, *, classification: bool) -> None:
+    """UnknownFormat or FormatMismatch unless `format` exports this kind of project."""
+    layout = FORMATS.get(format)
+    if layout is None:
+        raise UnknownFormat(format)
+    if (layout in CLASSIFICATION_LAYOUTS) != classification:
+        raise FormatMismatch(format, classification)
 
 
 @dataclass(frozen=True)
@@ -125,13 +161,21 @@ def safe_file_name(image_id: int, name: str) -> str:
 
 
 def build_export(
-    *, format: str, project_name: str, version: int, images: Iterable[ExportImage], classes: Sequence[str]
+    *,
+    format: str,
+    project_name: str,
+    version: int,
+    images: Iterable[ExportImage],
+    classes: Sequence[str],
+    settings: dict | None = None,
+    generated: str = "",
 ) -> "tempfile.SpooledTemporaryFile[bytes]":
     """The zip of `images` in `format`, in a spooled temporary file at position 0.
 
     `classes` gives the class indexes (its positions); labels not in it follow in order of first
-    appearance. Raises UnknownFormat for a format not in FORMATS and ValueError for an image with
-    an unknown split, no size or an id already seen, all before anything is opened or written.
+    appearance. The README states `settings` (what the version was generated with) and when it
+    was `generated`. Raises UnknownFormat for a format not in FORMATS and ValueError for an image
+    with an unknown split, no size or an id already seen, all before anything is opened or written.
     """
     layout = FORMATS.get(format)
     if layout is None:
@@ -145,13 +189,17 @@ def build_export(
     try:
         with zipfile.ZipFile(spool, "w") as archive:
             writer = _Writer(archive)
-            writer.text(README, _readme(project_name, version, format, items, names))
+            writer.text(README, _readme(project_name, version, format, items, names, settings or {}, generated))
             if layout == "coco":
                 _write_coco(writer, project_name, version, items, names)
             elif layout == "yolo":
                 _write_yolo(writer, items, names)
-            else:
+            elif layout == "voc":
                 _write_voc(writer, items)
+            elif layout == "folder":
+                _write_folder(writer, items, names)
+            else:
+                _write_multiclass(writer, items, names)
         spool.seek(0)
     except BaseException:
         spool.close()
@@ -192,6 +240,10 @@ def _items(images: list[ExportImage], names: list[str]) -> list[_Item]:
                 index[box.label] = len(names)
                 names.append(box.label)
             boxes.append(_Box(index[box.label], box.label, x, y, width, height))
+        for label in image.classes:
+            if label not in index:
+                index[label] = len(names)
+                names.append(label)
         file = safe_file_name(image.id, image.name)
         stem = file.rsplit(".", 1)[0]  # as Ultralytics finds an image's label file
         items.append(_Item(image, file, stem, tuple(boxes)))
@@ -241,15 +293,31 @@ class _Writer:
             shutil.copyfileobj(source, target, COPY_CHUNK)
 
 
-def _readme(project_name: str, version: int, format: str, items: list[_Item], names: list[str]) -> str:
+def _readme(
+    project_name: str, version: int, format: str, items: list[_Item], names: list[str], settings: dict, generated: str
+) -> str:
     counts = {split: 0 for split in SPLITS}
+    per_class: dict[str, dict[str, int]] = {name: {split: 0 for split in SPLITS} for name in names}
     for item in items:
-        counts[item.image.split] += 1
+        split = item.image.split
+        counts[split] += 1
+        for label in [box.label for box in item.boxes] + list(item.image.classes):
+            per_class[label][split] += 1
     title = " ".join(project_name.split())  # one line, whatever the name holds
     per_split = ", ".join(f"{split}: {counts[split]}" for split in SPLITS)
-    return (
+    text = (
         f"{title} - version {version}\n\nFormat: {format}\nImages: {len(items)} ({per_split})\nClasses: {len(names)}\n"
     )
+    if generated:
+        text += f"Generated: {generated}\n"
+    if settings:
+        text += f"Settings: {json.dumps(settings, sort_keys=True, ensure_ascii=False)}\n"
+    if names:
+        text += "\nLabels per class (train, valid, test):\n"
+        for name in names:
+            label = " ".join(name.split())
+            text += f"  {label}: " + ", ".join(str(per_class[name][split]) for split in SPLITS) + "\n"
+    return text
 
 
 def _by_split(items: list[_Item]) -> dict[str, list[_Item]]:
@@ -350,3 +418,45 @@ def _voc_xml(item: _Item) -> bytes:
     ET.ElementTree(root).write(buffer, encoding="utf-8", xml_declaration=True)
     buffer.write(b"\n")
     return buffer.getvalue()
+
+
+def class_folders(names: list[str]) -> dict[str, str]:
+    """A folder name for each class: only [A-Za-z0-9._-], no leading dot, unique regardless of
+    case (two labels that clean up alike get -2, -3...)."""
+    folders: dict[str, str] = {}
+    taken: set[str] = set()
+    for name in names:
+        base = _LEADING_DOTS.sub(lambda m: "_" * len(m.group()), _UNSAFE_NAME_CHARS.sub("_", name))[:MAX_NAME_LENGTH]
+        base = base.rstrip(".") or UNLABELED_NAME
+        folder, n = base, 1
+        while folder.lower() in taken:
+            n += 1
+            folder = f"{base}-{n}"
+        taken.add(folder.lower())
+        folders[name] = folder
+    return folders
+
+
+def _write_folder(writer: _Writer, items: list[_Item], names: list[str]) -> None:
+    """`<split>/<class>/<image>`: an image in the folder of each of its classes; an image
+    without a class at its split's top."""
+    folders = class_folders(names)
+    for item in items:
+        split = item.image.split
+        if not item.image.classes:
+            writer.image(f"{split}/{item.file}", item.image)
+        for label in dict.fromkeys(item.image.classes):
+            writer.image(f"{split}/{folders[label]}/{item.file}", item.image)
+
+
+def _write_multiclass(writer: _Writer, items: list[_Item], names: list[str]) -> None:
+    """`<split>/<image>` and `<split>/_classes.csv`: a row per image, a 0/1 column per class."""
+    for split, group in _by_split(items).items():
+        rows = io.StringIO()
+        table = csv.writer(rows, lineterminator="\n")
+        table.writerow(["filename", *names])
+        for item in group:
+            writer.image(f"{split}/{item.file}", item.image)
+            held = set(item.image.classes)
+            table.writerow([item.file, *(1 if name in held else 0 for name in names)])
+        writer.text(f"{split}/{CLASSES_CSV}", rows.getvalue())

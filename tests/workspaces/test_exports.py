@@ -25,6 +25,8 @@ from workspaces.exports import (
 )
 
 YOLO_FORMATS = sorted(name for name, layout in FORMATS.items() if layout == "yolo")
+DETECTION_FORMATS = sorted(name for name, layout in FORMATS.items() if layout not in exports.CLASSIFICATION_LAYOUTS)
+CLASSIFICATION_FORMATS = sorted(exports.CLASSIFICATION_LAYOUTS)
 SAFE_MEMBER = re.compile(
     r"(README\.dataset\.txt|data\.yaml|(train|valid|test)/(_annotations\.coco\.json|((images|labels)/)?[0-9]+_[A-Za-z0-9_-][A-Za-z0-9._-]*))"
 )
@@ -59,6 +61,7 @@ def image(
     height: int = 100,
     data: bytes | None = None,
     open: Callable[[], io.BytesIO] | None = None,
+    classes: Sequence[str] = (),
 ) -> ExportImage:
     return ExportImage(
         id=id,
@@ -68,7 +71,8 @@ def image(
         height=height,
         open=open or Opener(data if data is not None else f"image {id}".encode()),
         boxes=tuple(boxes),
-        annotated=bool(boxes),
+        annotated=bool(boxes or classes),
+        classes=tuple(classes),
     )
 
 
@@ -114,6 +118,8 @@ def test_formats_and_their_layouts():
         "yolov9": "yolo",
         "yolov11": "yolo",
         "voc": "voc",
+        "folder": "folder",
+        "multiclass": "multiclass",
     }
 
 
@@ -408,7 +414,7 @@ def test_an_image_named_like_an_annotation_does_not_replace_it():
 # Classes
 
 
-@pytest.mark.parametrize("format", sorted(FORMATS))
+@pytest.mark.parametrize("format", DETECTION_FORMATS)
 def test_labels_not_in_classes_follow_in_order_of_first_appearance(format):
     # Given out of order: the order of appearance is the export's (split, id) order.
     images = [
@@ -551,7 +557,7 @@ HOSTILE = [
 ]
 
 
-@pytest.mark.parametrize("format", sorted(FORMATS))
+@pytest.mark.parametrize("format", DETECTION_FORMATS)
 def test_hostile_names_stay_inside_their_split(format, tmp_path):
     splits = ["train", "valid", "test"]
     images = [image(n + 1, name, splits[n % 3], boxes=[BOX]) for n, name in enumerate(HOSTILE)]
@@ -685,7 +691,102 @@ def test_readme():
     )
     assert readme.decode() == (
         "Weird name - version 12\n\nFormat: yolov7pytorch\nImages: 3 (train: 2, valid: 0, test: 1)\nClasses: 1\n"
+        "\nLabels per class (train, valid, test):\n  cat: 0, 0, 0\n"
     )
+
+
+def test_the_readme_states_settings_generation_time_and_labels_per_class_and_split():
+    images = [
+        image(1, split="train", boxes=[BOX, BOX]),
+        image(2, split="valid", boxes=[ExportBox("dog", 0, 0, 5, 5)]),
+        image(3, split="test", boxes=[BOX]),
+    ]
+    with build_export(
+        format="coco", project_name="P", version=2, images=images, classes=["cat", "dog"],
+        settings={"preprocessing": {"resize": {"width": 64}}, "augmentation": {"flip": {"horizontal": True}}},
+        generated="2026-12-04T22:00:00+00:00",
+    ) as spool:  # fmt: skip
+        readme = unzip(spool.read()).read("README.dataset.txt").decode()
+    assert "Generated: 2026-12-04T22:00:00+00:00\n" in readme
+    assert (
+        'Settings: {"augmentation": {"flip": {"horizontal": true}}, "preprocessing": {"resize": {"width": 64}}}'
+        in readme
+    )
+    assert readme.endswith("Labels per class (train, valid, test):\n  cat: 2, 0, 1\n  dog: 0, 1, 0\n")
+
+
+# Classification layouts
+
+
+def test_formats_that_fit_each_kind_of_project():
+    assert exports.formats_for(True) == ["folder", "multiclass"]
+    assert exports.formats_for(False) == [
+        "coco",
+        "voc",
+        "yolov11",
+        "yolov5pytorch",
+        "yolov7pytorch",
+        "yolov8",
+        "yolov9",
+    ]
+    exports.check_format("folder", classification=True)
+    exports.check_format("coco", classification=False)
+    with pytest.raises(exports.FormatMismatch, match="its formats: folder, multiclass"):
+        exports.check_format("coco", classification=True)
+    with pytest.raises(exports.FormatMismatch, match="its formats: coco, voc"):
+        exports.check_format("multiclass", classification=False)
+    with pytest.raises(UnknownFormat):
+        exports.check_format("tfrecord", classification=True)
+
+
+CLASSIFIED = [
+    image(3, "c.png", "valid", classes=["dog"]),
+    image(1, "a.png", "train", classes=["cat"]),
+    image(2, "b.png", "train", classes=["cat", "dog"]),
+    image(4, "d.png", "test"),
+]
+
+
+def test_folder_puts_each_image_in_the_folder_of_each_of_its_classes():
+    archive = unzip(build("folder", CLASSIFIED, ["cat"]))
+    assert sorted(archive.namelist()) == [
+        "README.dataset.txt", "test/4_d.png", "train/cat/1_a.png", "train/cat/2_b.png", "train/dog/2_b.png",
+        "valid/dog/3_c.png",
+    ]  # fmt: skip
+    assert archive.read("train/dog/2_b.png") == b"image 2"
+    readme = archive.read("README.dataset.txt").decode()
+    assert "cat: 2, 0, 0\n  dog: 1, 1, 0\n" in readme
+
+
+def test_multiclass_writes_a_csv_of_classes_per_split():
+    archive = unzip(build("multiclass", CLASSIFIED, ["cat"]))
+    assert sorted(archive.namelist()) == [
+        "README.dataset.txt", "test/4_d.png", "test/_classes.csv", "train/1_a.png", "train/2_b.png",
+        "train/_classes.csv", "valid/3_c.png", "valid/_classes.csv",
+    ]  # fmt: skip
+    assert archive.read("train/_classes.csv").decode() == "filename,cat,dog\n1_a.png,1,0\n2_b.png,1,1\n"
+    assert archive.read("test/_classes.csv").decode() == "filename,cat,dog\n4_d.png,0,0\n"
+
+
+@pytest.mark.parametrize("format", CLASSIFICATION_FORMATS)
+def test_hostile_class_names_stay_inside_their_split(format, tmp_path):
+    labels = ["../../etc", "..", ".", "a/b", "A/B", "a b", "CON", "", "ü" * 300, 'x,"y"\n=1+1']
+    images = [image(n + 1, f"{n}.png", "train", classes=[label]) for n, label in enumerate(labels)]
+    archive = unzip(build(format, images))
+    names = archive.namelist()
+    assert len(names) == len({name.lower() for name in names})
+    target = tmp_path / "out"
+    archive.extractall(target)
+    for path in target.rglob("*"):
+        assert path.resolve().is_relative_to(target.resolve())
+    if format == "folder":
+        folders = {name.split("/")[1] for name in names if name.count("/") == 2}
+        assert len(folders) == len(labels)  # one folder per class, however alike their names clean up
+    else:
+        import csv
+
+        rows = list(csv.reader(io.StringIO(archive.read("train/_classes.csv").decode())))
+        assert rows[0][1:] == labels and all(sum(map(int, row[1:])) == 1 for row in rows[1:])
 
 
 @pytest.mark.parametrize("format", sorted(FORMATS))

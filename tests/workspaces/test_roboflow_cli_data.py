@@ -452,3 +452,31 @@ def test_the_world_is_consistent(world):
         for label, n in Annotation.from_json(stored).counts().items():
             counted[label] = counted.get(label, 0) + n
     assert shelf.classes == counted == {"bottle": 2, "can": 1}
+
+
+@pytest.fixture
+def gear(enterprise):
+    """A classification project with a labelled image in version 1."""
+    project = services.project_create(
+        workspace=enterprise, name="Safety gear", type=ProjectType.SINGLE_LABEL, annotation="gear"
+    )
+    image, _ = services.image_create(project=project, data=demo_png("gear-7", size=(40, 30)), name="worker.png")
+    services.image_annotate(
+        image=image, annotation=Annotation(format="classification", classes=("no-helmet",)), overwrite=True
+    )
+    services.version_generate(project=project, settings={})
+    return image
+
+
+@pytest.mark.parametrize("fmt", ["coco", "yolov8", "voc"])
+def test_a_detection_format_of_a_classification_version_is_refused_naming_its_formats(cli, world, gear, fmt):
+    refused = run(cli, world, "version", "download", "acme/safety-gear/1", "-f", fmt, expect=3)
+    assert "folder, multiclass" in refused, refused
+
+
+def test_version_download_of_a_classification_project_keeps_its_labels(cli, world, gear, tmp_path):
+    where = tmp_path / "gear"
+    run(cli, world, "version", "download", "acme/safety-gear/1", "-f", "folder", "-l", str(where))
+    assert (where / "train" / "no-helmet" / f"{gear.pk}_worker.png").is_file()
+    run(cli, world, "version", "download", "acme/safety-gear/1", "-f", "multiclass", "-l", str(tmp_path / "csv"))
+    assert (tmp_path / "csv" / "train" / "_classes.csv").read_text() == f"filename,no-helmet\n{gear.pk}_worker.png,1\n"

@@ -1,5 +1,6 @@
 """Dataset versions: generate, read, export (a link), download (the zip), move to the trash."""
 
+from datetime import UTC
 from typing import BinaryIO, cast
 from urllib.parse import urlencode
 
@@ -16,6 +17,7 @@ from workspaces import exports, services
 from workspaces.actors import Actor
 from workspaces.annotations import Annotation
 from workspaces.models import (
+    CLASSIFICATION_TYPES,
     Version,
     VersionImage,
 )
@@ -73,15 +75,17 @@ class VersionViewSet(ResourceViewSet):
 
     @extend_schema(
         operation_id="version_export",
-        summary="Export a version: a link to its zip (coco, yolov8 and kin, voc)",
+        summary="Export a version: a link to its zip (coco, yolov8 and kin, voc; folder, multiclass)",
         parameters=[EXPORT_FORMAT],
         responses={200: ExportResponse},
     )
     def export(self, request, ws, project, version, export_format):
         format = export_format  # (DRF reads a `format` argument as a renderer suffix)
         found = self.get_version(project, version)
-        if format not in exports.FORMATS:
-            raise exceptions.ValidationError({"format": [str(exports.UnknownFormat(format))]})
+        try:
+            exports.check_format(format, classification=found.project.type in CLASSIFICATION_TYPES)
+        except ValueError as error:
+            raise exceptions.ValidationError({"format": [str(error)]}) from None
         services.version_record_export(version=found, format=format)
         path = f"/{self.workspace.url}/{found.project.slug}/{found.number}/{format}/download"
         link = request.build_absolute_uri(path) + "?" + urlencode({"token": link_token(request, path)})
@@ -98,6 +102,10 @@ class VersionViewSet(ResourceViewSet):
         found = self.get_version(project, version)
         if format not in exports.FORMATS:
             raise exceptions.NotFound(f"No export in {format!r}.")
+        try:
+            exports.check_format(format, classification=found.project.type in CLASSIFICATION_TYPES)
+        except ValueError as error:
+            raise exceptions.ValidationError({"format": [str(error)]}) from None
         images = found.images.select_related("blob").order_by("split", "source_id")
         archive = exports.build_export(
             format=format,
@@ -105,6 +113,8 @@ class VersionViewSet(ResourceViewSet):
             version=found.number,
             images=(export_image(image) for image in images.iterator(chunk_size=500)),
             classes=sorted({label for labels in found.images.values_list("labels", flat=True) for label in labels}),
+            settings=found.settings,
+            generated=found.created.astimezone(UTC).isoformat(timespec="seconds"),
         )
         name = f"{found.project.slug}-{found.number}-{format}.zip"
         response = FileResponse(archive, as_attachment=True, filename=name, content_type="application/zip")
@@ -124,7 +134,8 @@ class VersionViewSet(ResourceViewSet):
 
 def export_image(image: VersionImage) -> exports.ExportImage:
     """An image of a version as it was frozen, by the id of the image it came from."""
-    boxes = Annotation.from_json(image.annotation).boxes if image.annotation else ()
+    annotation = Annotation.from_json(image.annotation) if image.annotation else None
+    boxes = annotation.boxes if annotation else ()
     return exports.ExportImage(
         id=image.source_id,
         name=image.name,
@@ -134,4 +145,5 @@ def export_image(image: VersionImage) -> exports.ExportImage:
         open=lambda: cast(BinaryIO, image.blob.file.open("rb")),
         boxes=tuple(exports.ExportBox(b.label, b.x, b.y, b.width, b.height) for b in boxes),
         annotated=image.annotated,
+        classes=annotation.classes if annotation else (),
     )
