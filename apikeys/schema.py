@@ -116,8 +116,11 @@ class ScopedAutoSchema(AutoSchema):
     def _business_rules(self) -> dict[str, str]:
         """What the operation's body and query also require, that no schema can state (the
         server's word on other objects, a date relative to today, one field against another):
-        by the name its 400 gives, from the fields' `rule` and the serializers' `rules`."""
-        rules: dict[str, str] = {}
+        by the name its 400 gives, from the fields' `rule`, the serializers' `rules`, and the
+        view's `business_rules` for its action (rules on path parameters)."""
+        rules: dict[str, str] = dict(
+            getattr(self.view, "business_rules", {}).get(getattr(self.view, "action", None), {})
+        )
         sources = [self._declared_request(), *self.get_override_parameters()]
         while sources:
             source = sources.pop(0)

@@ -45,6 +45,12 @@ class VersionViewSet(ResourceViewSet):
         "download": "version:read",
         "destroy": "version:update",
     }
+    # Rules on the path that no schema can state: the format must fit the project's type.
+    FITS = (
+        "one that carries the project's labels: boxes (coco, voc, the yolo formats) for a detection "
+        "project, classes (folder, multiclass) for a classification one"
+    )
+    business_rules = {"export": {"format": FITS}, "download": {"format": FITS}}
 
     def get_version(self, project: str, number: int) -> Version:
         """The version, with the counts VersionSerializer reads."""
