@@ -6,6 +6,7 @@ import re
 import secrets
 import warnings
 from collections.abc import Sequence
+from dataclasses import replace
 from enum import Enum
 from typing import TYPE_CHECKING
 
@@ -24,9 +25,9 @@ from PIL import Image as PILImage
 
 from core.errors import Conflict, InvalidValue, NotFound, ServiceError
 
-from . import audit
+from . import audit, generation
 from .actors import Actor
-from .annotations import Annotation
+from .annotations import Annotation, Box
 from .audit import Done
 from .models import (
     IMAGE_FORMATS,
@@ -501,7 +502,13 @@ def images_delete(*, images: Sequence[Image], actor: Actor) -> list[int]:
 @transaction.atomic
 def version_generate(*, project: Project, settings: dict, name: str = "") -> Version:
     """The project's next version: each of its images frozen as it is now (bytes, name, split,
-    size, tags, annotation), so that nothing done to the images later changes the version."""
+    size, tags, annotation), so that nothing done to the images later changes the version; with
+    preprocessing or augmentation, frozen as `generation` makes it. Settings that cannot be
+    applied are refused (a 400 naming them) before anything is made."""
+    try:
+        steps = generation.plan(settings)
+    except generation.SettingsError as error:
+        raise InvalidValue(str(error), field=error.path.split(".")[0]) from None
     # The workspace's row first: versions of its projects share blobs, made one at a time.
     list(Workspace.objects.select_for_update().filter(pk=project.workspace_id).values_list("pk", flat=True))
     project = Project.objects.select_for_update().get(pk=project.pk)
@@ -510,41 +517,84 @@ def version_generate(*, project: Project, settings: dict, name: str = "") -> Ver
         # The SDK waits for a version of no images as for one still generating: forever.
         raise InvalidValue("The project has no images to put in a version; upload some first.")
     number = (project.versions.aggregate(m=Max("number"))["m"] or 0) + 1
-    version = Version.objects.create(project=project, number=number, name=name, settings=settings)
-    blobs = _blobs_of(project.workspace_id, images)
-    VersionImage.objects.bulk_create(
-        VersionImage(
-            version=version, source_id=image.pk, blob=blobs[image.sha256], name=image.name, split=image.split,
-            width=image.width, height=image.height, tags=image.tags, annotated=image.annotated,
-            annotation=image.annotation, labels=image.labels,
-        )
-        for image in images
-    )  # fmt: skip
+    version = Version.objects.create(project=project, number=number, name=name, settings=steps.settings)
+    blobs = _Blobs(project.workspace_id)
+    frozen = []
+    try:
+        for image in images:
+            frozen.append(_frozen(version, image, steps, blobs))
+        VersionImage.objects.bulk_create(frozen)
+    except BaseException:
+        blobs.remove_written()
+        raise
     return version
 
 
-def _blobs_of(workspace_id: int, images: Sequence[Image]) -> dict[str, Blob]:
-    """The blob of each image's bytes, by digest: the workspace's own where it has them, else
-    a copy of the image's file (removed again if the transaction does not commit)."""
-    found = {b.sha256: b for b in Blob.objects.filter(workspace_id=workspace_id, sha256__in={i.sha256 for i in images})}
-    written = []
-    try:
-        for image in images:
-            if image.sha256 in found:
-                continue
-            blob = Blob(workspace_id=workspace_id, sha256=image.sha256)
-            stored = image.file.name or ""
-            extension = stored.rsplit(".", 1)[-1] if "." in stored else "bin"
-            with image.file.open("rb") as source:
-                blob.file.save(f"{image.sha256}.{extension}", File(source), save=False)
-            written.append(blob.file.name or "")
-            blob.save()
-            found[image.sha256] = blob
-    except BaseException:
-        for name in written:
-            Blob._meta.get_field("file").storage.delete(name)  # type: ignore[attr-defined]
-        raise
-    return found
+def _frozen(version: Version, image: Image, steps: "generation.Plan", blobs: "_Blobs") -> VersionImage:
+    """An image as the version holds it: itself, or the output of the version's settings."""
+    frozen = VersionImage(
+        version=version, source_id=image.pk, name=image.name, split=image.split, width=image.width,
+        height=image.height, tags=image.tags, annotated=image.annotated, annotation=image.annotation,
+        labels=image.labels,
+    )  # fmt: skip
+    if not steps.changes_images:
+        frozen.blob = blobs.of_image(image)
+        return frozen
+    annotation = Annotation.from_json(image.annotation) if image.annotation else None
+    boxes = [(b.label, b.x, b.y, b.width, b.height) for b in annotation.boxes] if annotation else []
+    with image.file.open("rb") as source:
+        data = source.read()
+    output = steps.apply(data, boxes, split=image.split, seed=(version.pk * 1_000_003 + image.pk) % 2**32)
+    frozen.blob = blobs.of_bytes(output.data, "png")
+    frozen.width, frozen.height = output.width, output.height
+    if annotation is not None:
+        moved = replace(annotation, boxes=tuple(Box(*box) for box in output.boxes))
+        frozen.annotation, frozen.labels = moved.to_json(), sorted(moved.counts())
+    return frozen
+
+
+class _Blobs:
+    """The workspace's blobs by digest, made as needed; what was written is removed again if
+    the version is not made."""
+
+    def __init__(self, workspace_id: int):
+        self.workspace_id = workspace_id
+        self.found: dict[str, Blob] = {}
+        self.written: list[str] = []
+
+    def _get(self, sha256: str) -> Blob | None:
+        if sha256 not in self.found:
+            blob = Blob.objects.filter(workspace_id=self.workspace_id, sha256=sha256).first()
+            if blob is None:
+                return None
+            self.found[sha256] = blob
+        return self.found[sha256]
+
+    def _save(self, sha256: str, extension: str, content) -> Blob:
+        blob = Blob(workspace_id=self.workspace_id, sha256=sha256)
+        blob.file.save(f"{sha256}.{extension}", content, save=False)
+        self.written.append(blob.file.name or "")
+        blob.save()
+        self.found[sha256] = blob
+        return blob
+
+    def of_image(self, image: Image) -> Blob:
+        """The blob of an image's stored bytes (its digest is the image's)."""
+        found = self._get(image.sha256)
+        if found is not None:
+            return found
+        stored = image.file.name or ""
+        with image.file.open("rb") as source:
+            return self._save(image.sha256, stored.rsplit(".", 1)[-1] if "." in stored else "bin", File(source))
+
+    def of_bytes(self, data: bytes, extension: str) -> Blob:
+        digest = hashlib.sha256(data).hexdigest()
+        return self._get(digest) or self._save(digest, extension, ContentFile(data))
+
+    def remove_written(self) -> None:
+        storage = Blob._meta.get_field("file").storage  # type: ignore[attr-defined]
+        for name in self.written:
+            storage.delete(name)
 
 
 def _drop_unused_blobs(blob_ids) -> None:

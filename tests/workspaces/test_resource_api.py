@@ -210,11 +210,13 @@ class TestImages:
 
 class TestVersionsAndModels:
     def test_generate_read_and_delete_versions(self, full, world):
-        response = full.post("/acme/shelf/generate", {"preprocessing": {}, "augmentation": {"flip": True}})
+        response = full.post(
+            "/acme/shelf/generate", {"preprocessing": {}, "augmentation": {"flip": {"horizontal": True}}}
+        )
         assert response.status_code == 200
         assert response.json()["version"] == 2
         version = full.get("/acme/shelf/2").json()["version"]
-        assert version["images"] == 2 and version["augmentation"] == {"flip": True}
+        assert version["images"] == 2 and version["augmentation"] == {"flip": {"horizontal": True}}
         assert version["id"] == "acme/shelf/2" and version["preprocessing"] == {}
         deleted = full.delete("/acme/shelf/2").json()
         assert deleted["deleted"] is True and deleted["type"] == "version" and deleted["id"] == "2"

@@ -19,6 +19,7 @@ import yaml
 from defusedxml import ElementTree
 from django.conf import settings as django_settings
 from django.utils import timezone
+from PIL import Image as PILImage
 
 from apikeys import scopes
 from tests.factories import FolderFactory, ModelFactory
@@ -158,7 +159,7 @@ def world(enterprise, make_key):
     ]
     images[0] = annotate(images[0], ("bottle", 10, 10, 20, 30), ("can", 50, 5, 10, 10))
     images[1] = annotate(images[1], ("bottle", 0, 0, 40, 60))
-    version = services.version_generate(project=shelf, settings={"augmentation": {"flip": True}})
+    version = services.version_generate(project=shelf, settings={"preprocessing": {}, "augmentation": {}})
     ModelFactory(project=shelf, version=version, name="shelf-v1", type="yolov8n")
     _, secret = make_key(enterprise, name="Full")
     return {"project": shelf, "images": images, "version": version, "folder": retail, "key": secret}
@@ -198,7 +199,7 @@ def test_version_list_and_get(cli, world):
     assert "acme/shelf/1" in listed and "train:2 valid:1" in listed
     got = json.loads(run(cli, world, "version", "get", "1", "-p", "shelf"))["version"]
     assert got["id"] == "acme/shelf/1" and got["images"] == 3
-    assert got["splits"] == {"train": 2, "valid": 1, "test": 0} and got["augmentation"] == {"flip": True}
+    assert got["splits"] == {"train": 2, "valid": 1, "test": 0} and got["augmentation"] == {}
     assert got["model"]["name"] == "shelf-v1"
 
 
@@ -480,3 +481,39 @@ def test_version_download_of_a_classification_project_keeps_its_labels(cli, worl
     assert (where / "train" / "no-helmet" / f"{gear.pk}_worker.png").is_file()
     run(cli, world, "version", "download", "acme/safety-gear/1", "-f", "multiclass", "-l", str(tmp_path / "csv"))
     assert (tmp_path / "csv" / "train" / "_classes.csv").read_text() == f"filename,no-helmet\n{gear.pk}_worker.png,1\n"
+
+
+def test_version_create_applies_its_settings_to_the_export(cli, world, tmp_path):
+    """Resize and flip, as the client sends them: every image of the export is 64 x 64, its
+    boxes scaled with it, and flipped with it where a train image was flipped."""
+    settings_file = tmp_path / "settings.json"
+    resize = {"width": 64, "height": 64, "format": "Stretch to"}
+    settings_file.write_text(
+        json.dumps({"preprocessing": {"resize": resize}, "augmentation": {"flip": {"horizontal": True}}})
+    )
+    run(cli, world, "version", "create", "-p", "shelf", "--settings", str(settings_file))
+    where = tmp_path / "dataset"
+    run(cli, world, "version", "download", "acme/shelf/2", "-f", "yolov8", "-l", str(where))
+    images = sorted(where.rglob("*.png"))
+    assert len(images) == 3
+    for path in images:
+        with PILImage.open(path) as opened:
+            assert opened.size == (64, 64)
+    first = world["images"][0]
+    lines = (where / "train" / "labels" / f"{first.pk}_aisle-1.txt").read_text().splitlines()
+    bottle, can = ([float(v) for v in line.split()[1:]] for line in lines)
+    # bottle (10, 10, 20 x 30) and can (50, 5, 10 x 10) in 80 x 60: centres at x 0.25 and 0.6875,
+    # both mirrored when the image was flipped; y and sizes unchanged (a stretch keeps proportions)
+    flipped = bottle[0] > 0.5
+    assert bottle == pytest.approx([0.75 if flipped else 0.25, 25 / 60, 0.25, 0.5], abs=1e-3)
+    assert can == pytest.approx([0.3125 if flipped else 0.6875, 10 / 60, 0.125, 10 / 60], abs=1e-3)
+    got = json.loads(run(cli, world, "version", "get", "2", "-p", "shelf"))["version"]
+    assert got["preprocessing"] == {"resize": resize} and got["augmentation"] == {"flip": {"horizontal": True}}
+
+
+def test_version_create_refuses_a_setting_it_would_not_apply(cli, world, tmp_path):
+    settings_file = tmp_path / "settings.json"
+    settings_file.write_text(json.dumps({"preprocessing": {"tile": {"rows": 2, "columns": 2}}, "augmentation": {}}))
+    out = run(cli, world, "version", "create", "-p", "shelf", "--settings", str(settings_file), expect=None)
+    assert "preprocessing.tile" in out and "not implemented" in out
+    assert not Version.objects.filter(project=world["project"], number=2).exists()

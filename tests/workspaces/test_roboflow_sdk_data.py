@@ -73,7 +73,7 @@ def world(enterprise, make_key):
         for n, split in enumerate([Split.TRAIN, Split.TRAIN, Split.VALID], start=1)
     ]
     annotate(images[0], ("bottle", 10, 10, 20, 30), ("can", 50, 5, 10, 10))
-    services.version_generate(project=shelf, settings={"augmentation": {"flip": True}, "preprocessing": {}})
+    services.version_generate(project=shelf, settings={"augmentation": {}, "preprocessing": {}})
     _, secret = make_key(enterprise, name="SDK")
     return {"project": shelf, "images": images, "key": secret}
 
@@ -91,7 +91,7 @@ def test_versions_and_a_download(sdk, world, tmp_path):
         key=world["key"],
     )
     assert "error" not in report, report
-    assert report["versions"] == [["acme/shelf/1", "1", 3, {"train": 2, "valid": 1, "test": 0}, {"flip": True}]]
+    assert report["versions"] == [["acme/shelf/1", "1", 3, {"train": 2, "valid": 1, "test": 0}, {}]]
     data = yaml.safe_load((tmp_path / "dataset" / "data.yaml").read_text())
     assert data["names"] == ["bottle", "can"]
     first = world["images"][0]

@@ -561,6 +561,11 @@ class DeleteImagesBody(StrictSerializer):
 
 
 class GenerateBody(StrictSerializer):
+    rules = {
+        "preprocessing": "settings this server implements, with values in their ranges (workspaces/generation.py)",
+        "augmentation": "settings this server implements, with values in their ranges (workspaces/generation.py)",
+    }
+
     name = StrictCharField(max_length=100, required=False, allow_blank=True)
     preprocessing = BoundedDictField(required=False)
     augmentation = BoundedDictField(required=False)

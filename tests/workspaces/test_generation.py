@@ -1,0 +1,176 @@
+"""A version's preprocessing and augmentation are applied for real (workspaces.generation), boxes
+with their images; a setting this server does not apply is a 400 naming it."""
+
+import io
+import json
+
+import numpy as np
+import pytest
+from PIL import Image as PILImage
+
+from tests.workspaces.test_roboflow_cli_data import annotate
+from web.demo import demo_png
+from workspaces import generation, services
+from workspaces.annotations import Annotation
+from workspaces.models import ProjectType, Split
+
+pytestmark = pytest.mark.django_db
+
+BOX = ("cat", 4.0, 6.0, 20.0, 10.0)  # x, y, width, height in a 64 x 48 image
+
+
+def pixels(data: bytes) -> np.ndarray:
+    with PILImage.open(io.BytesIO(data)) as opened:
+        return np.asarray(opened.convert("RGB"))
+
+
+def source() -> bytes:
+    return demo_png("generation", size=(64, 48))
+
+
+def test_resize_scales_the_image_and_its_boxes():
+    steps = generation.plan({"preprocessing": {"resize": {"width": 32, "height": 96, "format": "Stretch to"}}})
+    out = steps.apply(source(), [BOX], split="valid", seed=1)
+    assert (out.width, out.height) == (32, 96) and pixels(out.data).shape == (96, 32, 3)
+    [(label, x, y, w, h)] = out.boxes
+    assert label == "cat" and (x, y, w, h) == pytest.approx((2.0, 12.0, 10.0, 20.0))
+
+
+@pytest.mark.parametrize(
+    ("fmt", "size"),
+    [
+        ("Stretch to", (40, 40)),
+        ("Fill (with center crop) in", (40, 40)),
+        ("Fit within", (40, 30)),
+        ("Fit (black edges) in", (40, 40)),
+        ("Fit (white edges) in", (40, 40)),
+        ("Fit (reflect edges) in", (40, 40)),
+    ],
+)
+def test_every_resize_format(fmt, size):
+    steps = generation.plan({"preprocessing": {"resize": {"width": 40, "height": 40, "format": fmt}}})
+    out = steps.apply(source(), [BOX], split="train", seed=1)
+    assert (out.width, out.height) == size
+    if fmt == "Fit (white edges) in":
+        assert (pixels(out.data)[0] == 255).all()  # the padding above the image
+
+
+def test_a_flip_flips_the_boxes_with_the_image():
+    steps = generation.plan({"augmentation": {"flip": {"horizontal": True}}})
+    original = pixels(source())
+    seen = set()
+    for seed in range(12):
+        out = steps.apply(source(), [BOX], split="train", seed=seed)
+        image = pixels(out.data)
+        [(_, x, y, w, h)] = out.boxes
+        if (image == original[:, ::-1]).all():
+            assert (x, y, w, h) == pytest.approx((64 - 4 - 20, 6, 20, 10))
+            seen.add("flipped")
+        else:
+            assert (image == original).all() and (x, y, w, h) == pytest.approx(BOX[1:])
+            seen.add("kept")
+    assert seen == {"flipped", "kept"}  # random, each way
+
+
+def test_augmentation_is_for_the_train_split_only():
+    steps = generation.plan({"augmentation": {"flip": {"horizontal": True, "vertical": True}, "noise": {"percent": 5}}})
+    for split in (Split.VALID, Split.TEST):
+        out = steps.apply(source(), [BOX], split=split, seed=3)
+        assert (pixels(out.data) == pixels(source())).all() and out.boxes == (BOX,)
+    assert not (pixels(steps.apply(source(), [BOX], split="train", seed=3).data) == pixels(source())).all()
+
+
+def test_a_box_cropped_away_is_dropped():
+    crop = {"x_min": 50, "x_max": 100, "y_min": 0, "y_max": 100}  # the right half: BOX is in the left one
+    out = generation.plan({"preprocessing": {"static-crop": crop}}).apply(source(), [BOX], split="valid", seed=1)
+    assert (out.width, out.height) == (32, 48) and out.boxes == ()
+
+
+def test_the_same_seed_makes_the_same_output():
+    steps = generation.plan({"augmentation": {"rotate": {"degrees": 30}, "blur": {"pixels": 2}}})
+    assert steps.apply(source(), [BOX], split="train", seed=9) == steps.apply(source(), [BOX], split="train", seed=9)
+
+
+def test_every_implemented_augmentation_runs():
+    every = {
+        "flip": {"horizontal": True, "vertical": True},
+        "ninety": {"clockwise": True, "counter-clockwise": True, "upside-down": True},
+        "rotate": {"degrees": 45},
+        "crop": {"min": 10, "max": 40},
+        "shear": {"horizontal": 10, "vertical": 10},
+        "brightness": {"brighten": True, "darken": True, "percent": 30},
+        "exposure": {"percent": 20},
+        "blur": {"pixels": 2},
+        "noise": {"percent": 5},
+        "hue": {"degrees": 30},
+        "saturation": {"percent": 30},
+        "rgrayscale": {"percent": 50},
+        "cutout": {"count": 3, "percent": 20},
+        "image": {"versions": 1},
+    }
+    pre = {"auto-orient": True, "grayscale": True, "contrast": {"type": "Adaptive Equalization"}}
+    steps = generation.plan({"preprocessing": pre, "augmentation": every})
+    for seed in range(5):
+        out = steps.apply(source(), [BOX], split="train", seed=seed)
+        for _, x, y, w, h in out.boxes:
+            assert x >= 0 and y >= 0 and x + w <= out.width + 1e-3 and y + h <= out.height + 1e-3
+
+
+@pytest.mark.parametrize(
+    ("chosen", "named"),
+    [
+        ({"preprocessing": {"tile": {"rows": 2, "columns": 2}}}, "preprocessing.tile"),
+        ({"preprocessing": {"filter-null": {"percent": 50}}}, "preprocessing.filter-null"),
+        ({"augmentation": {"mosaic": True}}, "augmentation.mosaic"),
+        ({"augmentation": {"bbflip": {"horizontal": True}}}, "augmentation.bbflip"),
+        ({"augmentation": {"image": {"versions": 3}}}, "augmentation.image.versions"),
+        ({"augmentation": {"flip": True}}, "augmentation.flip"),
+        ({"augmentation": {"flip": {"sideways": True}}}, "augmentation.flip.sideways"),
+        ({"augmentation": {"rotate": {"degrees": 90}}}, "augmentation.rotate.degrees"),
+        ({"augmentation": {"sparkle": {}}}, "augmentation.sparkle"),
+        ({"preprocessing": {"resize": {"width": 64}}}, "preprocessing.resize.height"),
+        ({"preprocessing": {"resize": {"width": 64, "height": 64, "format": "Squash"}}}, "preprocessing.resize.format"),
+        ({"preprocessing": {"resize": {"width": 0, "height": 64}}}, "preprocessing.resize.width"),
+        (
+            {"preprocessing": {"static-crop": {"x_min": 50, "x_max": 10, "y_min": 0, "y_max": 100}}},
+            "preprocessing.static-crop",
+        ),
+        ({"preprocessing": {"contrast": {"type": "Louder"}}}, "preprocessing.contrast.type"),
+        ({"preprocessing": {"grayscale": "yes"}}, "preprocessing.grayscale"),
+    ],
+)
+def test_a_setting_that_is_not_applied_is_a_400_naming_it(client, enterprise, make_key, chosen, named):
+    project = services.project_create(
+        workspace=enterprise, name="Shelf", type=ProjectType.OBJECT_DETECTION, annotation="x"
+    )
+    services.image_create(project=project, data=source(), name="a.png")
+    _, key = make_key(enterprise)
+    body = {"preprocessing": {}, "augmentation": {}, **chosen}
+    response = client.post(
+        "/acme/shelf/generate", body, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {key}"
+    )
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert named in error["message"] and set(error["fields"]) == {named.split(".")[0]}
+    assert not project.versions.exists()  # nothing made
+
+
+def test_a_generated_version_holds_the_outputs_and_reports_its_settings(client, enterprise, make_key):
+    project = services.project_create(
+        workspace=enterprise, name="Shelf", type=ProjectType.OBJECT_DETECTION, annotation="x"
+    )
+    image, _ = services.image_create(project=project, data=source(), name="a.png", split=Split.VALID)
+    annotate(image, BOX)
+    _, key = make_key(enterprise)
+    settings = {"preprocessing": {"resize": {"width": 32, "height": 24, "format": "Stretch to"}}, "augmentation": {}}
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {key}"}
+    assert client.post("/acme/shelf/generate", settings, content_type="application/json", **auth).status_code == 200
+    shown = client.get("/acme/shelf/1", **auth).json()["version"]
+    assert shown["preprocessing"] == settings["preprocessing"] and shown["augmentation"] == {}
+    [frozen] = project.versions.get().images.all()
+    assert (frozen.width, frozen.height) == (32, 24)
+    with frozen.blob.file.open("rb") as kept:
+        assert pixels(kept.read()).shape == (24, 32, 3)
+    box = Annotation.from_json(frozen.annotation).boxes[0]
+    assert (box.x, box.y, box.width, box.height) == pytest.approx((2, 3, 10, 5))
+    assert json.loads(json.dumps(frozen.labels)) == ["cat"]

@@ -1,0 +1,334 @@
+"""What a version's settings do to its images: the preprocessing and augmentation that the
+`roboflow` client's `project.generate_version(settings)` asks for, applied with albumentations
+(boxes transformed with their images: flipped with them, scaled by a resize, dropped when
+cropped away).
+
+`plan(settings)` checks the settings whole before anything is made: a setting this server does
+not implement, or a value out of its range, is a `SettingsError` naming it (a 400), never
+accepted and ignored. `Plan.apply` turns one image into its output: preprocessing for every
+image, augmentation for the train split only (as Roboflow does), one output each. The
+randomness is seeded by the version and the image, so a version is made the same way twice.
+
+Implemented: preprocessing `auto-orient`, `resize` (every `format`), `grayscale`, `contrast`
+(its three types), `static-crop`; augmentation `flip`, `ninety`, `rotate`, `crop`, `shear`,
+`brightness`, `exposure`, `blur`, `noise`, `hue`, `saturation`, `rgrayscale`, `cutout`, and
+`image.versions` of 1. Refused by name: `tile`, `filter-null`, `remap`, `isolate`, `mosaic`,
+the `bb*` box-only variants and `image.versions` above 1 (outputs per image).
+"""
+
+import io
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import albumentations as A
+import cv2
+import numpy as np
+from PIL import Image as PILImage
+from PIL import ImageOps
+
+MAX_SIDE = 4096
+RESIZE_FORMATS = (
+    "Stretch to",
+    "Fill (with center crop) in",
+    "Fit within",
+    "Fit (black edges) in",
+    "Fit (white edges) in",
+    "Fit (reflect edges) in",
+)
+CONTRAST_TYPES = ("Contrast Stretching", "Histogram Equalization", "Adaptive Equalization")
+NOT_IMPLEMENTED = {
+    "preprocessing": ("filter-null", "isolate", "remap", "tile"),
+    "augmentation": (
+        "bbblur", "bbbrightness", "bbcrop", "bbexposure", "bbflip", "bbnoise", "bbninety", "bbrotate", "bbshear",
+        "mosaic",
+    ),
+}  # fmt: skip
+
+
+class SettingsError(ValueError):
+    """A setting that cannot be applied, named by its path (`augmentation.flip.horizontal`)."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
+
+
+@dataclass(frozen=True)
+class Output:
+    data: bytes
+    width: int
+    height: int
+    boxes: tuple[tuple[str, float, float, float, float], ...]  # label, x, y, width, height (pixels)
+
+
+def _object(value: Any, path: str, allowed: Sequence[str]) -> dict:
+    if not isinstance(value, dict):
+        raise SettingsError(path, f"should be an object with {', '.join(allowed)}.")
+    unknown = sorted(set(value) - set(allowed))
+    if unknown:
+        raise SettingsError(f"{path}.{unknown[0]}", f"is not a field of {path}; its fields: {', '.join(allowed)}.")
+    return value
+
+
+def _flag(value: Any, path: str) -> bool:
+    if not isinstance(value, bool):
+        raise SettingsError(path, "should be true or false.")
+    return value
+
+
+def _number(value: Any, path: str, low: float, high: float, *, integer: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise SettingsError(path, f"should be a number from {low:g} to {high:g}.")
+    if integer and value != int(value):
+        raise SettingsError(path, "should be a whole number.")
+    if not low <= value <= high:
+        raise SettingsError(path, f"should be from {low:g} to {high:g}, not {value:g}.")
+    return value
+
+
+def _choice(value: Any, path: str, choices: Sequence[str]) -> str:
+    if value not in choices:
+        raise SettingsError(path, f"should be one of: {', '.join(choices)}.")
+    return value
+
+
+@dataclass(frozen=True)
+class Plan:
+    settings: dict  # as checked
+    auto_orient: bool
+    preprocessing: tuple[tuple[str, dict | bool], ...]
+    augmentation: tuple[tuple[str, dict], ...]
+
+    @property
+    def changes_images(self) -> bool:
+        return self.auto_orient or bool(self.preprocessing or self.augmentation)
+
+    def apply(
+        self, data: bytes, boxes: Sequence[tuple[str, float, float, float, float]], *, split: str, seed: int
+    ) -> Output:
+        """The output of one image (its bytes and boxes): preprocessed, and augmented when it
+        is in the train split."""
+        with PILImage.open(io.BytesIO(data)) as opened:
+            picture = ImageOps.exif_transpose(opened) if self.auto_orient else opened
+            pixels = np.asarray(picture.convert("RGB"))
+        height, width = pixels.shape[:2]
+        steps = [t for name, value in self.preprocessing for t in _preprocess(name, value, width, height)]
+        if split == "train":
+            steps += [t for name, value in self.augmentation for t in _augment(name, value, width, height)]
+        if steps:
+            compose = A.Compose(
+                steps,
+                bbox_params=A.BboxParams(format="coco", label_fields=["labels"], clip=True, min_area=1.0),
+                seed=seed,
+            )
+            kept = np.array([b[1:] for b in boxes], dtype=np.float32).reshape(-1, 4)
+            out = compose(image=pixels, bboxes=kept, labels=[b[0] for b in boxes])
+            image, labels, moved_boxes = out["image"], out["labels"], [tuple(map(float, b)) for b in out["bboxes"]]
+        else:
+            image, labels, moved_boxes = pixels, [b[0] for b in boxes], [tuple(map(float, b[1:])) for b in boxes]
+        buffer = io.BytesIO()
+        PILImage.fromarray(image).save(buffer, format="PNG", optimize=False)
+        moved = tuple((str(label), *box) for label, box in zip(labels, moved_boxes, strict=True))
+        return Output(buffer.getvalue(), int(image.shape[1]), int(image.shape[0]), moved)  # type: ignore[arg-type]
+
+
+def plan(settings: Any) -> Plan:
+    """The checked settings; SettingsError for the first one that cannot be applied."""
+    top = _object(settings if settings is not None else {}, "settings", ("preprocessing", "augmentation"))
+    pre = _object(top.get("preprocessing") or {}, "preprocessing", _PRE_FIELDS)
+    aug = _object(top.get("augmentation") or {}, "augmentation", _AUG_FIELDS)
+    for section, found in (("preprocessing", pre), ("augmentation", aug)):
+        for name in found:
+            if name in NOT_IMPLEMENTED[section]:
+                raise SettingsError(f"{section}.{name}", "is not implemented by this server; leave it out.")
+    auto_orient = _flag(pre["auto-orient"], "preprocessing.auto-orient") if "auto-orient" in pre else False
+    preprocessing = []
+    for name in ("static-crop", "resize", "grayscale", "contrast"):  # applied in this order
+        if name in pre:
+            preprocessing.append((name, _PRE_CHECKS[name](pre[name], f"preprocessing.{name}")))
+    augmentation = []
+    for name, value in aug.items():
+        if name == "image":
+            versions = _object(value, "augmentation.image", ("versions",)).get("versions", 1)
+            if _number(versions, "augmentation.image.versions", 1, 50, integer=True) != 1:
+                raise SettingsError("augmentation.image.versions", "above 1 is not implemented by this server.")
+            continue
+        augmentation.append((name, _AUG_CHECKS[name](value, f"augmentation.{name}")))
+    checked = {"preprocessing": dict(pre), "augmentation": dict(aug)}
+    return Plan(checked, auto_orient, tuple(p for p in preprocessing if p[1] is not False), tuple(augmentation))
+
+
+# Preprocessing -----------------------------------------------------------------------
+
+
+def _check_resize(value, path):
+    v = _object(value, path, ("width", "height", "format"))
+    for side in ("width", "height"):
+        if side not in v:
+            raise SettingsError(f"{path}.{side}", "is required.")
+        _number(v[side], f"{path}.{side}", 1, MAX_SIDE, integer=True)
+    _choice(v.get("format", "Stretch to"), f"{path}.format", RESIZE_FORMATS)
+    return v
+
+
+def _check_crop_box(value, path):
+    v = _object(value, path, ("x_min", "x_max", "y_min", "y_max"))
+    for field in ("x_min", "x_max", "y_min", "y_max"):
+        _number(v.get(field), f"{path}.{field}", 0, 100)
+    if v["x_min"] >= v["x_max"] or v["y_min"] >= v["y_max"]:
+        raise SettingsError(path, "needs x_min below x_max and y_min below y_max (percent of the image).")
+    return v
+
+
+def _check_contrast(value, path):
+    v = _object(value, path, ("type",))
+    _choice(v.get("type"), f"{path}.type", CONTRAST_TYPES)
+    return v
+
+
+_PRE_CHECKS = {
+    "resize": _check_resize,
+    "static-crop": _check_crop_box,
+    "grayscale": _flag,
+    "contrast": _check_contrast,
+}
+_PRE_FIELDS = ("auto-orient", *_PRE_CHECKS, *NOT_IMPLEMENTED["preprocessing"])
+
+
+def _preprocess(name: str, v: Any, width: int, height: int) -> list:
+    if name == "static-crop":
+        return [
+            A.Crop(
+                x_min=int(width * v["x_min"] / 100), x_max=max(int(width * v["x_max"] / 100), 1),
+                y_min=int(height * v["y_min"] / 100), y_max=max(int(height * v["y_max"] / 100), 1), p=1,
+            )
+        ]  # fmt: skip
+    if name == "grayscale":
+        return [A.ToGray(num_output_channels=3, p=1)]
+    if name == "contrast":
+        kind = v["type"]
+        if kind == "Contrast Stretching":
+            return [A.AutoContrast(p=1)]
+        return [A.Equalize(p=1)] if kind == "Histogram Equalization" else [A.CLAHE(p=1)]
+    w, h, kind = int(v["width"]), int(v["height"]), v.get("format", "Stretch to")
+    if kind == "Stretch to":
+        return [A.Resize(height=h, width=w, p=1)]
+    if kind == "Fill (with center crop) in":
+        scale = max(w / width, h / height)
+        size = (max(h, round(height * scale)), max(w, round(width * scale)))
+        return [A.Resize(height=size[0], width=size[1], p=1), A.CenterCrop(height=h, width=w, p=1)]
+    fit = A.LongestMaxSize(max_size_hw=(h, w), p=1)
+    if kind == "Fit within":
+        return [fit]
+    if kind == "Fit (reflect edges) in":
+        return [fit, A.PadIfNeeded(min_height=h, min_width=w, border_mode=cv2.BORDER_REFLECT_101, p=1)]
+    fill = 0 if kind == "Fit (black edges) in" else 255
+    return [fit, A.PadIfNeeded(min_height=h, min_width=w, border_mode=cv2.BORDER_CONSTANT, fill=fill, p=1)]
+
+
+# Augmentation (train split) ---------------------------------------------------------
+
+
+def _check_fields(fields: dict[str, tuple[float, float] | None]):
+    """A check of an object whose fields are numbers in ranges (or flags, for None)."""
+
+    def check(value, path):
+        v = _object(value, path, tuple(fields))
+        for field, bounds in fields.items():
+            if field in v:
+                if bounds is None:
+                    _flag(v[field], f"{path}.{field}")
+                else:
+                    _number(v[field], f"{path}.{field}", *bounds)
+        return v
+
+    return check
+
+
+_AUG_CHECKS = {
+    "flip": _check_fields({"horizontal": None, "vertical": None}),
+    "ninety": _check_fields({"clockwise": None, "counter-clockwise": None, "upside-down": None}),
+    "rotate": _check_fields({"degrees": (0, 45)}),
+    "crop": _check_fields({"min": (0, 99), "max": (0, 99)}),
+    "shear": _check_fields({"horizontal": (0, 45), "vertical": (0, 45)}),
+    "brightness": _check_fields({"brighten": None, "darken": None, "percent": (0, 99)}),
+    "exposure": _check_fields({"percent": (0, 99)}),
+    "blur": _check_fields({"pixels": (0, 25)}),
+    "noise": _check_fields({"percent": (0, 25)}),
+    "hue": _check_fields({"degrees": (0, 180)}),
+    "saturation": _check_fields({"percent": (0, 99)}),
+    "rgrayscale": _check_fields({"percent": (0, 100)}),
+    "cutout": _check_fields({"count": (1, 25), "percent": (1, 99)}),
+}
+_AUG_FIELDS = ("image", *_AUG_CHECKS, *NOT_IMPLEMENTED["augmentation"])
+
+
+def _augment(name: str, v: dict, width: int, height: int) -> list:
+    if name == "flip":
+        return [
+            t
+            for on, t in ((v.get("horizontal"), A.HorizontalFlip(p=0.5)), (v.get("vertical"), A.VerticalFlip(p=0.5)))
+            if on
+        ]
+    if name == "ninety":
+        turns = {
+            "clockwise": A.Sequential([A.Transpose(p=1), A.HorizontalFlip(p=1)]),
+            "counter-clockwise": A.Sequential([A.Transpose(p=1), A.VerticalFlip(p=1)]),
+            "upside-down": A.Sequential([A.HorizontalFlip(p=1), A.VerticalFlip(p=1)]),
+        }
+        chosen = [turn for key, turn in turns.items() if v.get(key)]
+        return [A.OneOf(chosen, p=len(chosen) / (len(chosen) + 1))] if chosen else []
+    if name == "rotate":
+        degrees = float(v.get("degrees", 0))
+        return [A.Rotate(limit=(-degrees, degrees), border_mode=cv2.BORDER_CONSTANT, fill=0, p=1)] if degrees else []
+    if name == "crop":
+        low, high = float(v.get("min", 0)), float(v.get("max", 0))
+        if high <= 0:
+            return []
+        kept = (1 - max(low, high) / 100, 1 - min(low, high) / 100)
+        return [A.RandomResizedCrop(size=(height, width), scale=kept, ratio=(width / height, width / height), p=1)]
+    if name == "shear":
+        x, y = float(v.get("horizontal", 0)), float(v.get("vertical", 0))
+        return (
+            [A.Affine(shear={"x": (-x, x), "y": (-y, y)}, border_mode=cv2.BORDER_CONSTANT, fill=0, p=1)]
+            if x or y
+            else []
+        )
+    if name == "brightness":
+        share = float(v.get("percent", 0)) / 100
+        limit = (-share if v.get("darken") else 0.0, share if v.get("brighten") else 0.0)
+        return [A.RandomBrightnessContrast(brightness_limit=limit, contrast_limit=(0, 0), p=1)] if share else []
+    if name == "exposure":
+        share = float(v.get("percent", 0))
+        return [A.RandomGamma(gamma_limit=(100 - share, 100 + share), p=1)] if share else []
+    if name == "blur":
+        pixels = float(v.get("pixels", 0))
+        return [A.GaussianBlur(sigma_limit=(0.1, pixels), p=1)] if pixels else []
+    if name == "noise":
+        share = float(v.get("percent", 0)) / 100
+        return [A.SaltAndPepper(amount=(0, share), p=1)] if share else []
+    if name == "hue":
+        degrees = float(v.get("degrees", 0))
+        return (
+            [A.HueSaturationValue(hue_shift_limit=degrees, sat_shift_limit=0, val_shift_limit=0, p=1)]
+            if degrees
+            else []
+        )
+    if name == "saturation":
+        shift = float(v.get("percent", 0)) * 2.55
+        return [A.HueSaturationValue(hue_shift_limit=0, sat_shift_limit=shift, val_shift_limit=0, p=1)] if shift else []
+    if name == "rgrayscale":
+        return [A.ToGray(num_output_channels=3, p=float(v.get("percent", 0)) / 100)]
+    # cutout
+    count, size = int(v.get("count", 1)), float(v.get("percent", 10)) / 100
+    return [
+        A.CoarseDropout(
+            num_holes_range=(1, count),
+            hole_height_range=(size / 2, size),
+            hole_width_range=(size / 2, size),
+            fill=0,
+            p=1,
+        )
+    ]
