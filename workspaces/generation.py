@@ -6,8 +6,9 @@ cropped away).
 `plan(settings)` checks the settings whole before anything is made: a setting this server does
 not implement, or a value out of its range, is a `SettingsError` naming it (a 400), never
 accepted and ignored. `Plan.apply` turns one image into its output: preprocessing for every
-image, augmentation for the train split only (as Roboflow does), one output each. The
-randomness is seeded by the version and the image, so a version is made the same way twice.
+image, augmentation for the train split only (as Roboflow does), one output each, in the
+image's format (JPEG at quality 95, anything else as PNG). The randomness is seeded by the
+version and the image, so a version is made the same way twice.
 
 Implemented: preprocessing `auto-orient`, `resize` (every `format`), `grayscale`, `contrast`
 (its three types), `static-crop`; augmentation `flip`, `ninety`, `rotate`, `crop`, `shear`,
@@ -61,6 +62,7 @@ class Output:
     width: int
     height: int
     boxes: tuple[tuple[str, float, float, float, float], ...]  # label, x, y, width, height (pixels)
+    extension: str  # "jpg" for a JPEG image (quality 95), else "png"
 
 
 def _object(value: Any, path: str, allowed: Sequence[str]) -> dict:
@@ -111,6 +113,7 @@ class Plan:
         """The output of one image (its bytes and boxes): preprocessed, and augmented when it
         is in the train split."""
         with PILImage.open(io.BytesIO(data)) as opened:
+            jpeg = opened.format == "JPEG"
             picture = ImageOps.exif_transpose(opened) if self.auto_orient else opened
             pixels = np.asarray(picture.convert("RGB"))
         height, width = pixels.shape[:2]
@@ -129,9 +132,13 @@ class Plan:
         else:
             image, labels, moved_boxes = pixels, [b[0] for b in boxes], [tuple(map(float, b[1:])) for b in boxes]
         buffer = io.BytesIO()
-        PILImage.fromarray(image).save(buffer, format="PNG", optimize=False)
+        if jpeg:
+            PILImage.fromarray(image).save(buffer, format="JPEG", quality=95)
+        else:
+            PILImage.fromarray(image).save(buffer, format="PNG")
         moved = tuple((str(label), *box) for label, box in zip(labels, moved_boxes, strict=True))
-        return Output(buffer.getvalue(), int(image.shape[1]), int(image.shape[0]), moved)  # type: ignore[arg-type]
+        size = (int(image.shape[1]), int(image.shape[0]))
+        return Output(buffer.getvalue(), *size, moved, "jpg" if jpeg else "png")  # type: ignore[arg-type]
 
 
 def plan(settings: Any) -> Plan:

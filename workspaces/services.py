@@ -509,8 +509,6 @@ def version_generate(*, project: Project, settings: dict, name: str = "") -> Ver
         steps = generation.plan(settings)
     except generation.SettingsError as error:
         raise InvalidValue(str(error), field=error.path.split(".")[0]) from None
-    # The workspace's row first: versions of its projects share blobs, made one at a time.
-    list(Workspace.objects.select_for_update().filter(pk=project.workspace_id).values_list("pk", flat=True))
     project = Project.objects.select_for_update().get(pk=project.pk)
     images = list(project.images.order_by("pk"))
     if not images:
@@ -545,7 +543,7 @@ def _frozen(version: Version, image: Image, steps: "generation.Plan", blobs: "_B
     with image.file.open("rb") as source:
         data = source.read()
     output = steps.apply(data, boxes, split=image.split, seed=(version.pk * 1_000_003 + image.pk) % 2**32)
-    frozen.blob = blobs.of_bytes(output.data, "png")
+    frozen.blob = blobs.of_bytes(output.data, output.extension)
     frozen.width, frozen.height = output.width, output.height
     if annotation is not None:
         moved = replace(annotation, boxes=tuple(Box(*box) for box in output.boxes))
@@ -573,8 +571,15 @@ class _Blobs:
     def _save(self, sha256: str, extension: str, content) -> Blob:
         blob = Blob(workspace_id=self.workspace_id, sha256=sha256)
         blob.file.save(f"{sha256}.{extension}", content, save=False)
-        self.written.append(blob.file.name or "")
-        blob.save()
+        name = blob.file.name or ""
+        try:
+            with transaction.atomic():
+                blob.save()
+        except IntegrityError:  # another version of the workspace stored the same bytes meanwhile
+            blob.file.storage.delete(name)
+            blob = Blob.objects.get(workspace_id=self.workspace_id, sha256=sha256)
+        else:
+            self.written.append(name)
         self.found[sha256] = blob
         return blob
 

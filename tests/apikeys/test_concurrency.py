@@ -72,3 +72,30 @@ def test_concurrent_folders_of_one_name_leave_one_folder_and_409s(enterprise):
     assert len([r for r in results if isinstance(r, Folder)]) == 1, results
     assert all(isinstance(r, Conflict) for r in results if not isinstance(r, Folder)), results
     assert Folder.objects.filter(workspace=enterprise, name="Same").count() == 1
+
+
+def test_concurrent_versions_sharing_image_bytes_store_them_once(enterprise):
+    """Two projects of a workspace holding the same image bytes, generated at once: one blob,
+    both versions holding it, no stray file."""
+    import os
+
+    from django.conf import settings
+
+    from web.demo import demo_png
+    from workspaces import services
+    from workspaces.models import Blob, ProjectType
+
+    data = demo_png("shared", size=(32, 24))
+    projects = []
+    for name in ("One", "Two"):
+        project = services.project_create(
+            workspace=enterprise, name=name, type=ProjectType.OBJECT_DETECTION, annotation="x"
+        )
+        services.image_create(project=project, data=data, name="same.png")
+        projects.append(project)
+    results = race(2, lambda: services.version_generate(project=projects.pop(), settings={}))
+    assert not [r for r in results if isinstance(r, Exception)], results
+    [blob] = Blob.objects.filter(workspace=enterprise)
+    assert {v.images.get().blob_id for p in enterprise.projects.all() for v in p.versions.all()} == {blob.pk}
+    stored = [f for _, _, files in os.walk(os.path.join(settings.MEDIA_ROOT, "blobs")) for f in files]
+    assert stored == [os.path.basename(blob.file.name)]

@@ -174,3 +174,13 @@ def test_a_generated_version_holds_the_outputs_and_reports_its_settings(client, 
     box = Annotation.from_json(frozen.annotation).boxes[0]
     assert (box.x, box.y, box.width, box.height) == pytest.approx((2, 3, 10, 5))
     assert json.loads(json.dumps(frozen.labels)) == ["cat"]
+
+
+def test_an_output_keeps_its_image_format():
+    jpeg = io.BytesIO()
+    PILImage.fromarray(pixels(source())).save(jpeg, format="JPEG", quality=90)
+    steps = generation.plan({"preprocessing": {"grayscale": True}})
+    out = steps.apply(jpeg.getvalue(), [BOX], split="train", seed=1)
+    assert out.extension == "jpg" and out.data[:3] == b"\xff\xd8\xff"
+    png = steps.apply(source(), [BOX], split="train", seed=1)
+    assert png.extension == "png" and png.data[:8] == b"\x89PNG\r\n\x1a\n"
