@@ -120,7 +120,10 @@ class Plan:
         steps = [t for name, value in self.preprocessing for t in _preprocess(name, value, width, height)]
         if split == "train":
             steps += [t for name, value in self.augmentation for t in _augment(name, value, width, height)]
-        if steps:
+        if steps and all(isinstance(step, A.ImageOnlyTransform) for step in steps):  # boxes stay
+            image = A.Compose(steps, seed=seed)(image=pixels)["image"]
+            labels, moved_boxes = [b[0] for b in boxes], [tuple(map(float, b[1:])) for b in boxes]
+        elif steps:
             compose = A.Compose(
                 steps,
                 bbox_params=A.BboxParams(format="coco", label_fields=["labels"], clip=True, min_area=1.0),
