@@ -65,6 +65,7 @@ typecheck: install-dev
 bench: install
 	$(BIN)/pip install --quiet -e ".[bench]"
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+	$(BIN)/python -m bench.datasets
 
 clean:
 	rm -rf $(VENV) db.sqlite3 media staticfiles

@@ -6,8 +6,8 @@ exporting it (COCO zip), at 100, 500 and 1,000 images of 640 x 480 with two boxe
 Each size runs in a fresh process on a scratch PostgreSQL database with its own media
 directory: the images are made and uploaded through the services (not timed), then
 `version_generate` is timed (images/s), then the export is built and read to its end (MB/s of
-zip); the process's peak resident memory is read after each phase (`ru_maxrss`). Prints one
-JSON line per size; `bench.run` puts them in docs/benchmarks.md.
+zip); the process's peak resident memory is read after each phase (`ru_maxrss`). Writes its
+section of docs/benchmarks.md (between `<!-- datasets -->` markers, kept by `bench.run`).
 """
 
 import argparse
@@ -142,7 +142,17 @@ def main() -> None:
         print(f"Dataset of {size} images...", flush=True)
         results.append(measure(size))
         print(json.dumps(results[-1]), flush=True)
-    print("\n".join(report(results)))
+    section = "\n".join(["<!-- datasets -->", *report(results), "<!-- /datasets -->"])
+    print(section)
+    target = ROOT / "docs" / "benchmarks.md"
+    text = target.read_text() if target.exists() else "# Benchmarks\n\n<!-- notes -->\n"
+    if "<!-- datasets -->" in text:
+        head, rest = text.split("<!-- datasets -->", 1)
+        text = head + section + rest.split("<!-- /datasets -->", 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    target.write_text(text)
+    print(f"\nWritten to {target}")
 
 
 if __name__ == "__main__":
