@@ -499,6 +499,9 @@ def images_delete(*, images: Sequence[Image], actor: Actor) -> list[int]:
     return sorted(i.pk for i in locked)
 
 
+FREEZE_BATCH = 200
+
+
 @transaction.atomic
 def version_generate(*, project: Project, settings: dict, name: str = "") -> Version:
     """The project's next version: each of its images frozen as it is now (bytes, name, split,
@@ -510,17 +513,19 @@ def version_generate(*, project: Project, settings: dict, name: str = "") -> Ver
     except generation.SettingsError as error:
         raise InvalidValue(str(error), field=error.path.split(".")[0]) from None
     project = Project.objects.select_for_update().get(pk=project.pk)
-    images = list(project.images.order_by("pk"))
-    if not images:
+    if not project.images.exists():
         # The SDK waits for a version of no images as for one still generating: forever.
         raise InvalidValue("The project has no images to put in a version; upload some first.")
     number = (project.versions.aggregate(m=Max("number"))["m"] or 0) + 1
     version = Version.objects.create(project=project, number=number, name=name, settings=steps.settings)
     blobs = _Blobs(project.workspace_id)
-    frozen = []
+    frozen: list[VersionImage] = []
     try:
-        for image in images:
+        for image in project.images.order_by("pk").iterator(chunk_size=FREEZE_BATCH):
             frozen.append(_frozen(version, image, steps, blobs))
+            if len(frozen) == FREEZE_BATCH:  # written as they come: memory stays flat
+                VersionImage.objects.bulk_create(frozen)
+                frozen = []
         VersionImage.objects.bulk_create(frozen)
     except BaseException:
         blobs.remove_written()
