@@ -11,9 +11,10 @@ image's format (JPEG at quality 95, anything else as PNG). The randomness is see
 version and the image, so a version is made the same way twice.
 
 Implemented: preprocessing `auto-orient`, `resize` (every `format`), `grayscale`, `contrast`
-(its three types), `static-crop`; augmentation `flip`, `ninety`, `rotate`, `crop`, `shear`,
+(its three types), `static-crop`, `remap` (labels renamed or left out) and `filter-null` (the
+least share of images with labels: images without are left out until it holds); augmentation `flip`, `ninety`, `rotate`, `crop`, `shear`,
 `brightness`, `exposure`, `blur`, `noise`, `hue`, `saturation`, `rgrayscale`, `cutout`, and
-`image.versions` of 1. Refused by name: `tile`, `filter-null`, `remap`, `isolate`, `mosaic`,
+`image.versions` of 1. Refused by name: `tile`, `isolate`, `mosaic`,
 the `bb*` box-only variants and `image.versions` above 1 (outputs per image).
 """
 
@@ -40,7 +41,7 @@ RESIZE_FORMATS = (
 )
 CONTRAST_TYPES = ("Contrast Stretching", "Histogram Equalization", "Adaptive Equalization")
 NOT_IMPLEMENTED = {
-    "preprocessing": ("filter-null", "isolate", "remap", "tile"),
+    "preprocessing": ("isolate", "tile"),
     "augmentation": (
         "bbblur", "bbbrightness", "bbcrop", "bbexposure", "bbflip", "bbnoise", "bbninety", "bbrotate", "bbshear",
         "mosaic",
@@ -102,9 +103,16 @@ class Plan:
     auto_orient: bool
     preprocessing: tuple[tuple[str, dict | bool], ...]
     augmentation: tuple[tuple[str, dict], ...]
+    remap: tuple[tuple[str, str | None], ...] = ()  # label -> new label, or None: left out
+    filter_null: float | None = None  # the least share (percent) of images with labels
+
+    def relabel(self, label: str) -> str | None:
+        """A label as the version holds it (`remap`): renamed, kept, or None (left out)."""
+        return dict(self.remap).get(label, label)
 
     @property
     def changes_images(self) -> bool:
+        """Whether images get new bytes (labels alone may change: `remap`)."""
         return self.auto_orient or bool(self.preprocessing or self.augmentation)
 
     def apply(
@@ -166,8 +174,32 @@ def plan(settings: Any) -> Plan:
                 raise SettingsError("augmentation.image.versions", "above 1 is not implemented by this server.")
             continue
         augmentation.append((name, _AUG_CHECKS[name](value, f"augmentation.{name}")))
+    remap = _check_remap(pre["remap"], "preprocessing.remap") if "remap" in pre else ()
+    filter_null = None
+    if "filter-null" in pre:
+        share = _object(pre["filter-null"], "preprocessing.filter-null", ("percent",)).get("percent")
+        filter_null = float(_number(share, "preprocessing.filter-null.percent", 0, 100))
     checked = {"preprocessing": dict(pre), "augmentation": dict(aug)}
-    return Plan(checked, auto_orient, tuple(p for p in preprocessing if p[1] is not False), tuple(augmentation))
+    kept = tuple(p for p in preprocessing if p[1] is not False)
+    return Plan(checked, auto_orient, kept, tuple(augmentation), remap, filter_null)
+
+
+LABEL_MAX = 100
+
+
+def _check_remap(value, path) -> tuple[tuple[str, str | None], ...]:
+    """{old label: new label, or null to leave the label out}."""
+    if not isinstance(value, dict) or not value:
+        raise SettingsError(path, "should be an object of labels: {old: new}, or {old: null} to leave a label out.")
+    pairs = []
+    for old, new in value.items():
+        where = f"{path}.{old}"
+        if new is not None and (
+            not isinstance(new, str) or not new.strip() or len(new.strip()) > LABEL_MAX or not new.isprintable()
+        ):
+            raise SettingsError(where, f"should be a label (printable text, 1 to {LABEL_MAX} characters) or null.")
+        pairs.append((old, new.strip() if isinstance(new, str) else None))
+    return tuple(pairs)
 
 
 # Preprocessing -----------------------------------------------------------------------
@@ -204,7 +236,7 @@ _PRE_CHECKS = {
     "grayscale": _flag,
     "contrast": _check_contrast,
 }
-_PRE_FIELDS = ("auto-orient", *_PRE_CHECKS, *NOT_IMPLEMENTED["preprocessing"])
+_PRE_FIELDS = ("auto-orient", "remap", "filter-null", *_PRE_CHECKS, *NOT_IMPLEMENTED["preprocessing"])
 
 
 def _preprocess(name: str, v: Any, width: int, height: int) -> list:

@@ -2,6 +2,8 @@
 
 import hashlib
 import io
+import math
+import random
 import re
 import secrets
 import warnings
@@ -527,6 +529,10 @@ def version_generate(*, project: Project, settings: dict, name: str = "") -> Ver
                 VersionImage.objects.bulk_create(frozen)
                 frozen = []
         VersionImage.objects.bulk_create(frozen)
+        if steps.filter_null is not None:
+            _filter_null(version, steps.filter_null)
+        if not version.images.exists():
+            raise InvalidValue("These settings leave no image in the version.", field="preprocessing")
     except BaseException:
         blobs.remove_written()
         raise
@@ -534,26 +540,48 @@ def version_generate(*, project: Project, settings: dict, name: str = "") -> Ver
 
 
 def _frozen(version: Version, image: Image, steps: "generation.Plan", blobs: "_Blobs") -> VersionImage:
-    """An image as the version holds it: itself, or the output of the version's settings."""
+    """An image as the version holds it: itself, or the output of the version's settings, its
+    labels remapped as they say."""
     frozen = VersionImage(
         version=version, source_id=image.pk, name=image.name, split=image.split, width=image.width,
         height=image.height, tags=image.tags, annotated=image.annotated, annotation=image.annotation,
         labels=image.labels,
     )  # fmt: skip
-    if not steps.changes_images:
-        frozen.blob = blobs.of_image(image)
-        return frozen
     annotation = Annotation.from_json(image.annotation) if image.annotation else None
-    boxes = [(b.label, b.x, b.y, b.width, b.height) for b in annotation.boxes] if annotation else []
-    with image.file.open("rb") as source:
-        data = source.read()
-    output = steps.apply(data, boxes, split=image.split, seed=(version.pk * 1_000_003 + image.pk) % 2**32)
-    frozen.blob = blobs.of_bytes(output.data, output.extension)
-    frozen.width, frozen.height = output.width, output.height
-    if annotation is not None:
-        moved = replace(annotation, boxes=tuple(Box(*box) for box in output.boxes))
-        frozen.annotation, frozen.labels = moved.to_json(), sorted(moved.counts())
+    if steps.changes_images:
+        boxes = [(b.label, b.x, b.y, b.width, b.height) for b in annotation.boxes] if annotation else []
+        with image.file.open("rb") as source:
+            data = source.read()
+        output = steps.apply(data, boxes, split=image.split, seed=(version.pk * 1_000_003 + image.pk) % 2**32)
+        frozen.blob = blobs.of_bytes(output.data, output.extension)
+        frozen.width, frozen.height = output.width, output.height
+        if annotation is not None:
+            annotation = replace(annotation, boxes=tuple(Box(*box) for box in output.boxes))
+    else:
+        frozen.blob = blobs.of_image(image)
+    if annotation is not None and (steps.changes_images or steps.remap):
+        boxes_kept = tuple(
+            replace(b, label=new) for b in annotation.boxes if (new := steps.relabel(b.label)) is not None
+        )
+        classes_kept = tuple(dict.fromkeys(new for c in annotation.classes if (new := steps.relabel(c)) is not None))
+        annotation = replace(annotation, boxes=boxes_kept, classes=classes_kept)
+        frozen.annotation, frozen.labels = annotation.to_json(), sorted(annotation.counts())
     return frozen
+
+
+def _filter_null(version: Version, share: float) -> None:
+    """Leave out images without labels (chosen at random, seeded by the version) until at least
+    `share` percent of the version's images have labels."""
+    held = list(version.images.values_list("pk", "labels", "blob_id"))
+    labelled = sum(1 for _, labels, _ in held if labels)
+    nulls = [(pk, blob) for pk, labels, blob in held if not labels]
+    allowed = len(nulls) if share <= 0 else math.floor(labelled * (100 - share) / share + 1e-9)
+    if len(nulls) <= allowed:
+        return
+    random.Random(version.pk).shuffle(nulls)  # noqa: S311 - a reproducible choice, not a secret
+    dropped = nulls[: len(nulls) - allowed]
+    VersionImage.objects.filter(pk__in=[pk for pk, _ in dropped]).delete()
+    _drop_unused_blobs([blob for _, blob in dropped])
 
 
 class _Blobs:

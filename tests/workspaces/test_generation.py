@@ -120,7 +120,11 @@ def test_every_implemented_augmentation_runs():
     ("chosen", "named"),
     [
         ({"preprocessing": {"tile": {"rows": 2, "columns": 2}}}, "preprocessing.tile"),
-        ({"preprocessing": {"filter-null": {"percent": 50}}}, "preprocessing.filter-null"),
+        ({"preprocessing": {"isolate": True}}, "preprocessing.isolate"),
+        ({"preprocessing": {"filter-null": {"percent": 150}}}, "preprocessing.filter-null.percent"),
+        ({"preprocessing": {"remap": {"cat": ""}}}, "preprocessing.remap.cat"),
+        ({"preprocessing": {"remap": {"cat": 7}}}, "preprocessing.remap.cat"),
+        ({"preprocessing": {"remap": []}}, "preprocessing.remap"),
         ({"augmentation": {"mosaic": True}}, "augmentation.mosaic"),
         ({"augmentation": {"bbflip": {"horizontal": True}}}, "augmentation.bbflip"),
         ({"augmentation": {"image": {"versions": 3}}}, "augmentation.image.versions"),
@@ -184,3 +188,44 @@ def test_an_output_keeps_its_image_format():
     assert out.extension == "jpg" and out.data[:3] == b"\xff\xd8\xff"
     png = steps.apply(source(), [BOX], split="train", seed=1)
     assert png.extension == "png" and png.data[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def annotated_project(workspace, labels_per_image):
+    project = services.project_create(
+        workspace=workspace, name="Shelf", type=ProjectType.OBJECT_DETECTION, annotation="x"
+    )
+    for n, labels in enumerate(labels_per_image):
+        image, _ = services.image_create(project=project, data=demo_png(f"g{n}", size=(64, 48)), name=f"{n}.png")
+        if labels:
+            annotate(image, *[(label, 2.0 + i, 2.0, 10.0, 10.0) for i, label in enumerate(labels)])
+    return project
+
+
+def test_remap_renames_and_leaves_out_labels_without_touching_the_images(enterprise):
+    project = annotated_project(enterprise, [["cat", "dog"], ["mouse"]])
+    settings = {"preprocessing": {"remap": {"cat": "feline", "mouse": None}}, "augmentation": {}}
+    version = services.version_generate(project=project, settings=settings)
+    frozen = {i.name: i for i in version.images.all()}
+    assert frozen["0.png"].labels == ["dog", "feline"] and frozen["1.png"].labels == []
+    assert [b.label for b in Annotation.from_json(frozen["0.png"].annotation).boxes] == ["feline", "dog"]
+    source = project.images.get(name="0.png")
+    assert frozen["0.png"].blob.sha256 == source.sha256  # the original bytes, stored once
+    assert source.labels == ["cat", "dog"]  # the project's own image is untouched
+
+
+@pytest.mark.parametrize(("share", "kept_nulls"), [(0, 3), (50, 2), (66, 1), (67, 0), (100, 0)])
+def test_filter_null_leaves_out_images_without_labels_until_the_share_holds(enterprise, share, kept_nulls):
+    project = annotated_project(enterprise, [["cat"], ["dog"], [], [], []])
+    settings = {"preprocessing": {"filter-null": {"percent": share}}, "augmentation": {}}
+    version = services.version_generate(project=project, settings=settings)
+    labels = list(version.images.values_list("labels", flat=True))
+    assert sum(1 for x in labels if x) == 2 and sum(1 for x in labels if not x) == kept_nulls
+
+
+def test_settings_that_leave_no_image_are_refused(enterprise):
+    from core.errors import InvalidValue
+
+    project = annotated_project(enterprise, [[], []])
+    with pytest.raises(InvalidValue, match="leave no image"):
+        services.version_generate(project=project, settings={"preprocessing": {"filter-null": {"percent": 100}}})
+    assert not project.versions.exists()
