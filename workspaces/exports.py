@@ -84,6 +84,7 @@ class ExportImage:
     boxes: tuple[ExportBox, ...]
     annotated: bool
     classes: tuple[str, ...] = ()  # a classification project's labels of the image
+    variant: int = 0  # which output of the image (augmentation may make several)
 
 
 class UnknownFormat(ValueError):
@@ -208,14 +209,18 @@ def build_export(
 
 
 def _validated(images: Iterable[ExportImage]) -> list[ExportImage]:
-    ordered = sorted(images, key=lambda image: (image.split, image.id))
-    seen: set[int] = set()
+    ordered = sorted(images, key=lambda image: (image.split, image.id, image.variant))
+    seen: set[tuple[int, int]] = set()
     for image in ordered:
         if not isinstance(image.id, int) or isinstance(image.id, bool):
             raise ValueError(f"Image id {image.id!r} is not an integer.")
-        if image.id in seen:
-            raise ValueError(f"Image id {image.id} appears twice.")
-        seen.add(image.id)
+        if (image.id, image.variant) in seen:
+            raise ValueError(
+                f"Image id {image.id} appears twice."
+                if not image.variant
+                else f"Output {image.variant} of image {image.id} appears twice."
+            )
+        seen.add((image.id, image.variant))
         if image.split not in SPLITS:
             raise ValueError(f"Image {image.id} has split {image.split!r}, not one of {', '.join(SPLITS)}.")
         if image.width <= 0 or image.height <= 0:
@@ -245,6 +250,9 @@ def _items(images: list[ExportImage], names: list[str]) -> list[_Item]:
                 index[label] = len(names)
                 names.append(label)
         file = safe_file_name(image.id, image.name)
+        if image.variant:  # `12_cat.png`, output 2: `12_cat_v2.png`
+            stem, dot, extension = file.rpartition(".")
+            file = f"{stem}_v{image.variant:d}.{extension}" if dot else f"{file}_v{image.variant:d}"
         stem = file.rsplit(".", 1)[0]  # as Ultralytics finds an image's label file
         items.append(_Item(image, file, stem, tuple(boxes)))
     return items
@@ -330,19 +338,27 @@ def _by_split(items: list[_Item]) -> dict[str, list[_Item]]:
 
 def _write_coco(writer: _Writer, project_name: str, version: int, items: list[_Item], names: list[str]) -> None:
     categories = [{"id": index, "name": name, "supercategory": "none"} for index, name in enumerate(names)]
+    # Images go by their own ids; in a version with several outputs of an image, by position.
+    numbered = any(item.image.variant for item in items)
+    coco_id = {id(item): position if numbered else item.image.id for position, item in enumerate(items)}
     for split, group in _by_split(items).items():
         images: list[dict[str, object]] = []
         annotations: list[dict[str, object]] = []
         for item in group:
             writer.image(f"{split}/{item.file}", item.image)
             images.append(
-                {"id": item.image.id, "file_name": item.file, "width": item.image.width, "height": item.image.height}
+                {
+                    "id": coco_id[id(item)],
+                    "file_name": item.file,
+                    "width": item.image.width,
+                    "height": item.image.height,
+                }
             )
             for box in item.boxes:
                 annotations.append(
                     {
                         "id": len(annotations),
-                        "image_id": item.image.id,
+                        "image_id": coco_id[id(item)],
                         "category_id": box.class_id,
                         "bbox": [box.x, box.y, box.width, box.height],
                         "area": box.width * box.height,

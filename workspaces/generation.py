@@ -6,7 +6,8 @@ cropped away).
 `plan(settings)` checks the settings whole before anything is made: a setting this server does
 not implement, or a value out of its range, is a `SettingsError` naming it (a 400), never
 accepted and ignored. `Plan.apply` turns one image into its output: preprocessing for every
-image, augmentation for the train split only (as Roboflow does), one output each, in the
+image, augmentation for the train split only (as Roboflow does), `image.versions` outputs
+of each training image, in the
 image's format (JPEG at quality 95, anything else as PNG). The randomness is seeded by the
 version and the image, so a version is made the same way twice.
 
@@ -14,8 +15,8 @@ Implemented: preprocessing `auto-orient`, `resize` (every `format`), `grayscale`
 (its three types), `static-crop`, `remap` (labels renamed or left out) and `filter-null` (the
 least share of images with labels: images without are left out until it holds); augmentation `flip`, `ninety`, `rotate`, `crop`, `shear`,
 `brightness`, `exposure`, `blur`, `noise`, `hue`, `saturation`, `rgrayscale`, `cutout`, and
-`image.versions` of 1. Refused by name: `tile`, `isolate`, `mosaic`,
-the `bb*` box-only variants and `image.versions` above 1 (outputs per image).
+`image.versions` (outputs per training image, each its own random draw). Refused by name:
+`tile`, `isolate`, `mosaic` and the `bb*` box-only variants.
 """
 
 import io
@@ -31,6 +32,7 @@ from PIL import Image as PILImage
 from PIL import ImageOps
 
 MAX_SIDE = 4096
+MAX_OUTPUTS = 50
 RESIZE_FORMATS = (
     "Stretch to",
     "Fill (with center crop) in",
@@ -105,6 +107,11 @@ class Plan:
     augmentation: tuple[tuple[str, dict], ...]
     remap: tuple[tuple[str, str | None], ...] = ()  # label -> new label, or None: left out
     filter_null: float | None = None  # the least share (percent) of images with labels
+    outputs: int = 1  # per training image (`augmentation.image.versions`)
+
+    def outputs_of(self, split: str) -> int:
+        """How many outputs an image of `split` makes: augmentation's for the train split."""
+        return self.outputs if split == "train" else 1
 
     def relabel(self, label: str) -> str | None:
         """A label as the version holds it (`remap`): renamed, kept, or None (left out)."""
@@ -167,11 +174,11 @@ def plan(settings: Any) -> Plan:
         if name in pre:
             preprocessing.append((name, _PRE_CHECKS[name](pre[name], f"preprocessing.{name}")))
     augmentation = []
+    outputs = 1
     for name, value in aug.items():
         if name == "image":
             versions = _object(value, "augmentation.image", ("versions",)).get("versions", 1)
-            if _number(versions, "augmentation.image.versions", 1, 50, integer=True) != 1:
-                raise SettingsError("augmentation.image.versions", "above 1 is not implemented by this server.")
+            outputs = int(_number(versions, "augmentation.image.versions", 1, MAX_OUTPUTS, integer=True))
             continue
         augmentation.append((name, _AUG_CHECKS[name](value, f"augmentation.{name}")))
     remap = _check_remap(pre["remap"], "preprocessing.remap") if "remap" in pre else ()
@@ -179,9 +186,13 @@ def plan(settings: Any) -> Plan:
     if "filter-null" in pre:
         share = _object(pre["filter-null"], "preprocessing.filter-null", ("percent",)).get("percent")
         filter_null = float(_number(share, "preprocessing.filter-null.percent", 0, 100))
+    if outputs > 1 and not any(_augment(name, value, 64, 64) for name, value in augmentation):
+        raise SettingsError(
+            "augmentation.image.versions", "above 1 needs an augmentation: the outputs would be copies."
+        )
     checked = {"preprocessing": dict(pre), "augmentation": dict(aug)}
     kept = tuple(p for p in preprocessing if p[1] is not False)
-    return Plan(checked, auto_orient, kept, tuple(augmentation), remap, filter_null)
+    return Plan(checked, auto_orient, kept, tuple(augmentation), remap, filter_null, outputs)
 
 
 LABEL_MAX = 100

@@ -344,10 +344,12 @@ class Blob(models.Model):
 class VersionImage(models.Model):
     """One image of a version, as it was when the version was generated: its bytes (a blob),
     name, split, size, tags and annotation. `source_id` is the project image it came from
-    (its id in exports), kept when that image is deleted."""
+    (its id in exports), kept when that image is deleted; `variant` numbers the outputs of one
+    image (several when augmentation makes more than one per training image)."""
 
     version = models.ForeignKey(Version, on_delete=models.CASCADE, related_name="images")
     source_id = models.PositiveBigIntegerField()
+    variant = models.PositiveSmallIntegerField(default=0)
     blob = models.ForeignKey(Blob, on_delete=models.PROTECT, related_name="+")
     name = models.CharField(max_length=255)
     split = models.CharField(max_length=10, choices=Split.choices)
@@ -359,9 +361,9 @@ class VersionImage(models.Model):
     labels = models.JSONField(default=list, blank=True, help_text="The annotation's labels, sorted.")
 
     class Meta:
-        ordering = ["split", "source_id"]
+        ordering = ["split", "source_id", "variant"]
         constraints = [
-            models.UniqueConstraint(fields=["version", "source_id"], name="version_image_once"),
+            models.UniqueConstraint(fields=["version", "source_id", "variant"], name="version_image_once"),
             models.CheckConstraint(condition=Q(split__in=Split.values), name="version_image_split_valid"),
         ]
 

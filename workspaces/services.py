@@ -524,8 +524,8 @@ def version_generate(*, project: Project, settings: dict, name: str = "") -> Ver
     frozen: list[VersionImage] = []
     try:
         for image in project.images.order_by("pk").iterator(chunk_size=FREEZE_BATCH):
-            frozen.append(_frozen(version, image, steps, blobs))
-            if len(frozen) == FREEZE_BATCH:  # written as they come: memory stays flat
+            frozen += _frozen(version, image, steps, blobs)
+            if len(frozen) >= FREEZE_BATCH:  # written as they come: memory stays flat
                 VersionImage.objects.bulk_create(frozen)
                 frozen = []
         VersionImage.objects.bulk_create(frozen)
@@ -539,34 +539,39 @@ def version_generate(*, project: Project, settings: dict, name: str = "") -> Ver
     return version
 
 
-def _frozen(version: Version, image: Image, steps: "generation.Plan", blobs: "_Blobs") -> VersionImage:
-    """An image as the version holds it: itself, or the output of the version's settings, its
-    labels remapped as they say."""
-    frozen = VersionImage(
-        version=version, source_id=image.pk, name=image.name, split=image.split, width=image.width,
-        height=image.height, tags=image.tags, annotated=image.annotated, annotation=image.annotation,
-        labels=image.labels,
-    )  # fmt: skip
+def _frozen(version: Version, image: Image, steps: "generation.Plan", blobs: "_Blobs") -> list[VersionImage]:
+    """An image as the version holds it: itself, or the outputs of the version's settings (one,
+    or `image.versions` for a training image), its labels remapped as they say."""
     annotation = Annotation.from_json(image.annotation) if image.annotation else None
-    if steps.changes_images:
-        boxes = [(b.label, b.x, b.y, b.width, b.height) for b in annotation.boxes] if annotation else []
-        with image.file.open("rb") as source:
-            data = source.read()
-        output = steps.apply(data, boxes, split=image.split, seed=(version.pk * 1_000_003 + image.pk) % 2**32)
-        frozen.blob = blobs.of_bytes(output.data, output.extension)
-        frozen.width, frozen.height = output.width, output.height
-        if annotation is not None:
-            annotation = replace(annotation, boxes=tuple(Box(*box) for box in output.boxes))
-    else:
-        frozen.blob = blobs.of_image(image)
-    if annotation is not None and (steps.changes_images or steps.remap):
-        boxes_kept = tuple(
-            replace(b, label=new) for b in annotation.boxes if (new := steps.relabel(b.label)) is not None
-        )
-        classes_kept = tuple(dict.fromkeys(new for c in annotation.classes if (new := steps.relabel(c)) is not None))
-        annotation = replace(annotation, boxes=boxes_kept, classes=classes_kept)
-        frozen.annotation, frozen.labels = annotation.to_json(), sorted(annotation.counts())
-    return frozen
+    data = None
+    made = []
+    for variant in range(steps.outputs_of(image.split)):
+        frozen = VersionImage(
+            version=version, source_id=image.pk, variant=variant, name=image.name, split=image.split,
+            width=image.width, height=image.height, tags=image.tags, annotated=image.annotated,
+            annotation=image.annotation, labels=image.labels,
+        )  # fmt: skip
+        held = annotation
+        if steps.changes_images:
+            if data is None:
+                with image.file.open("rb") as source:
+                    data = source.read()
+            boxes = [(b.label, b.x, b.y, b.width, b.height) for b in annotation.boxes] if annotation else []
+            seed = (version.pk * 1_000_003 + image.pk * 101 + variant) % 2**32
+            output = steps.apply(data, boxes, split=image.split, seed=seed)
+            frozen.blob = blobs.of_bytes(output.data, output.extension)
+            frozen.width, frozen.height = output.width, output.height
+            if annotation is not None:
+                held = replace(annotation, boxes=tuple(Box(*box) for box in output.boxes))
+        else:
+            frozen.blob = blobs.of_image(image)
+        if held is not None and (steps.changes_images or steps.remap):
+            boxes_kept = tuple(replace(b, label=new) for b in held.boxes if (new := steps.relabel(b.label)) is not None)
+            classes_kept = tuple(dict.fromkeys(new for c in held.classes if (new := steps.relabel(c)) is not None))
+            held = replace(held, boxes=boxes_kept, classes=classes_kept)
+            frozen.annotation, frozen.labels = held.to_json(), sorted(held.counts())
+        made.append(frozen)
+    return made
 
 
 def _filter_null(version: Version, share: float) -> None:

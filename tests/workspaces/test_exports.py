@@ -796,3 +796,25 @@ def test_an_empty_version(format):
         ["README.dataset.txt", "data.yaml"] if FORMATS[format] == "yolo" else ["README.dataset.txt"]
     )
     assert "Images: 0 (train: 0, valid: 0, test: 0)" in archive.read("README.dataset.txt").decode()
+
+
+@pytest.mark.parametrize("format", DETECTION_FORMATS)
+def test_several_outputs_of_an_image_get_their_own_members(format):
+    outputs = [
+        ExportImage(id=4, name="cat.png", split="train", width=200, height=100, open=Opener(f"out {v}".encode()),
+                    boxes=(BOX,), annotated=True, variant=v)
+        for v in (2, 0, 1)
+    ]  # fmt: skip
+    archive = unzip(build(format, outputs, ["cat"]))
+    images = sorted(name for name in archive.namelist() if name.endswith(".png"))
+    assert [name.rsplit("/", 1)[-1] for name in images] == ["4_cat.png", "4_cat_v1.png", "4_cat_v2.png"]
+    assert archive.read(images[2]) == b"out 2"
+    if FORMATS[format] == "coco":
+        document = json.loads(archive.read("train/_annotations.coco.json"))
+        assert [i["id"] for i in document["images"]] == [0, 1, 2]  # by position, when an image has several outputs
+
+
+def test_an_output_given_twice_fails_before_anything_is_written():
+    twice = [image(4), image(4)]
+    with pytest.raises(ValueError, match="appears twice"):
+        build("coco", twice)

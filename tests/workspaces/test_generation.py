@@ -229,3 +229,39 @@ def test_settings_that_leave_no_image_are_refused(enterprise):
     with pytest.raises(InvalidValue, match="leave no image"):
         services.version_generate(project=project, settings={"preprocessing": {"filter-null": {"percent": 100}}})
     assert not project.versions.exists()
+
+
+def test_image_versions_makes_that_many_outputs_of_each_training_image(client, enterprise, make_key):
+    project = services.project_create(
+        workspace=enterprise, name="Shelf", type=ProjectType.OBJECT_DETECTION, annotation="x"
+    )
+    for n, split in enumerate([Split.TRAIN, Split.TRAIN, Split.VALID]):
+        image, _ = services.image_create(
+            project=project, data=demo_png(f"v{n}", size=(64, 48)), name=f"{n}.png", split=split
+        )
+        annotate(image, BOX)
+    _, key = make_key(enterprise)
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {key}"}
+    settings = {"preprocessing": {}, "augmentation": {"noise": {"percent": 10}, "image": {"versions": 3}}}
+    assert client.post("/acme/shelf/generate", settings, content_type="application/json", **auth).status_code == 200
+    shown = client.get("/acme/shelf/1", **auth).json()["version"]
+    assert shown["images"] == 7 and shown["splits"] == {"train": 6, "valid": 1, "test": 0}
+    outputs = project.versions.get().images.all()
+    train = [o for o in outputs if o.split == Split.TRAIN]
+    assert sorted((o.source_id, o.variant) for o in train) == sorted(
+        (s, v) for s in {o.source_id for o in train} for v in range(3)
+    )
+    assert len({o.blob_id for o in train}) == 6  # each its own draw
+
+    import zipfile
+    from urllib.parse import urlsplit
+
+    link = client.get("/acme/shelf/1/coco", **auth).json()["export"]["link"]
+    parts = urlsplit(link)
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(client.get(f"{parts.path}?{parts.query}").streaming_content)))
+    members = [m for m in archive.namelist() if m.startswith("train/") and m.endswith(".png")]
+    assert len(members) == 6 and sum(1 for m in members if m.endswith(("_v1.png", "_v2.png"))) == 4
+    document = json.loads(archive.read("train/_annotations.coco.json"))
+    ids = [i["id"] for i in document["images"]]
+    assert len(ids) == len(set(ids)) == 6
+    assert {a["image_id"] for a in document["annotations"]} == set(ids)

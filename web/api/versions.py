@@ -112,7 +112,7 @@ class VersionViewSet(ResourceViewSet):
             exports.check_format(format, classification=found.project.type in CLASSIFICATION_TYPES)
         except ValueError as error:
             raise exceptions.ValidationError({"format": [str(error)]}) from None
-        images = found.images.select_related("blob").order_by("split", "source_id")
+        images = found.images.select_related("blob").order_by("split", "source_id", "variant")
         archive = exports.build_export(
             format=format,
             project_name=found.project.name,
@@ -152,4 +152,5 @@ def export_image(image: VersionImage) -> exports.ExportImage:
         boxes=tuple(exports.ExportBox(b.label, b.x, b.y, b.width, b.height) for b in boxes),
         annotated=image.annotated,
         classes=annotation.classes if annotation else (),
+        variant=image.variant,
     )

@@ -64,6 +64,7 @@ class Migration(migrations.Migration):
             fields=[
                 ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
                 ("source_id", models.PositiveBigIntegerField()),
+                ("variant", models.PositiveSmallIntegerField(default=0)),
                 ("name", models.CharField(max_length=255)),
                 (
                     "split",
@@ -91,7 +92,7 @@ class Migration(migrations.Migration):
                 ),
             ],
             options={
-                "ordering": ["split", "source_id"],
+                "ordering": ["split", "source_id", "variant"],
             },
         ),
         migrations.AddConstraint(
@@ -100,7 +101,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name="versionimage",
-            constraint=models.UniqueConstraint(fields=("version", "source_id"), name="version_image_once"),
+            constraint=models.UniqueConstraint(fields=("version", "source_id", "variant"), name="version_image_once"),
         ),
         migrations.AddConstraint(
             model_name="versionimage",
