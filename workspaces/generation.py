@@ -12,11 +12,11 @@ image's format (JPEG at quality 95, anything else as PNG). The randomness is see
 version and the image, so a version is made the same way twice.
 
 Implemented: preprocessing `auto-orient`, `resize` (every `format`), `grayscale`, `contrast`
-(its three types), `static-crop`, `remap` (labels renamed or left out) and `filter-null` (the
+(its three types), `static-crop`, `tile` (each tile an output), `remap` (labels renamed or left out) and `filter-null` (the
 least share of images with labels: images without are left out until it holds); augmentation `flip`, `ninety`, `rotate`, `crop`, `shear`,
 `brightness`, `exposure`, `blur`, `noise`, `hue`, `saturation`, `rgrayscale`, `cutout`, and
 `image.versions` (outputs per training image, each its own random draw). Refused by name:
-`tile`, `isolate`, `mosaic` and the `bb*` box-only variants.
+`isolate`, `mosaic` and the `bb*` box-only variants.
 """
 
 import io
@@ -43,7 +43,7 @@ RESIZE_FORMATS = (
 )
 CONTRAST_TYPES = ("Contrast Stretching", "Histogram Equalization", "Adaptive Equalization")
 NOT_IMPLEMENTED = {
-    "preprocessing": ("isolate", "tile"),
+    "preprocessing": ("isolate",),
     "augmentation": (
         "bbblur", "bbbrightness", "bbcrop", "bbexposure", "bbflip", "bbnoise", "bbninety", "bbrotate", "bbshear",
         "mosaic",
@@ -108,10 +108,8 @@ class Plan:
     remap: tuple[tuple[str, str | None], ...] = ()  # label -> new label, or None: left out
     filter_null: float | None = None  # the least share (percent) of images with labels
     outputs: int = 1  # per training image (`augmentation.image.versions`)
-
-    def outputs_of(self, split: str) -> int:
-        """How many outputs an image of `split` makes: augmentation's for the train split."""
-        return self.outputs if split == "train" else 1
+    static_crop: dict | None = None  # percents of the image
+    tiles: tuple[int, int] | None = None  # rows, columns
 
     def relabel(self, label: str) -> str | None:
         """A label as the version holds it (`remap`): renamed, kept, or None (left out)."""
@@ -120,43 +118,81 @@ class Plan:
     @property
     def changes_images(self) -> bool:
         """Whether images get new bytes (labels alone may change: `remap`)."""
-        return self.auto_orient or bool(self.preprocessing or self.augmentation)
+        crops = self.static_crop is not None or self.tiles is not None
+        return self.auto_orient or crops or bool(self.preprocessing or self.augmentation)
+
+    def outputs_of(self, split: str) -> int:
+        """How many outputs an image of `split` makes: one per tile, times augmentation's draws
+        for the train split."""
+        tiles = self.tiles[0] * self.tiles[1] if self.tiles else 1
+        return tiles * (self.outputs if split == "train" else 1)
 
     def apply(
-        self, data: bytes, boxes: Sequence[tuple[str, float, float, float, float]], *, split: str, seed: int
+        self,
+        data: bytes,
+        boxes: Sequence[tuple[str, float, float, float, float]],
+        *,
+        split: str,
+        seed: int,
+        variant: int = 0,
     ) -> Output:
-        """The output of one image (its bytes and boxes): preprocessed, and augmented when it
-        is in the train split."""
+        """Output `variant` of one image (its bytes and boxes): cropped (static crop, then its
+        tile), preprocessed, then augmented when it is in the train split (each stage sized by
+        the one before)."""
         with PILImage.open(io.BytesIO(data)) as opened:
             jpeg = opened.format == "JPEG"
             picture = ImageOps.exif_transpose(opened) if self.auto_orient else opened
             pixels = np.asarray(picture.convert("RGB"))
-        height, width = pixels.shape[:2]
-        steps = [t for name, value in self.preprocessing for t in _preprocess(name, value, width, height)]
+        labelled = [(b[0], tuple(float(v) for v in b[1:])) for b in boxes]
+        draws = self.outputs if split == "train" else 1
+        crop = self._crop(pixels.shape[1], pixels.shape[0], variant // draws)
+        first = [crop] if crop is not None else []
+        first += [t for name, value in self.preprocessing for t in _preprocess(name, value)]
+        pixels, labelled = _run(first, pixels, labelled, seed)
         if split == "train":
-            steps += [t for name, value in self.augmentation for t in _augment(name, value, width, height)]
-        if steps and all(isinstance(step, A.ImageOnlyTransform) for step in steps):  # boxes stay
-            image = A.Compose(steps, seed=seed)(image=pixels)["image"]
-            labels, moved_boxes = [b[0] for b in boxes], [tuple(map(float, b[1:])) for b in boxes]
-        elif steps:
-            compose = A.Compose(
-                steps,
-                bbox_params=A.BboxParams(format="coco", label_fields=["labels"], clip=True, min_area=1.0),
-                seed=seed,
-            )
-            kept = np.array([b[1:] for b in boxes], dtype=np.float32).reshape(-1, 4)
-            out = compose(image=pixels, bboxes=kept, labels=[b[0] for b in boxes])
-            image, labels, moved_boxes = out["image"], out["labels"], [tuple(map(float, b)) for b in out["bboxes"]]
-        else:
-            image, labels, moved_boxes = pixels, [b[0] for b in boxes], [tuple(map(float, b[1:])) for b in boxes]
+            height, width = pixels.shape[:2]
+            steps = [t for name, value in self.augmentation for t in _augment(name, value, width, height)]
+            pixels, labelled = _run(steps, pixels, labelled, seed)
         buffer = io.BytesIO()
         if jpeg:
-            PILImage.fromarray(image).save(buffer, format="JPEG", quality=95)
+            PILImage.fromarray(pixels).save(buffer, format="JPEG", quality=95)
         else:
-            PILImage.fromarray(image).save(buffer, format="PNG")
-        moved = tuple((str(label), *box) for label, box in zip(labels, moved_boxes, strict=True))
-        size = (int(image.shape[1]), int(image.shape[0]))
+            PILImage.fromarray(pixels).save(buffer, format="PNG")
+        moved = tuple((label, *box) for label, box in labelled)
+        size = (int(pixels.shape[1]), int(pixels.shape[0]))
         return Output(buffer.getvalue(), *size, moved, "jpg" if jpeg else "png")  # type: ignore[arg-type]
+
+    def _crop(self, width: int, height: int, tile: int):
+        """The crop of the static crop and the tile, in pixels of the image; None: all of it."""
+        x0, y0, x1, y1 = 0.0, 0.0, float(width), float(height)
+        if self.static_crop is not None:
+            c = self.static_crop
+            x0, x1 = width * c["x_min"] / 100, width * c["x_max"] / 100
+            y0, y1 = height * c["y_min"] / 100, height * c["y_max"] / 100
+        if self.tiles is not None:
+            rows, columns = self.tiles
+            row, column = divmod(tile, columns)
+            step_x, step_y = (x1 - x0) / columns, (y1 - y0) / rows
+            x0, x1 = x0 + column * step_x, x0 + (column + 1) * step_x
+            y0, y1 = y0 + row * step_y, y0 + (row + 1) * step_y
+        box = (round(x0), round(y0), max(round(x1), round(x0) + 1), max(round(y1), round(y0) + 1))
+        return None if box == (0, 0, width, height) else A.Crop(*box, p=1)
+
+
+def _run(steps: list, pixels: np.ndarray, labelled: list, seed: int) -> tuple[np.ndarray, list]:
+    """The image and its (label, box) after `steps`; boxes carried only by steps that move them."""
+    if not steps:
+        return pixels, labelled
+    if all(isinstance(step, A.ImageOnlyTransform) for step in steps):  # the boxes stay where they are
+        return A.Compose(steps, seed=seed)(image=pixels)["image"], labelled
+    compose = A.Compose(
+        steps, bbox_params=A.BboxParams(format="coco", label_fields=["labels"], clip=True, min_area=1.0), seed=seed
+    )
+    kept = np.array([box for _, box in labelled], dtype=np.float32).reshape(-1, 4)
+    out = compose(image=pixels, bboxes=kept, labels=[label for label, _ in labelled])
+    return out["image"], [
+        (str(label), tuple(float(v) for v in box)) for label, box in zip(out["labels"], out["bboxes"], strict=True)
+    ]
 
 
 def plan(settings: Any) -> Plan:
@@ -170,7 +206,14 @@ def plan(settings: Any) -> Plan:
                 raise SettingsError(f"{section}.{name}", "is not implemented by this server; leave it out.")
     auto_orient = _flag(pre["auto-orient"], "preprocessing.auto-orient") if "auto-orient" in pre else False
     preprocessing = []
-    for name in ("static-crop", "resize", "grayscale", "contrast"):  # applied in this order
+    static_crop = _check_crop_box(pre["static-crop"], "preprocessing.static-crop") if "static-crop" in pre else None
+    tiles = None
+    if "tile" in pre:
+        grid = _object(pre["tile"], "preprocessing.tile", ("rows", "columns"))
+        tiles = tuple(
+            int(_number(grid.get(f), f"preprocessing.tile.{f}", 1, 10, integer=True)) for f in ("rows", "columns")
+        )
+    for name in ("resize", "grayscale", "contrast"):  # applied in this order, after the crops
         if name in pre:
             preprocessing.append((name, _PRE_CHECKS[name](pre[name], f"preprocessing.{name}")))
     augmentation = []
@@ -192,7 +235,7 @@ def plan(settings: Any) -> Plan:
         )
     checked = {"preprocessing": dict(pre), "augmentation": dict(aug)}
     kept = tuple(p for p in preprocessing if p[1] is not False)
-    return Plan(checked, auto_orient, kept, tuple(augmentation), remap, filter_null, outputs)
+    return Plan(checked, auto_orient, kept, tuple(augmentation), remap, filter_null, outputs, static_crop, tiles)  # type: ignore[arg-type]
 
 
 LABEL_MAX = 100
@@ -243,21 +286,21 @@ def _check_contrast(value, path):
 
 _PRE_CHECKS = {
     "resize": _check_resize,
-    "static-crop": _check_crop_box,
     "grayscale": _flag,
     "contrast": _check_contrast,
 }
-_PRE_FIELDS = ("auto-orient", "remap", "filter-null", *_PRE_CHECKS, *NOT_IMPLEMENTED["preprocessing"])
+_PRE_FIELDS = (
+    "auto-orient",
+    "remap",
+    "filter-null",
+    "static-crop",
+    "tile",
+    *_PRE_CHECKS,
+    *NOT_IMPLEMENTED["preprocessing"],
+)
 
 
-def _preprocess(name: str, v: Any, width: int, height: int) -> list:
-    if name == "static-crop":
-        return [
-            A.Crop(
-                x_min=int(width * v["x_min"] / 100), x_max=max(int(width * v["x_max"] / 100), 1),
-                y_min=int(height * v["y_min"] / 100), y_max=max(int(height * v["y_max"] / 100), 1), p=1,
-            )
-        ]  # fmt: skip
+def _preprocess(name: str, v: Any) -> list:
     if name == "grayscale":
         return [A.ToGray(num_output_channels=3, p=1)]
     if name == "contrast":
@@ -269,9 +312,7 @@ def _preprocess(name: str, v: Any, width: int, height: int) -> list:
     if kind == "Stretch to":
         return [A.Resize(height=h, width=w, p=1)]
     if kind == "Fill (with center crop) in":
-        scale = max(w / width, h / height)
-        size = (max(h, round(height * scale)), max(w, round(width * scale)))
-        return [A.Resize(height=size[0], width=size[1], p=1), A.CenterCrop(height=h, width=w, p=1)]
+        return [A.SmallestMaxSize(max_size_hw=(h, w), p=1), A.CenterCrop(height=h, width=w, p=1)]
     fit = A.LongestMaxSize(max_size_hw=(h, w), p=1)
     if kind == "Fit within":
         return [fit]

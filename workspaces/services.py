@@ -558,7 +558,7 @@ def _frozen(version: Version, image: Image, steps: "generation.Plan", blobs: "_B
                     data = source.read()
             boxes = [(b.label, b.x, b.y, b.width, b.height) for b in annotation.boxes] if annotation else []
             seed = (version.pk * 1_000_003 + image.pk * 101 + variant) % 2**32
-            output = steps.apply(data, boxes, split=image.split, seed=seed)
+            output = steps.apply(data, boxes, split=image.split, seed=seed, variant=variant)
             frozen.blob = blobs.of_bytes(output.data, output.extension)
             frozen.width, frozen.height = output.width, output.height
             if annotation is not None:

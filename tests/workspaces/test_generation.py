@@ -119,7 +119,7 @@ def test_every_implemented_augmentation_runs():
 @pytest.mark.parametrize(
     ("chosen", "named"),
     [
-        ({"preprocessing": {"tile": {"rows": 2, "columns": 2}}}, "preprocessing.tile"),
+        ({"preprocessing": {"tile": {"rows": 2, "columns": 20}}}, "preprocessing.tile.columns"),
         ({"preprocessing": {"isolate": True}}, "preprocessing.isolate"),
         ({"preprocessing": {"filter-null": {"percent": 150}}}, "preprocessing.filter-null.percent"),
         ({"preprocessing": {"remap": {"cat": ""}}}, "preprocessing.remap.cat"),
@@ -265,3 +265,27 @@ def test_image_versions_makes_that_many_outputs_of_each_training_image(client, e
     ids = [i["id"] for i in document["images"]]
     assert len(ids) == len(set(ids)) == 6
     assert {a["image_id"] for a in document["annotations"]} == set(ids)
+
+
+def test_tile_makes_an_output_per_tile_with_the_boxes_clipped_to_it():
+    steps = generation.plan({"preprocessing": {"tile": {"rows": 2, "columns": 2}}})
+    assert steps.outputs_of("valid") == 4
+    box = ("cat", 20.0, 10.0, 24.0, 20.0)  # across all four tiles of a 64 x 48 image (32 x 24 each)
+    tiles = [steps.apply(source(), [box], split="valid", seed=1, variant=t) for t in range(4)]
+    assert {(t.width, t.height) for t in tiles} == {(32, 24)}
+    assert [t.boxes[0][1:] for t in tiles] == [
+        pytest.approx((20, 10, 12, 14)),
+        pytest.approx((0, 10, 12, 14)),
+        pytest.approx((20, 0, 12, 6)),
+        pytest.approx((0, 0, 12, 6)),
+    ]
+    assert (pixels(tiles[3].data) == pixels(source())[24:, 32:]).all()
+
+
+def test_augmentation_is_sized_by_the_preprocessed_image():
+    settings = {
+        "preprocessing": {"resize": {"width": 32, "height": 32}},
+        "augmentation": {"crop": {"min": 10, "max": 30}},
+    }
+    out = generation.plan(settings).apply(source(), [BOX], split="train", seed=2)
+    assert (out.width, out.height) == (32, 32)
