@@ -15,8 +15,9 @@ Implemented: preprocessing `auto-orient`, `resize` (every `format`), `grayscale`
 (its three types), `static-crop`, `tile` (each tile an output), `remap` (labels renamed or left out) and `filter-null` (the
 least share of images with labels: images without are left out until it holds); augmentation `flip`, `ninety`, `rotate`, `crop`, `shear`,
 `brightness`, `exposure`, `blur`, `noise`, `hue`, `saturation`, `rgrayscale`, `cutout`, and
-`image.versions` (outputs per training image, each its own random draw). Refused by name:
-`isolate`, `mosaic` and the `bb*` box-only variants.
+`image.versions` (outputs per training image, each its own random draw), and the box-level
+variants (`bbflip`... `bbshear`: the transform inside each box only). Refused by name:
+`isolate` and `mosaic`.
 """
 
 import io
@@ -44,11 +45,14 @@ RESIZE_FORMATS = (
 CONTRAST_TYPES = ("Contrast Stretching", "Histogram Equalization", "Adaptive Equalization")
 NOT_IMPLEMENTED = {
     "preprocessing": ("isolate",),
-    "augmentation": (
-        "bbblur", "bbbrightness", "bbcrop", "bbexposure", "bbflip", "bbnoise", "bbninety", "bbrotate", "bbshear",
-        "mosaic",
-    ),
-}  # fmt: skip
+    "augmentation": ("mosaic",),
+}
+# The box-level variants: the same transform, applied to what is inside each box only (the
+# boxes stay where they are).
+BOX_LEVEL = {
+    f"bb{name}": name
+    for name in ("blur", "brightness", "crop", "exposure", "flip", "noise", "ninety", "rotate", "shear")
+}
 
 
 class SettingsError(ValueError):
@@ -150,8 +154,14 @@ class Plan:
         first += [t for name, value in self.preprocessing for t in _preprocess(name, value)]
         pixels, labelled = _run(first, pixels, labelled, seed)
         if split == "train":
+            pixels = self._inside_boxes(pixels, labelled, seed)
             height, width = pixels.shape[:2]
-            steps = [t for name, value in self.augmentation for t in _augment(name, value, width, height)]
+            steps = [
+                t
+                for name, value in self.augmentation
+                if name not in BOX_LEVEL
+                for t in _augment(name, value, width, height)
+            ]
             pixels, labelled = _run(steps, pixels, labelled, seed)
         buffer = io.BytesIO()
         if jpeg:
@@ -161,6 +171,27 @@ class Plan:
         moved = tuple((label, *box) for label, box in labelled)
         size = (int(pixels.shape[1]), int(pixels.shape[0]))
         return Output(buffer.getvalue(), *size, moved, "jpg" if jpeg else "png")  # type: ignore[arg-type]
+
+    def _inside_boxes(self, pixels: np.ndarray, labelled: list, seed: int) -> np.ndarray:
+        """The box-level augmentations: each box's content transformed in place (resized back
+        to the box when a turn changed its shape); the boxes themselves do not move."""
+        chosen = [(BOX_LEVEL[name], value) for name, value in self.augmentation if name in BOX_LEVEL]
+        if not chosen or not labelled:
+            return pixels
+        out = pixels.copy()
+        height, width = out.shape[:2]
+        for n, (_, (x, y, w, h)) in enumerate(labelled):
+            left, top = max(int(x), 0), max(int(y), 0)
+            right, bottom = min(math.ceil(x + w), width), min(math.ceil(y + h), height)
+            if right - left < 2 or bottom - top < 2:
+                continue
+            patch = out[top:bottom, left:right]
+            steps = [t for name, value in chosen for t in _augment(name, value, right - left, bottom - top)]
+            changed, _ = _run(steps, np.ascontiguousarray(patch), [], seed + n)
+            if changed.shape[:2] != patch.shape[:2]:
+                changed = cv2.resize(changed, (right - left, bottom - top), interpolation=cv2.INTER_AREA)
+            out[top:bottom, left:right] = changed
+        return out
 
     def _crop(self, width: int, height: int, tile: int):
         """The crop of the static crop and the tile, in pixels of the image; None: all of it."""
@@ -223,13 +254,14 @@ def plan(settings: Any) -> Plan:
             versions = _object(value, "augmentation.image", ("versions",)).get("versions", 1)
             outputs = int(_number(versions, "augmentation.image.versions", 1, MAX_OUTPUTS, integer=True))
             continue
-        augmentation.append((name, _AUG_CHECKS[name](value, f"augmentation.{name}")))
+        base = BOX_LEVEL.get(name, name)
+        augmentation.append((name, _AUG_CHECKS[base](value, f"augmentation.{name}")))
     remap = _check_remap(pre["remap"], "preprocessing.remap") if "remap" in pre else ()
     filter_null = None
     if "filter-null" in pre:
         share = _object(pre["filter-null"], "preprocessing.filter-null", ("percent",)).get("percent")
         filter_null = float(_number(share, "preprocessing.filter-null.percent", 0, 100))
-    if outputs > 1 and not any(_augment(name, value, 64, 64) for name, value in augmentation):
+    if outputs > 1 and not any(_augment(BOX_LEVEL.get(name, name), value, 64, 64) for name, value in augmentation):
         raise SettingsError(
             "augmentation.image.versions", "above 1 needs an augmentation: the outputs would be copies."
         )
@@ -356,7 +388,7 @@ _AUG_CHECKS = {
     "rgrayscale": _check_fields({"percent": (0, 100)}),
     "cutout": _check_fields({"count": (1, 25), "percent": (1, 99)}),
 }
-_AUG_FIELDS = ("image", *_AUG_CHECKS, *NOT_IMPLEMENTED["augmentation"])
+_AUG_FIELDS = ("image", *_AUG_CHECKS, *BOX_LEVEL, *NOT_IMPLEMENTED["augmentation"])
 
 
 def _augment(name: str, v: dict, width: int, height: int) -> list:

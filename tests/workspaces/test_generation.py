@@ -91,6 +91,19 @@ def test_the_same_seed_makes_the_same_output():
     assert steps.apply(source(), [BOX], split="train", seed=9) == steps.apply(source(), [BOX], split="train", seed=9)
 
 
+BOX_LEVEL_SETTINGS = {
+    "blur": {"pixels": 2},
+    "brightness": {"brighten": True, "percent": 30},
+    "crop": {"min": 10, "max": 30},
+    "exposure": {"percent": 20},
+    "flip": {"horizontal": True, "vertical": True},
+    "noise": {"percent": 5},
+    "ninety": {"clockwise": True},
+    "rotate": {"degrees": 20},
+    "shear": {"horizontal": 10},
+}
+
+
 def test_every_implemented_augmentation_runs():
     every = {
         "flip": {"horizontal": True, "vertical": True},
@@ -107,6 +120,7 @@ def test_every_implemented_augmentation_runs():
         "rgrayscale": {"percent": 50},
         "cutout": {"count": 3, "percent": 20},
         "image": {"versions": 1},
+        **{f"bb{name}": value for name, value in BOX_LEVEL_SETTINGS.items()},
     }
     pre = {"auto-orient": True, "grayscale": True, "contrast": {"type": "Adaptive Equalization"}}
     steps = generation.plan({"preprocessing": pre, "augmentation": every})
@@ -126,7 +140,7 @@ def test_every_implemented_augmentation_runs():
         ({"preprocessing": {"remap": {"cat": 7}}}, "preprocessing.remap.cat"),
         ({"preprocessing": {"remap": []}}, "preprocessing.remap"),
         ({"augmentation": {"mosaic": True}}, "augmentation.mosaic"),
-        ({"augmentation": {"bbflip": {"horizontal": True}}}, "augmentation.bbflip"),
+        ({"augmentation": {"bbflip": {"sideways": True}}}, "augmentation.bbflip.sideways"),
         ({"augmentation": {"image": {"versions": 3}}}, "augmentation.image.versions"),
         ({"augmentation": {"flip": True}}, "augmentation.flip"),
         ({"augmentation": {"flip": {"sideways": True}}}, "augmentation.flip.sideways"),
@@ -289,3 +303,15 @@ def test_augmentation_is_sized_by_the_preprocessed_image():
     }
     out = generation.plan(settings).apply(source(), [BOX], split="train", seed=2)
     assert (out.width, out.height) == (32, 32)
+
+
+def test_a_box_level_augmentation_changes_the_inside_of_the_boxes_only():
+    steps = generation.plan({"augmentation": {"bbflip": {"horizontal": True}, "bbnoise": {"percent": 20}}})
+    original = pixels(source())
+    out = steps.apply(source(), [BOX], split="train", seed=4)
+    image = pixels(out.data)
+    assert out.boxes == (BOX,)  # the boxes stay
+    inside = np.zeros(original.shape[:2], dtype=bool)
+    inside[6:16, 4:24] = True
+    assert (image[~inside] == original[~inside]).all()
+    assert not (image[inside] == original[inside]).all()
