@@ -16,8 +16,9 @@ Implemented: preprocessing `auto-orient`, `resize` (every `format`), `grayscale`
 least share of images with labels: images without are left out until it holds); augmentation `flip`, `ninety`, `rotate`, `crop`, `shear`,
 `brightness`, `exposure`, `blur`, `noise`, `hue`, `saturation`, `rgrayscale`, `cutout`, and
 `image.versions` (outputs per training image, each its own random draw), and the box-level
-variants (`bbflip`... `bbshear`: the transform inside each box only). Refused by name:
-`isolate` and `mosaic`.
+variants (`bbflip`... `bbshear`: the transform inside each box only), and `mosaic` (each
+training output a 2 x 2 mosaic with three other training images, chosen at random). Refused
+by name: `isolate`.
 """
 
 import io
@@ -45,7 +46,7 @@ RESIZE_FORMATS = (
 CONTRAST_TYPES = ("Contrast Stretching", "Histogram Equalization", "Adaptive Equalization")
 NOT_IMPLEMENTED = {
     "preprocessing": ("isolate",),
-    "augmentation": ("mosaic",),
+    "augmentation": (),
 }
 # The box-level variants: the same transform, applied to what is inside each box only (the
 # boxes stay where they are).
@@ -114,6 +115,7 @@ class Plan:
     outputs: int = 1  # per training image (`augmentation.image.versions`)
     static_crop: dict | None = None  # percents of the image
     tiles: tuple[int, int] | None = None  # rows, columns
+    mosaic: bool = False  # each training output a 2 x 2 mosaic with three other training images
 
     def relabel(self, label: str) -> str | None:
         """A label as the version holds it (`remap`): renamed, kept, or None (left out)."""
@@ -123,7 +125,7 @@ class Plan:
     def changes_images(self) -> bool:
         """Whether images get new bytes (labels alone may change: `remap`)."""
         crops = self.static_crop is not None or self.tiles is not None
-        return self.auto_orient or crops or bool(self.preprocessing or self.augmentation)
+        return self.auto_orient or crops or self.mosaic or bool(self.preprocessing or self.augmentation)
 
     def outputs_of(self, split: str) -> int:
         """How many outputs an image of `split` makes: one per tile, times augmentation's draws
@@ -139,21 +141,27 @@ class Plan:
         split: str,
         seed: int,
         variant: int = 0,
+        partners: Sequence[tuple[bytes, Sequence[tuple[str, float, float, float, float]]]] = (),
     ) -> Output:
         """Output `variant` of one image (its bytes and boxes): cropped (static crop, then its
         tile), preprocessed, then augmented when it is in the train split (each stage sized by
-        the one before)."""
-        with PILImage.open(io.BytesIO(data)) as opened:
-            jpeg = opened.format == "JPEG"
-            picture = ImageOps.exif_transpose(opened) if self.auto_orient else opened
-            pixels = np.asarray(picture.convert("RGB"))
-        labelled = [(b[0], tuple(float(v) for v in b[1:])) for b in boxes]
-        draws = self.outputs if split == "train" else 1
-        crop = self._crop(pixels.shape[1], pixels.shape[0], variant // draws)
-        first = [crop] if crop is not None else []
-        first += [t for name, value in self.preprocessing for t in _preprocess(name, value)]
-        pixels, labelled = _run(first, pixels, labelled, seed)
+        the one before). `partners`: other training images (bytes and boxes) for `mosaic`."""
+        jpeg, pixels, labelled = self._prepared(data, boxes, split, seed, variant)
         if split == "train":
+            if self.mosaic and partners:
+                height, width = pixels.shape[:2]
+                others = []
+                for n, (other, other_boxes) in enumerate(partners):
+                    _, other_pixels, other_labelled = self._prepared(other, other_boxes, split, seed + n + 1, 0)
+                    others.append(
+                        {
+                            "image": other_pixels,
+                            "bboxes": np.array([b for _, b in other_labelled], dtype=np.float32).reshape(-1, 4),
+                            "labels": [label for label, _ in other_labelled],
+                        }
+                    )
+                mosaic = A.Mosaic(grid_yx=(2, 2), target_size=(height, width), cell_shape=(height, width), p=1)
+                pixels, labelled = _run([mosaic], pixels, labelled, seed, mosaic_metadata=others)
             pixels = self._inside_boxes(pixels, labelled, seed)
             height, width = pixels.shape[:2]
             steps = [
@@ -171,6 +179,20 @@ class Plan:
         moved = tuple((label, *box) for label, box in labelled)
         size = (int(pixels.shape[1]), int(pixels.shape[0]))
         return Output(buffer.getvalue(), *size, moved, "jpg" if jpeg else "png")  # type: ignore[arg-type]
+
+    def _prepared(self, data: bytes, boxes, split: str, seed: int, variant: int) -> tuple[bool, np.ndarray, list]:
+        """Whether the image is a JPEG, and its pixels and boxes cropped and preprocessed."""
+        with PILImage.open(io.BytesIO(data)) as opened:
+            jpeg = opened.format == "JPEG"
+            picture = ImageOps.exif_transpose(opened) if self.auto_orient else opened
+            pixels = np.asarray(picture.convert("RGB"))
+        labelled = [(b[0], tuple(float(v) for v in b[1:])) for b in boxes]
+        draws = self.outputs if split == "train" else 1
+        crop = self._crop(pixels.shape[1], pixels.shape[0], variant // draws)
+        first = [crop] if crop is not None else []
+        first += [t for name, value in self.preprocessing for t in _preprocess(name, value)]
+        pixels, labelled = _run(first, pixels, labelled, seed)
+        return jpeg, pixels, labelled
 
     def _inside_boxes(self, pixels: np.ndarray, labelled: list, seed: int) -> np.ndarray:
         """The box-level augmentations: each box's content transformed in place (resized back
@@ -210,7 +232,7 @@ class Plan:
         return None if box == (0, 0, width, height) else A.Crop(*box, p=1)
 
 
-def _run(steps: list, pixels: np.ndarray, labelled: list, seed: int) -> tuple[np.ndarray, list]:
+def _run(steps: list, pixels: np.ndarray, labelled: list, seed: int, **extra) -> tuple[np.ndarray, list]:
     """The image and its (label, box) after `steps`; boxes carried only by steps that move them."""
     if not steps:
         return pixels, labelled
@@ -220,7 +242,7 @@ def _run(steps: list, pixels: np.ndarray, labelled: list, seed: int) -> tuple[np
         steps, bbox_params=A.BboxParams(format="coco", label_fields=["labels"], clip=True, min_area=1.0), seed=seed
     )
     kept = np.array([box for _, box in labelled], dtype=np.float32).reshape(-1, 4)
-    out = compose(image=pixels, bboxes=kept, labels=[label for label, _ in labelled])
+    out = compose(image=pixels, bboxes=kept, labels=[label for label, _ in labelled], **extra)
     return out["image"], [
         (str(label), tuple(float(v) for v in box)) for label, box in zip(out["labels"], out["bboxes"], strict=True)
     ]
@@ -238,18 +260,22 @@ def plan(settings: Any) -> Plan:
     auto_orient = _flag(pre["auto-orient"], "preprocessing.auto-orient") if "auto-orient" in pre else False
     preprocessing = []
     static_crop = _check_crop_box(pre["static-crop"], "preprocessing.static-crop") if "static-crop" in pre else None
-    tiles = None
+    tiles: tuple[int, int] | None = None
     if "tile" in pre:
         grid = _object(pre["tile"], "preprocessing.tile", ("rows", "columns"))
-        tiles = tuple(
+        rows, columns = (
             int(_number(grid.get(f), f"preprocessing.tile.{f}", 1, 10, integer=True)) for f in ("rows", "columns")
         )
+        tiles = (rows, columns)
     for name in ("resize", "grayscale", "contrast"):  # applied in this order, after the crops
         if name in pre:
             preprocessing.append((name, _PRE_CHECKS[name](pre[name], f"preprocessing.{name}")))
     augmentation = []
     outputs = 1
+    mosaic = _flag(aug["mosaic"], "augmentation.mosaic") if "mosaic" in aug else False
     for name, value in aug.items():
+        if name == "mosaic":
+            continue
         if name == "image":
             versions = _object(value, "augmentation.image", ("versions",)).get("versions", 1)
             outputs = int(_number(versions, "augmentation.image.versions", 1, MAX_OUTPUTS, integer=True))
@@ -261,13 +287,16 @@ def plan(settings: Any) -> Plan:
     if "filter-null" in pre:
         share = _object(pre["filter-null"], "preprocessing.filter-null", ("percent",)).get("percent")
         filter_null = float(_number(share, "preprocessing.filter-null.percent", 0, 100))
-    if outputs > 1 and not any(_augment(BOX_LEVEL.get(name, name), value, 64, 64) for name, value in augmentation):
+    varies = mosaic or any(_augment(BOX_LEVEL.get(name, name), value, 64, 64) for name, value in augmentation)
+    if outputs > 1 and not varies:
         raise SettingsError(
             "augmentation.image.versions", "above 1 needs an augmentation: the outputs would be copies."
         )
     checked = {"preprocessing": dict(pre), "augmentation": dict(aug)}
     kept = tuple(p for p in preprocessing if p[1] is not False)
-    return Plan(checked, auto_orient, kept, tuple(augmentation), remap, filter_null, outputs, static_crop, tiles)  # type: ignore[arg-type]
+    return Plan(
+        checked, auto_orient, kept, tuple(augmentation), remap, filter_null, outputs, static_crop, tiles, mosaic
+    )  # type: ignore[arg-type]
 
 
 LABEL_MAX = 100
@@ -388,7 +417,7 @@ _AUG_CHECKS = {
     "rgrayscale": _check_fields({"percent": (0, 100)}),
     "cutout": _check_fields({"count": (1, 25), "percent": (1, 99)}),
 }
-_AUG_FIELDS = ("image", *_AUG_CHECKS, *BOX_LEVEL, *NOT_IMPLEMENTED["augmentation"])
+_AUG_FIELDS = ("image", "mosaic", *_AUG_CHECKS, *BOX_LEVEL, *NOT_IMPLEMENTED["augmentation"])
 
 
 def _augment(name: str, v: dict, width: int, height: int) -> list:

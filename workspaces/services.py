@@ -558,7 +558,8 @@ def _frozen(version: Version, image: Image, steps: "generation.Plan", blobs: "_B
                     data = source.read()
             boxes = [(b.label, b.x, b.y, b.width, b.height) for b in annotation.boxes] if annotation else []
             seed = (version.pk * 1_000_003 + image.pk * 101 + variant) % 2**32
-            output = steps.apply(data, boxes, split=image.split, seed=seed, variant=variant)
+            partners = _mosaic_partners(image, seed) if steps.mosaic and image.split == "train" else ()
+            output = steps.apply(data, boxes, split=image.split, seed=seed, variant=variant, partners=partners)
             frozen.blob = blobs.of_bytes(output.data, output.extension)
             frozen.width, frozen.height = output.width, output.height
             if annotation is not None:
@@ -572,6 +573,24 @@ def _frozen(version: Version, image: Image, steps: "generation.Plan", blobs: "_B
             frozen.annotation, frozen.labels = held.to_json(), sorted(held.counts())
         made.append(frozen)
     return made
+
+
+def _mosaic_partners(image: Image, seed: int) -> list[tuple[bytes, list]]:
+    """Three other training images of the project (fewer if it has fewer), chosen at random
+    (seeded), with their boxes: what a mosaic puts beside `image`."""
+    others = list(
+        Image.objects.filter(project_id=image.project_id, split=Split.TRAIN)
+        .exclude(pk=image.pk)
+        .values_list("pk", flat=True)
+    )
+    chosen = random.Random(seed).sample(others, min(3, len(others)))  # noqa: S311 - reproducible, not a secret
+    partners = []
+    for other in Image.objects.filter(pk__in=chosen).order_by("pk"):
+        annotation = Annotation.from_json(other.annotation) if other.annotation else None
+        boxes = [(b.label, b.x, b.y, b.width, b.height) for b in annotation.boxes] if annotation else []
+        with other.file.open("rb") as source:
+            partners.append((source.read(), boxes))
+    return partners
 
 
 def _filter_null(version: Version, share: float) -> None:

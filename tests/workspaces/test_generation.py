@@ -139,7 +139,7 @@ def test_every_implemented_augmentation_runs():
         ({"preprocessing": {"remap": {"cat": ""}}}, "preprocessing.remap.cat"),
         ({"preprocessing": {"remap": {"cat": 7}}}, "preprocessing.remap.cat"),
         ({"preprocessing": {"remap": []}}, "preprocessing.remap"),
-        ({"augmentation": {"mosaic": True}}, "augmentation.mosaic"),
+        ({"augmentation": {"mosaic": "yes"}}, "augmentation.mosaic"),
         ({"augmentation": {"bbflip": {"sideways": True}}}, "augmentation.bbflip.sideways"),
         ({"augmentation": {"image": {"versions": 3}}}, "augmentation.image.versions"),
         ({"augmentation": {"flip": True}}, "augmentation.flip"),
@@ -315,3 +315,21 @@ def test_a_box_level_augmentation_changes_the_inside_of_the_boxes_only():
     inside[6:16, 4:24] = True
     assert (image[~inside] == original[~inside]).all()
     assert not (image[inside] == original[inside]).all()
+
+
+def test_mosaic_puts_three_other_training_images_beside_each_with_their_boxes(enterprise):
+    project = services.project_create(
+        workspace=enterprise, name="Zoo", type=ProjectType.OBJECT_DETECTION, annotation="x"
+    )
+    for n, label in enumerate(["cat", "dog", "owl", "emu"]):
+        image, _ = services.image_create(project=project, data=demo_png(f"z{n}", size=(64, 48)), name=f"{n}.png")
+        annotate(image, (label, 4.0, 4.0, 56.0, 40.0))  # most of the image: a part shows in any quadrant
+    settings = {"preprocessing": {}, "augmentation": {"mosaic": True}}
+    version = services.version_generate(project=project, settings=settings)
+    outputs = list(version.images.all())
+    assert len(outputs) == 4 and {(o.width, o.height) for o in outputs} == {(64, 48)}
+    # A 2 x 2 mosaic around a random centre: most outputs show labels of more than one image.
+    assert sum(1 for o in outputs if len(o.labels) > 1) >= 2
+    for o in outputs:
+        for box in Annotation.from_json(o.annotation).boxes:
+            assert 0 <= box.x and box.x + box.width <= 64 + 1e-3 and 0 <= box.y and box.y + box.height <= 48 + 1e-3
