@@ -332,4 +332,4 @@ def test_mosaic_puts_three_other_training_images_beside_each_with_their_boxes(en
     assert sum(1 for o in outputs if len(o.labels) > 1) >= 2
     for o in outputs:
         for box in Annotation.from_json(o.annotation).boxes:
-            assert 0 <= box.x and box.x + box.width <= 64 + 1e-3 and 0 <= box.y and box.y + box.height <= 48 + 1e-3
+            assert box.x >= 0 and box.x + box.width <= 64 + 1e-3 and box.y >= 0 and box.y + box.height <= 48 + 1e-3
