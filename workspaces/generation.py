@@ -3,22 +3,22 @@
 (boxes transformed with their images: flipped with them, scaled by a resize, dropped when
 cropped away).
 
-`plan(settings)` checks the settings whole before anything is made: a setting this server does
-not implement, or a value out of its range, is a `SettingsError` naming it (a 400), never
-accepted and ignored. `Plan.apply` turns one image into its output: preprocessing for every
-image, augmentation for the train split only (as Roboflow does), `image.versions` outputs
-of each training image, in the
-image's format (JPEG at quality 95, anything else as PNG). The randomness is seeded by the
-version and the image, so a version is made the same way twice.
+`plan(settings)` checks the settings whole before anything is made: an unknown setting, or a
+value out of its range, is a `SettingsError` naming it (a 400), never accepted and ignored.
+`Plan.apply` makes one output of an image: cropped (static crop, tile, or one object with
+`isolate`), preprocessed, then, in the train split only (as Roboflow does), augmented,
+`image.versions` times; in the image's format (JPEG at quality 95, anything else as PNG).
+The randomness is seeded by the version, the image and the output, so a version is made the
+same way twice.
 
-Implemented: preprocessing `auto-orient`, `resize` (every `format`), `grayscale`, `contrast`
-(its three types), `static-crop`, `tile` (each tile an output), `remap` (labels renamed or left out) and `filter-null` (the
-least share of images with labels: images without are left out until it holds); augmentation `flip`, `ninety`, `rotate`, `crop`, `shear`,
-`brightness`, `exposure`, `blur`, `noise`, `hue`, `saturation`, `rgrayscale`, `cutout`, and
-`image.versions` (outputs per training image, each its own random draw), and the box-level
-variants (`bbflip`... `bbshear`: the transform inside each box only), and `mosaic` (each
-training output a 2 x 2 mosaic with three other training images, chosen at random). Refused
-by name: `isolate`.
+Every setting the client's documentation lists: preprocessing `auto-orient`, `resize` (every
+`format`), `grayscale`, `contrast` (its three types), `static-crop`, `tile` (each tile an
+output), `isolate` (each object an output, its box the whole image), `remap` (labels renamed
+or left out), `filter-null` (images without labels left out until the share asked for have
+labels); augmentation `flip`, `ninety`, `rotate`, `crop`, `shear`, `brightness`, `exposure`,
+`blur`, `noise`, `hue`, `saturation`, `rgrayscale`, `cutout`, `mosaic` (with three other
+training images, chosen at random), the box-level `bb*` variants (the transform inside each
+box only), and `image.versions`.
 """
 
 import io
@@ -44,10 +44,6 @@ RESIZE_FORMATS = (
     "Fit (reflect edges) in",
 )
 CONTRAST_TYPES = ("Contrast Stretching", "Histogram Equalization", "Adaptive Equalization")
-NOT_IMPLEMENTED = {
-    "preprocessing": ("isolate",),
-    "augmentation": (),
-}
 # The box-level variants: the same transform, applied to what is inside each box only (the
 # boxes stay where they are).
 BOX_LEVEL = {
@@ -116,6 +112,7 @@ class Plan:
     static_crop: dict | None = None  # percents of the image
     tiles: tuple[int, int] | None = None  # rows, columns
     mosaic: bool = False  # each training output a 2 x 2 mosaic with three other training images
+    isolate: bool = False  # each object its own image
 
     def relabel(self, label: str) -> str | None:
         """A label as the version holds it (`remap`): renamed, kept, or None (left out)."""
@@ -124,14 +121,14 @@ class Plan:
     @property
     def changes_images(self) -> bool:
         """Whether images get new bytes (labels alone may change: `remap`)."""
-        crops = self.static_crop is not None or self.tiles is not None
+        crops = self.static_crop is not None or self.tiles is not None or self.isolate
         return self.auto_orient or crops or self.mosaic or bool(self.preprocessing or self.augmentation)
 
-    def outputs_of(self, split: str) -> int:
-        """How many outputs an image of `split` makes: one per tile, times augmentation's draws
-        for the train split."""
-        tiles = self.tiles[0] * self.tiles[1] if self.tiles else 1
-        return tiles * (self.outputs if split == "train" else 1)
+    def outputs_of(self, split: str, boxes: int = 0) -> int:
+        """How many outputs an image of `split` with `boxes` boxes makes: one per tile (or per
+        box, with `isolate`), times augmentation's draws for the train split."""
+        pieces = boxes if self.isolate else self.tiles[0] * self.tiles[1] if self.tiles else 1
+        return pieces * (self.outputs if split == "train" else 1)
 
     def apply(
         self,
@@ -188,7 +185,16 @@ class Plan:
             pixels = np.asarray(picture.convert("RGB"))
         labelled = [(b[0], tuple(float(v) for v in b[1:])) for b in boxes]
         draws = self.outputs if split == "train" else 1
-        crop = self._crop(pixels.shape[1], pixels.shape[0], variant // draws)
+        if self.isolate:  # the object alone, its box the whole image
+            label, (x, y, w, h) = labelled[variant // draws]
+            height, width = pixels.shape[:2]
+            left, top = min(max(int(x), 0), width - 1), min(max(int(y), 0), height - 1)
+            right, bottom = max(min(math.ceil(x + w), width), left + 1), max(min(math.ceil(y + h), height), top + 1)
+            pixels = np.ascontiguousarray(pixels[top:bottom, left:right])
+            labelled = [(label, (0.0, 0.0, float(right - left), float(bottom - top)))]
+            crop = None
+        else:
+            crop = self._crop(pixels.shape[1], pixels.shape[0], variant // draws)
         first = [crop] if crop is not None else []
         first += [t for name, value in self.preprocessing for t in _preprocess(name, value)]
         pixels, labelled = _run(first, pixels, labelled, seed)
@@ -253,13 +259,12 @@ def plan(settings: Any) -> Plan:
     top = _object(settings if settings is not None else {}, "settings", ("preprocessing", "augmentation"))
     pre = _object(top.get("preprocessing") or {}, "preprocessing", _PRE_FIELDS)
     aug = _object(top.get("augmentation") or {}, "augmentation", _AUG_FIELDS)
-    for section, found in (("preprocessing", pre), ("augmentation", aug)):
-        for name in found:
-            if name in NOT_IMPLEMENTED[section]:
-                raise SettingsError(f"{section}.{name}", "is not implemented by this server; leave it out.")
     auto_orient = _flag(pre["auto-orient"], "preprocessing.auto-orient") if "auto-orient" in pre else False
     preprocessing = []
     static_crop = _check_crop_box(pre["static-crop"], "preprocessing.static-crop") if "static-crop" in pre else None
+    isolate = _flag(pre["isolate"], "preprocessing.isolate") if "isolate" in pre else False
+    if isolate and ("tile" in pre or "static-crop" in pre):
+        raise SettingsError("preprocessing.isolate", "crops each object: it does not go with tile or static-crop.")
     tiles: tuple[int, int] | None = None
     if "tile" in pre:
         grid = _object(pre["tile"], "preprocessing.tile", ("rows", "columns"))
@@ -295,7 +300,17 @@ def plan(settings: Any) -> Plan:
     checked = {"preprocessing": dict(pre), "augmentation": dict(aug)}
     kept = tuple(p for p in preprocessing if p[1] is not False)
     return Plan(
-        checked, auto_orient, kept, tuple(augmentation), remap, filter_null, outputs, static_crop, tiles, mosaic
+        checked,
+        auto_orient,
+        kept,
+        tuple(augmentation),
+        remap,
+        filter_null,
+        outputs,
+        static_crop,
+        tiles,
+        mosaic,
+        isolate,
     )  # type: ignore[arg-type]
 
 
@@ -350,15 +365,7 @@ _PRE_CHECKS = {
     "grayscale": _flag,
     "contrast": _check_contrast,
 }
-_PRE_FIELDS = (
-    "auto-orient",
-    "remap",
-    "filter-null",
-    "static-crop",
-    "tile",
-    *_PRE_CHECKS,
-    *NOT_IMPLEMENTED["preprocessing"],
-)
+_PRE_FIELDS = ("auto-orient", "remap", "filter-null", "static-crop", "tile", "isolate", *_PRE_CHECKS)
 
 
 def _preprocess(name: str, v: Any) -> list:
@@ -417,7 +424,7 @@ _AUG_CHECKS = {
     "rgrayscale": _check_fields({"percent": (0, 100)}),
     "cutout": _check_fields({"count": (1, 25), "percent": (1, 99)}),
 }
-_AUG_FIELDS = ("image", "mosaic", *_AUG_CHECKS, *BOX_LEVEL, *NOT_IMPLEMENTED["augmentation"])
+_AUG_FIELDS = ("image", "mosaic", *_AUG_CHECKS, *BOX_LEVEL)
 
 
 def _augment(name: str, v: dict, width: int, height: int) -> list:

@@ -545,7 +545,7 @@ def _frozen(version: Version, image: Image, steps: "generation.Plan", blobs: "_B
     annotation = Annotation.from_json(image.annotation) if image.annotation else None
     data = None
     made = []
-    for variant in range(steps.outputs_of(image.split)):
+    for variant in range(steps.outputs_of(image.split, len(annotation.boxes) if annotation else 0)):
         frozen = VersionImage(
             version=version, source_id=image.pk, variant=variant, name=image.name, split=image.split,
             width=image.width, height=image.height, tags=image.tags, annotated=image.annotated,

@@ -134,7 +134,8 @@ def test_every_implemented_augmentation_runs():
     ("chosen", "named"),
     [
         ({"preprocessing": {"tile": {"rows": 2, "columns": 20}}}, "preprocessing.tile.columns"),
-        ({"preprocessing": {"isolate": True}}, "preprocessing.isolate"),
+        ({"preprocessing": {"isolate": True, "tile": {"rows": 2, "columns": 2}}}, "preprocessing.isolate"),
+        ({"preprocessing": {"isolate": "yes"}}, "preprocessing.isolate"),
         ({"preprocessing": {"filter-null": {"percent": 150}}}, "preprocessing.filter-null.percent"),
         ({"preprocessing": {"remap": {"cat": ""}}}, "preprocessing.remap.cat"),
         ({"preprocessing": {"remap": {"cat": 7}}}, "preprocessing.remap.cat"),
@@ -333,3 +334,14 @@ def test_mosaic_puts_three_other_training_images_beside_each_with_their_boxes(en
     for o in outputs:
         for box in Annotation.from_json(o.annotation).boxes:
             assert box.x >= 0 and box.x + box.width <= 64 + 1e-3 and box.y >= 0 and box.y + box.height <= 48 + 1e-3
+
+
+def test_isolate_makes_each_object_an_image_of_its_own(enterprise):
+    project = annotated_project(enterprise, [["cat", "dog"], []])
+    version = services.version_generate(project=project, settings={"preprocessing": {"isolate": True}})
+    outputs = sorted(version.images.all(), key=lambda o: o.variant)
+    assert [(o.variant, o.labels, o.width, o.height) for o in outputs] == [(0, ["cat"], 10, 10), (1, ["dog"], 10, 10)]
+    [box] = Annotation.from_json(outputs[1].annotation).boxes
+    assert (box.label, box.x, box.y, box.width, box.height) == ("dog", 0, 0, 10, 10)
+    with outputs[0].blob.file.open("rb") as kept, project.images.get(name="0.png").file.open("rb") as original:
+        assert (pixels(kept.read()) == pixels(original.read())[2:12, 2:12]).all()
