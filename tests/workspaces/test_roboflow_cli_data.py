@@ -511,9 +511,9 @@ def test_version_create_applies_its_settings_to_the_export(cli, world, tmp_path)
     assert got["preprocessing"] == {"resize": resize} and got["augmentation"] == {"flip": {"horizontal": True}}
 
 
-def test_version_create_refuses_a_setting_it_would_not_apply(cli, world, tmp_path):
+def test_version_create_refuses_a_setting_it_does_not_know(cli, world, tmp_path):
     settings_file = tmp_path / "settings.json"
-    settings_file.write_text(json.dumps({"preprocessing": {"tile": {"rows": 2, "columns": 2}}, "augmentation": {}}))
+    settings_file.write_text(json.dumps({"preprocessing": {"sharpen": {"percent": 50}}, "augmentation": {}}))
     out = run(cli, world, "version", "create", "-p", "shelf", "--settings", str(settings_file), expect=None)
-    assert "preprocessing.tile" in out and "not implemented" in out
+    assert "preprocessing.sharpen" in out and "is not a field of preprocessing" in out
     assert not Version.objects.filter(project=world["project"], number=2).exists()
