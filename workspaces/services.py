@@ -502,6 +502,7 @@ def images_delete(*, images: Sequence[Image], actor: Actor) -> list[int]:
 
 
 FREEZE_BATCH = 200
+MAX_VERSION_IMAGES = 20_000  # what tiles, isolated objects and outputs per image may multiply to
 
 
 @transaction.atomic
@@ -518,6 +519,16 @@ def version_generate(*, project: Project, settings: dict, name: str = "") -> Ver
     if not project.images.exists():
         # The SDK waits for a version of no images as for one still generating: forever.
         raise InvalidValue("The project has no images to put in a version; upload some first.")
+    if steps.outputs > 1 or steps.tiles or steps.isolate:
+        total = sum(
+            steps.outputs_of(split, len((annotation or {}).get("boxes") or []))
+            for split, annotation in project.images.values_list("split", "annotation").iterator()
+        )
+        if total > MAX_VERSION_IMAGES:
+            raise InvalidValue(
+                f"These settings make {total:,} images; a version holds at most {MAX_VERSION_IMAGES:,}.",
+                field="augmentation" if steps.outputs > 1 else "preprocessing",
+            )
     number = (project.versions.aggregate(m=Max("number"))["m"] or 0) + 1
     version = Version.objects.create(project=project, number=number, name=name, settings=steps.settings)
     blobs = _Blobs(project.workspace_id)

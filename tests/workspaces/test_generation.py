@@ -345,3 +345,19 @@ def test_isolate_makes_each_object_an_image_of_its_own(enterprise):
     assert (box.label, box.x, box.y, box.width, box.height) == ("dog", 0, 0, 10, 10)
     with outputs[0].blob.file.open("rb") as kept, project.images.get(name="0.png").file.open("rb") as original:
         assert (pixels(kept.read()) == pixels(original.read())[2:12, 2:12]).all()
+
+
+def test_settings_that_would_make_too_many_images_are_refused_before_anything_is_made(enterprise, monkeypatch):
+    from core.errors import InvalidValue
+
+    monkeypatch.setattr(services, "MAX_VERSION_IMAGES", 50)
+    project = annotated_project(enterprise, [["cat"], ["dog"]])
+    settings = {
+        "preprocessing": {"tile": {"rows": 5, "columns": 5}},
+        "augmentation": {"noise": {"percent": 5}, "image": {"versions": 2}},
+    }
+    with pytest.raises(InvalidValue, match="make 100 images; a version holds at most 50"):
+        services.version_generate(project=project, settings=settings)
+    assert not project.versions.exists()
+    settings["augmentation"] = {}
+    assert services.version_generate(project=project, settings=settings).images.count() == 50  # at the limit
