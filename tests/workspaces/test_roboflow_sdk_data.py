@@ -152,3 +152,33 @@ def test_a_key_without_version_read_cannot_download(sdk, world, make_key, enterp
     _, secret = make_key(enterprise, name="No versions", scopes=[s for s in scopes.SCOPE_NAMES if s != "version:read"])
     report = sdk('project.version(1).download("coco", location="out")', key=secret)
     assert "lacks the scope 'version:read'" in report["error"]["message"]
+
+
+def test_generate_version_applies_its_settings_and_refuses_unknown_ones(sdk, world, tmp_path):
+    """`project.generate_version(settings)` as the SDK's docstring shows it: the version is
+    made at once (the SDK then polls it), its images resized, two outputs of each training
+    image; a setting the server does not know is an error the SDK raises, and no version."""
+    report = sdk(
+        """
+        settings = {
+            "preprocessing": {"auto-orient": True, "resize": {"width": 40, "height": 40, "format": "Stretch to"}},
+            "augmentation": {"flip": {"horizontal": True, "vertical": False}, "image": {"versions": 2}},
+        }
+        number = project.generate_version(settings)
+        report["number"] = number
+        version = project.version(number)
+        report["images"], report["splits"] = version.images, version.splits
+        version.download("coco", location="generated", overwrite=True)
+        try:
+            project.generate_version({"preprocessing": {"sharpen": True}, "augmentation": {}})
+        except Exception as exc:
+            report["refused"] = str(exc)
+        """,
+        key=world["key"],
+    )
+    assert "error" not in report, report
+    assert report["number"] == 2 and report["images"] == 5 and report["splits"] == {"train": 4, "valid": 1, "test": 0}
+    train = json.loads((tmp_path / "generated" / "train" / "_annotations.coco.json").read_text())
+    assert len(train["images"]) == 4 and {(i["width"], i["height"]) for i in train["images"]} == {(40, 40)}
+    assert "preprocessing.sharpen" in report["refused"]
+    assert not Version.objects.filter(project=world["project"], number=3).exists()
