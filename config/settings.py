@@ -168,10 +168,29 @@ STATIC_ROOT = Path(env.str("STATIC_ROOT", default="") or BASE_DIR / "staticfiles
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default="") or BASE_DIR / "media")
+# Uploaded images, version snapshots and weights: files under MEDIA_ROOT by default, or with
+# S3_BUCKET set, an S3-compatible object store (django-storages): S3_ENDPOINT_URL (omit for
+# AWS), S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, S3_REGION. FILE_STORAGE_BACKEND names any
+# other storage class.
+S3_BUCKET = env.str("S3_BUCKET", default="")
+if S3_BUCKET:
+    _files = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": S3_BUCKET,
+            "endpoint_url": env.str("S3_ENDPOINT_URL", default="") or None,
+            "access_key": env.str("S3_ACCESS_KEY_ID", default="") or None,
+            "secret_key": env.str("S3_SECRET_ACCESS_KEY", default="") or None,
+            "region_name": env.str("S3_REGION", default="us-east-1"),
+            "file_overwrite": False,  # a name taken gets another, as on disk
+            "default_acl": None,  # private: the API hands files out itself
+            "querystring_expire": 300,
+        },
+    }
+else:
+    _files = {"BACKEND": env.str("FILE_STORAGE_BACKEND", default="django.core.files.storage.FileSystemStorage")}
 STORAGES = {
-    # Uploaded images and weights. Any Django storage class (an object-store backend, say);
-    # the default keeps files under MEDIA_ROOT.
-    "default": {"BACKEND": env.str("FILE_STORAGE_BACKEND", default="django.core.files.storage.FileSystemStorage")},
+    "default": _files,
     "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
         if DEBUG
