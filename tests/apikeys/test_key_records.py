@@ -4,7 +4,6 @@ did not make it too (its own records are then not dropped by the change: only th
 version tells it), including the classic race of a read before a change and a keep after it.
 """
 
-import socket
 from datetime import timedelta
 
 import pytest
@@ -21,19 +20,12 @@ from apikeys.services import api_key_disable, api_key_revoke
 from tests.factories import FolderFactory, ProjectFactory
 from tests.keys import roll_key, update_key
 from tests.parallel import own_redis_database
+from tests.security.test_changes_apply_everywhere import redis_up
 from workspaces.actors import Actor
 from workspaces.models import Plan, Workspace
 from workspaces.services import folder_delete
 
 pytestmark = pytest.mark.django_db
-
-
-def redis_up() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 @pytest.fixture

@@ -91,6 +91,15 @@ def server(tmp_path):
         yield url, key, access
 
 
+def new_key(url: str, admin: str, name: str) -> tuple[str, str]:
+    """A key that may read the workspace, made through the API: its secret and its key id."""
+    body = {"name": name, "scopes": ["workspace:read"]}
+    created = requests.post(
+        f"{url}/acme/api-keys", json=body, headers={"Authorization": f"Bearer {admin}"}, timeout=10
+    ).json()
+    return created["key"], created["keyId"]
+
+
 def served_by(access: Path, since: int) -> Counter:
     """The worker pids that served the requests logged after line `since`."""
     lines = access.read_text().splitlines()[since:]
@@ -100,10 +109,7 @@ def served_by(access: Path, since: int) -> Counter:
 def test_scope_changes_disabling_and_revocation_apply_at_once_in_every_worker(server):
     url, admin, access = server
     headers = {"Authorization": f"Bearer {admin}"}
-    created = requests.post(
-        f"{url}/acme/api-keys", json={"name": "probe", "scopes": ["workspace:read"]}, headers=headers, timeout=10
-    ).json()
-    probe, key_id = created["key"], created["keyId"]
+    probe, key_id = new_key(url, admin, "probe")
 
     def one(expected: int, message: str | None) -> None:
         response = requests.get(
@@ -158,10 +164,7 @@ def test_23_changes_under_load_each_apply_on_the_next_request_in_every_worker(se
     change says. Requests in flight during a change may see either side of it."""
     url, admin, access = server
     headers = {"Authorization": f"Bearer {admin}"}
-    created = requests.post(
-        f"{url}/acme/api-keys", json={"name": "probe", "scopes": ["workspace:read"]}, headers=headers, timeout=10
-    ).json()
-    probe, key_id = created["key"], created["keyId"]
+    probe, key_id = new_key(url, admin, "probe")
     done = threading.Event()
     calls: list[tuple[float, float, int]] = []
 
@@ -235,12 +238,7 @@ def test_with_redis_stopped_keys_are_read_from_the_database_and_still_refused(tm
     with redis_server(port, tmp_path) as redis, gunicorn(tmp_path, CACHE_URL=cache_url) as (url, admin, access, _):
         headers = {"Authorization": f"Bearer {admin}"}
 
-        def make(name: str) -> tuple[str, str]:
-            body = {"name": name, "scopes": ["workspace:read"]}
-            created = requests.post(f"{url}/acme/api-keys", json=body, headers=headers, timeout=10).json()
-            return created["key"], created["keyId"]
-
-        (probe, probe_id), (other, _) = make("probe"), make("other")
+        (probe, probe_id), (other, _) = new_key(url, admin, "probe"), new_key(url, admin, "other")
 
         def statuses(secret: str, n: int = 40) -> Counter:
             def one(_):
