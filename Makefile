@@ -41,7 +41,9 @@ migrate: install .env
 seed: migrate
 	$(BIN)/python manage.py seed_demo
 
+# The server and one background worker (versions, exports, the chores); Ctrl-C stops both.
 run: seed
+	$(BIN)/python manage.py work & worker=$$!; trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT; \
 	DEFAULT_SITE_URL=http://$(SITE_HOST):$(PORT) DJANGO_RUNSERVER_HIDE_WARNING=true $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 # pytest exits 5 when it collects nothing: that is a failure here, never a pass. In parallel

@@ -39,7 +39,7 @@ from workspaces.actors import Actor
 from workspaces.annotations import Annotation, Box
 from workspaces.models import Plan, ProjectType, Split
 from workspaces.exports import build_export
-from web.api.versions import export_image
+from workspaces.background import export_image
 from django.contrib.auth import get_user_model
 
 size, settings = int(sys.argv[1]), json.loads(sys.argv[2])

@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_tasks_db",
     "workspaces",
     "apikeys",
     "web",
@@ -172,21 +173,35 @@ MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default="") or BASE_DIR / "media")
 # S3_BUCKET set, an S3-compatible object store (django-storages): S3_ENDPOINT_URL (omit for
 # AWS), S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, S3_REGION. FILE_STORAGE_BACKEND names any
 # other storage class.
-S3_BUCKET = env.str("S3_BUCKET", default="")
-if S3_BUCKET:
-    _files = {
+
+
+def s3_storage(bucket: str, *, endpoint: str | None, access_key: str | None, secret: str | None, region: str) -> dict:
+    """The default storage in an S3 bucket: private, presigned URLs (SigV4) for downloads."""
+    return {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
-            "bucket_name": S3_BUCKET,
-            "endpoint_url": env.str("S3_ENDPOINT_URL", default="") or None,
-            "access_key": env.str("S3_ACCESS_KEY_ID", default="") or None,
-            "secret_key": env.str("S3_SECRET_ACCESS_KEY", default="") or None,
-            "region_name": env.str("S3_REGION", default="us-east-1"),
+            "bucket_name": bucket,
+            "endpoint_url": endpoint,
+            "access_key": access_key,
+            "secret_key": secret,
+            "region_name": region,
             "file_overwrite": False,  # a name taken gets another, as on disk
             "default_acl": None,  # private: the API hands files out itself
             "querystring_expire": 300,
+            "signature_version": "s3v4",  # presigned URLs that expire (X-Amz-Expires)
         },
     }
+
+
+S3_BUCKET = env.str("S3_BUCKET", default="")
+if S3_BUCKET:
+    _files = s3_storage(
+        S3_BUCKET,
+        endpoint=env.str("S3_ENDPOINT_URL", default="") or None,
+        access_key=env.str("S3_ACCESS_KEY_ID", default="") or None,
+        secret=env.str("S3_SECRET_ACCESS_KEY", default="") or None,
+        region=env.str("S3_REGION", default="us-east-1"),
+    )
 else:
     _files = {"BACKEND": env.str("FILE_STORAGE_BACKEND", default="django.core.files.storage.FileSystemStorage")}
 STORAGES = {
@@ -197,6 +212,17 @@ STORAGES = {
         else "whitenoise.storage.CompressedManifestStaticFilesStorage"
     },
 }
+# Background work (version generation, exports, the periodic chores) through Django's Tasks
+# API on the database backend (django-tasks-db): tasks are rows of the app's own database,
+# written in the same transaction as the version or export they build, claimed by workers with
+# SELECT ... FOR UPDATE SKIP LOCKED on PostgreSQL. `manage.py work` runs a worker.
+TASK_BACKEND = env.str("TASK_BACKEND", default="django_tasks_db.DatabaseBackend")
+TASKS = {"default": {"BACKEND": TASK_BACKEND}}
+# A worker renews its hold on what it builds while it works; a hold this many seconds old
+# means the worker stopped (killed, machine lost), and another takes the work over.
+TASK_LEASE_SECONDS = _read("TASK_LEASE_SECONDS", env.int, 60)
+if TASK_LEASE_SECONDS < 2:
+    raise ImproperlyConfigured("TASK_LEASE_SECONDS is not valid: at least 2 seconds")
 MAX_UPLOAD_BYTES = _read("MAX_UPLOAD_BYTES", env.int, 20 * 1024 * 1024)
 # Largest image accepted, in pixels (width times height); uploads are decoded in full to check them.
 MAX_IMAGE_PIXELS = _read("MAX_IMAGE_PIXELS", env.int, 40_000_000)

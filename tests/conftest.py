@@ -15,7 +15,13 @@ from workspaces.models import Plan, Role
 
 def pytest_configure(config):
     from django.conf import settings
+    from django.core.signals import setting_changed
 
+    # Background work runs in the request that asks for it, so a test reads the version it just
+    # generated; the tests of the workers themselves (`tests/workspaces/test_background.py`,
+    # the live tests) run the database backend with real worker processes.
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
+    setting_changed.send(sender=type(settings), setting="TASKS", value=settings.TASKS, enter=True)
     cache = settings.CACHES["default"]
     if "redis" in cache["BACKEND"].lower():
         cache["LOCATION"] = own_redis_database(cache["LOCATION"])

@@ -79,6 +79,8 @@ class VersionFactory(factory.django.DjangoModelFactory):
 
     project = factory.SubFactory(ProjectFactory)
     number = factory.Sequence(lambda n: n + 1)
+    state = models.Work.READY  # (a version of no images, made whole)
+    progress = 1.0
 
 
 class ModelFactory(factory.django.DjangoModelFactory):

@@ -36,6 +36,7 @@ from apikeys.services import api_key_revoke
 from tests.factories import FolderFactory, ImageFactory, ModelFactory, ProjectFactory, VersionFactory
 from tests.keys import roll_key
 from tests.routes import Route, api_routes, openapi_path
+from workspaces import services
 from workspaces.actors import Actor
 from workspaces.models import Folder
 
@@ -115,13 +116,14 @@ class World:
 
 @pytest.fixture
 def world(enterprise, make_key):
-    """In `acme`: folder A with project `proj` (an image, version 1, a model), an empty folder B,
+    """In `acme`: folder A with project `proj` (an image, version 1 exported in coco, a model), an empty folder B,
     and a key without scopes for the key-management routes to act on."""
     folder_a = FolderFactory(workspace=enterprise, name="A")
     folder_b = FolderFactory(workspace=enterprise, name="B")
     project = ProjectFactory(workspace=enterprise, slug="proj", folder=folder_a)
     image = ImageFactory(project=project)
-    VersionFactory(project=project, number=1)
+    version = VersionFactory(project=project, number=1)
+    services.export_request(version=version, format="coco")  # built (in this process): downloadable
     model = ModelFactory(project=project)
     target, _ = make_key(enterprise, name="Target", scopes=[])
     values = {

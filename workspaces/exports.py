@@ -170,12 +170,14 @@ def build_export(
     classes: Sequence[str],
     settings: dict | None = None,
     generated: str = "",
+    progress: Callable[[float], None] | None = None,
 ) -> "tempfile.SpooledTemporaryFile[bytes]":
     """The zip of `images` in `format`, in a spooled temporary file at position 0.
 
     `classes` gives the class indexes (its positions); labels not in it follow in order of first
     appearance. The README states `settings` (what the version was generated with) and when it
-    was `generated`. Raises UnknownFormat for a format not in FORMATS and ValueError for an image
+    was `generated`. `progress` is told the share of the images written (0 to 1) after each
+    image. Raises UnknownFormat for a format not in FORMATS and ValueError for an image
     with an unknown split, no size or an id already seen, all before anything is opened or written.
     """
     layout = FORMATS.get(format)
@@ -189,7 +191,7 @@ def build_export(
     spool: tempfile.SpooledTemporaryFile[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_MAX_SIZE)  # noqa: SIM115
     try:
         with zipfile.ZipFile(spool, "w") as archive:
-            writer = _Writer(archive)
+            writer = _Writer(archive, len(items), progress)
             writer.text(README, _readme(project_name, version, format, items, names, settings or {}, generated))
             if layout == "coco":
                 _write_coco(writer, project_name, version, items, names)
@@ -274,9 +276,12 @@ def _clip(box: ExportBox, image_width: int, image_height: int) -> tuple[float, f
 class _Writer:
     """Adds members with fixed times and attributes, and refuses unsafe or repeated names."""
 
-    def __init__(self, archive: zipfile.ZipFile) -> None:
+    def __init__(
+        self, archive: zipfile.ZipFile, images: int = 0, progress: Callable[[float], None] | None = None
+    ) -> None:
         self.archive = archive
         self.names: set[str] = set()
+        self.images, self.written, self.progress = images, 0, progress
 
     def _info(self, name: str, compress_type: int) -> zipfile.ZipInfo:
         parts = name.split("/")
@@ -299,6 +304,9 @@ class _Writer:
         info = self._info(name, zipfile.ZIP_STORED)
         with image.open() as source, self.archive.open(info, "w") as target:
             shutil.copyfileobj(source, target, COPY_CHUNK)
+        self.written += 1
+        if self.progress is not None:
+            self.progress(self.written / max(self.images, 1))
 
 
 def _readme(

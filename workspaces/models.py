@@ -290,15 +290,40 @@ class Image(models.Model):
         return MEDIA_TYPES.get((self.file.name or "").rsplit(".", 1)[-1], "application/octet-stream")
 
 
+class Work(models.TextChoices):
+    """Where a piece of background work stands (a version being generated, an export built)."""
+
+    PENDING = "pending", "Waiting for or being built by a worker"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Failed"
+
+
+class BackgroundWork(models.Model):
+    """What a worker builds: its state and progress, and the lease of the worker building it.
+    A worker holds the lease while it works (`lease_until`, renewed as it goes); a lease that
+    runs out means the worker stopped, and another one takes the work over (`attempts`)."""
+
+    state = models.CharField(max_length=10, choices=Work.choices, default=Work.PENDING)
+    progress = models.FloatField(default=0.0, help_text="0 to 1 while pending; 1 when ready.")
+    failure = models.CharField(max_length=500, blank=True, help_text="Why it failed, as the API shows it.")
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Workers that took it on.")
+    lease_until = models.DateTimeField(null=True, blank=True, help_text="The worker building it holds it until.")
+    task_id = models.CharField(max_length=64, blank=True, help_text="The background task that builds it.")
+
+    class Meta:
+        abstract = True
+
+
 class VersionQuerySet(models.QuerySet):
     def live(self):
         """Versions that are not in the trash."""
         return self.filter(deleted_at__isnull=True)
 
 
-class Version(models.Model):
+class Version(BackgroundWork):
     """A dataset version: its images frozen when it was generated (`VersionImage`), which
-    nothing done to the project's images afterwards changes."""
+    nothing done to the project's images afterwards changes. The request freezes what each image
+    is (name, split, annotation); a worker then freezes its bytes and applies the settings."""
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="versions")
     number = models.PositiveIntegerField()
@@ -350,7 +375,14 @@ class VersionImage(models.Model):
     version = models.ForeignKey(Version, on_delete=models.CASCADE, related_name="images")
     source_id = models.PositiveBigIntegerField()
     variant = models.PositiveSmallIntegerField(default=0)
-    blob = models.ForeignKey(Blob, on_delete=models.PROTECT, related_name="+")
+    blob = models.ForeignKey(
+        Blob,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="None until a worker froze it.",
+    )
     name = models.CharField(max_length=255)
     split = models.CharField(max_length=10, choices=Split.choices)
     width = models.PositiveIntegerField()
@@ -398,3 +430,23 @@ class Model(models.Model):
     def clean(self) -> None:
         if self.version is not None and self.version.project_id != self.project_id:
             raise ValidationError({"version": "The version belongs to another project."})
+
+
+def export_upload_to(export: "Export", filename: str) -> str:
+    return f"exports/{export.version.project.workspace_id}/{export.version_id}/{filename}"
+
+
+class Export(BackgroundWork):
+    """A version's zip in one format, built once by a worker and kept (deleted with the version)."""
+
+    version = models.ForeignKey(Version, on_delete=models.CASCADE, related_name="built_exports")
+    format = models.CharField(max_length=30)
+    file = models.FileField(upload_to=export_upload_to, blank=True)
+    size = models.PositiveBigIntegerField(default=0, help_text="Bytes of the zip.")
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["version", "format"], name="export_once_per_format")]
+
+    def __str__(self) -> str:
+        return f"{self.version} {self.format}"

@@ -2,20 +2,18 @@
 
 import hashlib
 import io
-import math
-import random
 import re
 import secrets
 import warnings
 from collections.abc import Sequence
-from dataclasses import replace
 from enum import Enum
+from itertools import islice
 from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.core.files.base import ContentFile, File
+from django.core.files.base import ContentFile
 from django.core.mail import EmailMessage
 from django.db import IntegrityError, transaction
 from django.db.models import Max
@@ -27,10 +25,11 @@ from PIL import Image as PILImage
 
 from core.errors import Conflict, InvalidValue, NotFound, ServiceError
 
-from . import audit, generation
+from . import audit, background, generation
 from .actors import Actor
-from .annotations import Annotation, Box
+from .annotations import Annotation
 from .audit import Done
+from .background import delete_files_on_commit, drop_unused_blobs
 from .models import (
     IMAGE_FORMATS,
     MAX_METADATA,
@@ -38,7 +37,7 @@ from .models import (
     RESERVED_PROJECT_SLUGS,
     SIGN_UP_LINK_LIFETIME,
     TRASH_RETENTION,
-    Blob,
+    Export,
     Folder,
     Image,
     Membership,
@@ -50,6 +49,7 @@ from .models import (
     Split,
     Version,
     VersionImage,
+    Work,
     Workspace,
 )
 
@@ -237,11 +237,6 @@ def _save_unique(obj, conflict: str) -> None:
         raise Conflict(conflict, field="name") from None
 
 
-def _delete_files_on_commit(files) -> None:
-    names = [(f.storage, f.name) for f in files if f]
-    transaction.on_commit(lambda: [storage.delete(name) for storage, name in names])
-
-
 def unique_project_slug(workspace: Workspace, name: str) -> str:
     base = re.sub(r"[^a-z0-9]+", "-", slugify(name))[:40].strip("-") or "project"
     if base in RESERVED_PROJECT_SLUGS or len(base) < 2:
@@ -312,11 +307,12 @@ def project_update(
 def project_delete(*, project: Project, actor: Actor) -> None:
     """Gone for good, with its files: the trash's purge (deleting through the API trashes)."""
     files = [i.file for i in project.images.all()] + [m.weights for m in project.models.all()]
+    files += [e.file for e in Export.objects.filter(version__project=project)]
     _record(Done.DELETE, project.workspace, actor, f"project {project.name} ({project.slug})", project=project.pk)
     held = list(VersionImage.objects.filter(version__project=project).values_list("blob_id", flat=True))
     project.delete()
-    _delete_files_on_commit(files)
-    _drop_unused_blobs(held)
+    delete_files_on_commit(files)
+    drop_unused_blobs(held)
 
 
 def project_trash(*, project: Project, actor: Actor) -> Project:
@@ -497,19 +493,20 @@ def images_delete(*, images: Sequence[Image], actor: Actor) -> list[int]:
         what = f"{len(gone)} image{'s' if len(gone) != 1 else ''} of project {project.slug}"
         _record(Done.DELETE, project.workspace, actor, what, project=project.pk, images=sorted(i.pk for i in gone))
     Image.objects.filter(pk__in=[i.pk for i in locked]).delete()
-    _delete_files_on_commit([i.file for i in locked])
+    delete_files_on_commit([i.file for i in locked])
     return sorted(i.pk for i in locked)
 
 
-FREEZE_BATCH = 200
+FREEZE_BATCH = 1000
 MAX_VERSION_IMAGES = 20_000  # what tiles, isolated objects and outputs per image may multiply to
 
 
 @transaction.atomic
 def version_generate(*, project: Project, settings: dict, name: str = "") -> Version:
-    """The project's next version: each of its images frozen as it is now (bytes, name, split,
-    size, tags, annotation), so that nothing done to the images later changes the version; with
-    preprocessing or augmentation, frozen as `generation` makes it. Settings that cannot be
+    """The project's next version, answered at once: what each image is now (name, split, size,
+    tags, annotation) is frozen here, so that nothing done to the images later changes the
+    version; a worker then freezes their bytes, applying the preprocessing and augmentation
+    (`background.generate_version`; the version is pending until then). Settings that cannot be
     applied are refused (a 400 naming them) before anything is made."""
     try:
         steps = generation.plan(settings)
@@ -531,163 +528,33 @@ def version_generate(*, project: Project, settings: dict, name: str = "") -> Ver
             )
     number = (project.versions.aggregate(m=Max("number"))["m"] or 0) + 1
     version = Version.objects.create(project=project, number=number, name=name, settings=steps.settings)
-    blobs = _Blobs(project.workspace_id)
-    frozen: list[VersionImage] = []
-    try:
-        for image in project.images.order_by("pk").iterator(chunk_size=FREEZE_BATCH):
-            frozen += _frozen(version, image, steps, blobs)
-            if len(frozen) >= FREEZE_BATCH:  # written as they come: memory stays flat
-                VersionImage.objects.bulk_create(frozen)
-                frozen = []
-        VersionImage.objects.bulk_create(frozen)
-        if steps.filter_null is not None:
-            _filter_null(version, steps.filter_null)
-        if not version.images.exists():
-            raise InvalidValue("These settings leave no image in the version.", field="preprocessing")
-    except BaseException:
-        blobs.remove_written()
-        raise
+    fields = ("pk", "name", "split", "width", "height", "tags", "annotated", "annotation", "labels")
+    rows = project.images.order_by("pk").values_list(*fields).iterator(chunk_size=FREEZE_BATCH)
+    while batch := list(islice(rows, FREEZE_BATCH)):  # written as they come: memory stays flat
+        VersionImage.objects.bulk_create(
+            VersionImage(version=version, source_id=pk, name=n, split=sp, width=w, height=h, tags=t, annotated=a,
+                         annotation=an, labels=lb)
+            for pk, n, sp, w, h, t, a, an, lb in batch
+        )  # fmt: skip
+    background.enqueue(version)
+    version.refresh_from_db()
     return version
 
 
-def _frozen(version: Version, image: Image, steps: "generation.Plan", blobs: "_Blobs") -> list[VersionImage]:
-    """An image as the version holds it: itself, or the outputs of the version's settings (one,
-    or `image.versions` for a training image), its labels remapped as they say."""
-    annotation = Annotation.from_json(image.annotation) if image.annotation else None
-    data = None
-    made = []
-    for variant in range(steps.outputs_of(image.split, len(annotation.boxes) if annotation else 0)):
-        frozen = VersionImage(
-            version=version, source_id=image.pk, variant=variant, name=image.name, split=image.split,
-            width=image.width, height=image.height, tags=image.tags, annotated=image.annotated,
-            annotation=image.annotation, labels=image.labels,
-        )  # fmt: skip
-        held = annotation
-        if steps.changes_images:
-            if data is None:
-                with image.file.open("rb") as source:
-                    data = source.read()
-            boxes = [(b.label, b.x, b.y, b.width, b.height) for b in annotation.boxes] if annotation else []
-            seed = (version.pk * 1_000_003 + image.pk * 101 + variant) % 2**32
-            partners = _mosaic_partners(image, seed) if steps.mosaic and image.split == "train" else ()
-            output = steps.apply(data, boxes, split=image.split, seed=seed, variant=variant, partners=partners)
-            frozen.blob = blobs.of_bytes(output.data, output.extension)
-            frozen.width, frozen.height = output.width, output.height
-            if annotation is not None:
-                held = replace(annotation, boxes=tuple(Box(*box) for box in output.boxes))
-        else:
-            frozen.blob = blobs.of_image(image)
-        if held is not None and (steps.changes_images or steps.remap):
-            boxes_kept = tuple(replace(b, label=new) for b in held.boxes if (new := steps.relabel(b.label)) is not None)
-            classes_kept = tuple(dict.fromkeys(new for c in held.classes if (new := steps.relabel(c)) is not None))
-            held = replace(held, boxes=boxes_kept, classes=classes_kept)
-            frozen.annotation, frozen.labels = held.to_json(), sorted(held.counts())
-        made.append(frozen)
-    return made
-
-
-def _mosaic_partners(image: Image, seed: int) -> list[tuple[bytes, list]]:
-    """Three other training images of the project (fewer if it has fewer), chosen at random
-    (seeded), with their boxes: what a mosaic puts beside `image`."""
-    others = list(
-        Image.objects.filter(project_id=image.project_id, split=Split.TRAIN)
-        .exclude(pk=image.pk)
-        .values_list("pk", flat=True)
-    )
-    chosen = random.Random(seed).sample(others, min(3, len(others)))  # noqa: S311 - reproducible, not a secret
-    partners = []
-    for other in Image.objects.filter(pk__in=chosen).order_by("pk"):
-        annotation = Annotation.from_json(other.annotation) if other.annotation else None
-        boxes = [(b.label, b.x, b.y, b.width, b.height) for b in annotation.boxes] if annotation else []
-        with other.file.open("rb") as source:
-            partners.append((source.read(), boxes))
-    return partners
-
-
-def _filter_null(version: Version, share: float) -> None:
-    """Leave out images without labels (chosen at random, seeded by the version) until at least
-    `share` percent of the version's images have labels."""
-    held = list(version.images.values_list("pk", "labels", "blob_id"))
-    labelled = sum(1 for _, labels, _ in held if labels)
-    nulls = [(pk, blob) for pk, labels, blob in held if not labels]
-    allowed = len(nulls) if share <= 0 else math.floor(labelled * (100 - share) / share + 1e-9)
-    if len(nulls) <= allowed:
-        return
-    random.Random(version.pk).shuffle(nulls)  # noqa: S311 - a reproducible choice, not a secret
-    dropped = nulls[: len(nulls) - allowed]
-    VersionImage.objects.filter(pk__in=[pk for pk, _ in dropped]).delete()
-    _drop_unused_blobs([blob for _, blob in dropped])
-
-
-class _Blobs:
-    """The workspace's blobs by digest, made as needed; what was written is removed again if
-    the version is not made."""
-
-    def __init__(self, workspace_id: int):
-        self.workspace_id = workspace_id
-        self.found: dict[str, Blob] = {}
-        self.written: list[str] = []
-
-    def _get(self, sha256: str) -> Blob | None:
-        if sha256 not in self.found:
-            blob = Blob.objects.filter(workspace_id=self.workspace_id, sha256=sha256).first()
-            if blob is None:
-                return None
-            self.found[sha256] = blob
-        return self.found[sha256]
-
-    def _save(self, sha256: str, extension: str, content) -> Blob:
-        blob = Blob(workspace_id=self.workspace_id, sha256=sha256)
-        blob.file.save(f"{sha256}.{extension}", content, save=False)
-        name = blob.file.name or ""
-        try:
-            with transaction.atomic():
-                blob.save()
-        except IntegrityError:  # another version of the workspace stored the same bytes meanwhile
-            blob.file.storage.delete(name)
-            blob = Blob.objects.get(workspace_id=self.workspace_id, sha256=sha256)
-        else:
-            self.written.append(name)
-        self.found[sha256] = blob
-        return blob
-
-    def of_image(self, image: Image) -> Blob:
-        """The blob of an image's stored bytes (its digest is the image's)."""
-        found = self._get(image.sha256)
-        if found is not None:
-            return found
-        stored = image.file.name or ""
-        with image.file.open("rb") as source:
-            return self._save(image.sha256, stored.rsplit(".", 1)[-1] if "." in stored else "bin", File(source))
-
-    def of_bytes(self, data: bytes, extension: str) -> Blob:
-        digest = hashlib.sha256(data).hexdigest()
-        return self._get(digest) or self._save(digest, extension, ContentFile(data))
-
-    def remove_written(self) -> None:
-        storage = Blob._meta.get_field("file").storage  # type: ignore[attr-defined]
-        for name in self.written:
-            storage.delete(name)
-
-
-def _drop_unused_blobs(blob_ids) -> None:
-    """Delete the blobs among these that no version holds any more (their files once committed)."""
-    unused = Blob.objects.filter(pk__in=set(blob_ids)).exclude(
-        pk__in=VersionImage.objects.filter(blob_id__in=set(blob_ids)).values("blob_id")
-    )
-    files = [b.file for b in unused]
-    unused.delete()
-    _delete_files_on_commit(files)
-
-
 @transaction.atomic
-def version_record_export(*, version: Version, format: str) -> None:
-    """Note that the version was exported in `format` (its `exports`)."""
-    locked = Version.objects.select_for_update().get(pk=version.pk)
-    if format not in locked.exports:
-        locked.exports = [*locked.exports, format]
-        locked.save(update_fields=["exports"])
-    version.exports = locked.exports
+def export_request(*, version: Version, format: str) -> Export | None:
+    """The version's export in `format`: built once by a worker (`background.build_export`),
+    then kept. Asking again answers the same export, in whatever state it is. None while the
+    version itself is generating (its export is asked for once it is ready)."""
+    if version.state == Work.FAILED:
+        raise Conflict(f"Version {version.number} failed: {version.failure}")
+    if version.state == Work.PENDING:
+        return None
+    export, made = Export.objects.get_or_create(version=version, format=format)
+    if made:
+        background.enqueue(export)
+        export.refresh_from_db()
+    return export
 
 
 def version_trash(*, version: Version, actor: Actor) -> Version:
@@ -706,8 +573,10 @@ def version_delete(*, version: Version, actor: Actor) -> None:
     workspace, subject, detail = _subject(version)
     _record(Done.DELETE, workspace, actor, subject, **detail)
     held = list(version.images.values_list("blob_id", flat=True))
+    files = [e.file for e in version.built_exports.all()]
     version.delete()
-    _drop_unused_blobs(held)
+    delete_files_on_commit(files)
+    drop_unused_blobs(held)
 
 
 @transaction.atomic
@@ -763,4 +632,4 @@ def model_delete(*, model: Model, actor: Actor) -> None:
     _record(Done.DELETE, project.workspace, actor, f"model {model.name} of project {project.slug}", model=model.pk)
     weights = model.weights
     model.delete()
-    _delete_files_on_commit([weights])
+    delete_files_on_commit([weights])

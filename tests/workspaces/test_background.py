@@ -1,0 +1,198 @@
+"""Versions and exports built by background workers (`manage.py work`, the database task
+backend), as the official client polls them: the request answers at once, the version reports
+`generating` and `progress`, the export `ready: false` until a worker has built it. The work is
+leased: a worker that stops leaves nothing half-made visible, and the next one finishes it.
+
+Elsewhere the suite runs tasks in the request (`tests/conftest.py`); here they wait for a worker.
+"""
+
+import io
+import zipfile
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+import pytest
+from django.core.management import call_command
+from django.tasks import TaskResultStatus
+from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
+
+from tests.workspaces.test_roboflow_cli_data import annotate
+from web import chores
+from web.demo import demo_png
+from workspaces import background, services
+from workspaces.actors import Actor
+from workspaces.annotations import Annotation
+from workspaces.models import Export, Image, Project, ProjectType, Split, Version
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def database_backend(settings):
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+
+
+@pytest.fixture
+def auth(enterprise, make_key):
+    _, key = make_key(enterprise)
+    return {"HTTP_AUTHORIZATION": f"Bearer {key}"}
+
+
+def make_project(workspace, images: int = 3) -> Project:
+    project = services.project_create(
+        workspace=workspace, name="Shelf", type=ProjectType.OBJECT_DETECTION, annotation="things"
+    )
+    for n in range(images):
+        split = Split.TRAIN if n % 3 < 2 else Split.VALID
+        image, _ = services.image_create(
+            project=project, data=demo_png(f"bg{n}", size=(64, 48)), name=f"{n}.png", split=split
+        )
+        annotate(image, ("cat", 4, 4, 20, 10 + n))
+    return project
+
+
+def work() -> None:
+    """One worker: every task waiting, then it exits."""
+    call_command("work", "--batch", stdout=io.StringIO())
+
+
+def test_generate_answers_at_once_and_a_worker_builds_the_version(client, enterprise, auth):
+    project = make_project(enterprise)
+    answer = client.post(
+        "/acme/shelf/generate", {"preprocessing": {}, "augmentation": {}}, content_type="application/json", **auth
+    )
+    assert answer.status_code == 200 and answer.json()["version"] == 1
+    shown = client.get("/acme/shelf/1", **auth).json()["version"]
+    assert (shown["generating"], shown["progress"], shown["images"]) == (True, 0.0, 3)  # what it will hold
+    [queued] = DBTaskResult.objects.all()
+    assert queued.status == TaskResultStatus.READY and queued.task_path == "workspaces.background.generate_version"
+    assert Version.objects.get().task_id == str(queued.id)
+    assert client.get("/acme/shelf/1/coco", **auth).status_code == 202  # nothing to export yet
+
+    work()
+    shown = client.get("/acme/shelf/1", **auth).json()["version"]
+    assert (shown["generating"], shown["progress"], shown["failed"], shown["images"]) == (False, 1.0, False, 3)
+    version = Version.objects.get()
+    assert version.attempts == 1 and version.lease_until is None
+    assert not version.images.filter(blob__isnull=True).exists()
+    assert sorted(version.images.values_list("source_id", flat=True)) == sorted(
+        project.images.values_list("pk", flat=True)
+    )
+
+
+def test_an_export_is_built_once_by_a_worker_and_kept(client, enterprise, auth):
+    make_project(enterprise)
+    client.post(
+        "/acme/shelf/generate", {"preprocessing": {}, "augmentation": {}}, content_type="application/json", **auth
+    )
+    work()
+    pending = client.get("/acme/shelf/1/coco", **auth)
+    assert pending.status_code == 202
+    body = pending.json()
+    assert body == {"ready": False, "progress": 0.0, "export": {"format": "coco", "ready": False, "progress": 0.0}}
+    assert client.get("/acme/shelf/1/coco", **auth).status_code == 202  # asked again: the same export
+    assert Export.objects.count() == 1 and DBTaskResult.objects.filter(task_path__endswith="build_export").count() == 1
+    download = "/acme/shelf/1/coco/download"
+    assert client.get(download, **auth).status_code in (401, 404)  # no zip before the worker built it
+
+    work()
+    ready = client.get("/acme/shelf/1/coco", **auth)
+    assert ready.status_code == 200
+    export = ready.json()["export"]
+    assert (export["ready"], export["progress"], export["format"]) == (True, 1.0, "coco")
+    parts = urlsplit(export["link"])
+    zipped = b"".join(client.get(f"{parts.path}?{parts.query}").streaming_content)
+    archive = zipfile.ZipFile(io.BytesIO(zipped))
+    assert len([n for n in archive.namelist() if n.endswith(".png")]) == 3
+    built = Export.objects.get()
+    assert built.size == len(zipped)
+    assert client.get("/acme/shelf/1", **auth).json()["version"]["exports"] == ["coco"]
+
+    client.get("/acme/shelf/1/coco", **auth)  # asked again: kept, never built again
+    assert DBTaskResult.objects.filter(task_path__endswith="build_export").count() == 1
+    assert Export.objects.get().file.name == built.file.name
+
+
+def test_the_version_is_what_the_images_were_when_it_was_asked_for(client, enterprise, auth):
+    """Annotated again, deleted, or uploaded after the request and before the worker ran:
+    the version holds what was asked for (an image deleted before its bytes were frozen is
+    left out: its bytes are gone)."""
+    project = make_project(enterprise)
+    first, second, third = project.images.order_by("pk")
+    services.version_generate(project=project, settings={})
+    services.image_annotate(image=first, annotation=Annotation(format="coco", boxes=()), overwrite=True)
+    services.images_delete(images=[second], actor=Actor())
+    services.image_create(project=project, data=demo_png("late", size=(64, 48)), name="late.png")
+    work()
+    version = Version.objects.get()
+    assert version.state == "ready"
+    held = {row.source_id: row for row in version.images.all()}
+    assert sorted(held) == [first.pk, third.pk]
+    assert held[first.pk].labels == ["cat"]  # as it was annotated when the version was asked for
+
+
+def test_a_worker_that_stops_leaves_its_work_to_another(enterprise, settings):
+    """Killed mid-way: half the images frozen, its lease left to run out. The sweep hands the
+    version to a new task; the next worker freezes the rest, not the first half again."""
+    settings.TASK_LEASE_SECONDS = 30
+    project = make_project(enterprise, images=4)
+    version = services.version_generate(project=project, settings={})
+    DBTaskResult.objects.update(status=TaskResultStatus.RUNNING, started_at=timezone.now())  # taken...
+    hold = background.claim(Version, version.pk)
+    assert hold is not None
+    first = version.images.order_by("pk").first()
+    image = Image.objects.get(pk=first.source_id)
+    first.blob = background._Blobs(enterprise.pk).of_image(image)
+    first.save()  # ...one batch committed, then the worker died
+
+    assert background.claim(Version, version.pk) is None  # held: nobody else takes it on
+    assert background.sweep() == 0  # the lease has not run out
+    Version.objects.filter(pk=version.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
+    assert background.sweep() == 1
+    assert background.sweep() == 0  # handed on once
+    work()
+    version.refresh_from_db()
+    assert (version.state, version.attempts) == ("ready", 2)
+    assert version.images.filter(blob__isnull=False).count() == 4
+    assert version.images.get(pk=first.pk).blob_id == first.blob_id  # not frozen again
+    with pytest.raises(background.Lost):  # the first worker, come back: it writes nothing
+        hold.progress(0.5, now=True)
+
+
+def test_a_task_whose_worker_stopped_before_taking_the_work_on_is_run_again(enterprise, settings):
+    settings.TASK_LEASE_SECONDS = 30
+    version = services.version_generate(project=make_project(enterprise, images=1), settings={})
+    long_ago = timezone.now() - timedelta(seconds=60)
+    Version.objects.filter(pk=version.pk).update(created=long_ago)
+    assert background.sweep() == 0  # its task waits in the queue: nothing to hand on
+    DBTaskResult.objects.update(status=TaskResultStatus.RUNNING, started_at=timezone.now())
+    assert background.sweep() == 0  # taken just now
+    DBTaskResult.objects.update(started_at=long_ago)
+    assert background.sweep() == 1  # taken a lease ago and never claimed: its worker is gone
+    work()
+    version.refresh_from_db()
+    assert version.state == "ready"
+
+
+def test_work_that_stops_every_time_fails_for_good(client, enterprise, auth):
+    version = services.version_generate(project=make_project(enterprise, images=1), settings={})
+    Version.objects.filter(pk=version.pk).update(attempts=background.MAX_ATTEMPTS, lease_until=timezone.now())
+    assert background.sweep() == 1
+    version.refresh_from_db()
+    assert version.state == "failed"
+    answer = client.get("/acme/shelf/1", **auth)
+    assert answer.status_code == 409
+    assert answer.json()["error"]["message"] == (
+        "Version 1 failed: The workers building it stopped 3 times; it was not finished."
+    )
+
+
+def test_the_chores_are_enqueued_once_per_period_whatever_the_workers(settings):
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "chores"}}
+    assert sorted(chores.enqueue_due()) == sorted(c.name for c in chores.CHORES)
+    assert chores.enqueue_due() == []  # another worker, the same period
+    paths = sorted(DBTaskResult.objects.values_list("task_path", flat=True))
+    assert paths == ["web.chores.flush_key_usage", "web.chores.purge_trash", "web.chores.remind_rotations"]
+    work()
+    assert set(DBTaskResult.objects.values_list("status", flat=True)) == {TaskResultStatus.SUCCESSFUL}
