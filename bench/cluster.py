@@ -113,7 +113,15 @@ class Cluster:
     def start_server(self, workers: int = 2) -> str:
         [port] = free_ports(1)
         name = f"server-{len(self.servers) + 1}"
-        command = [str(BIN / "gunicorn"), "-c", "config/gunicorn.conf.py", "-b", f"127.0.0.1:{port}", "-w", str(workers)]
+        command = [
+            str(BIN / "gunicorn"),
+            "-c",
+            "config/gunicorn.conf.py",
+            "-b",
+            f"127.0.0.1:{port}",
+            "-w",
+            str(workers),
+        ]
         self._start(name, [*command, "config.wsgi"])
         url = f"http://127.0.0.1:{port}"
         for _ in range(200):

@@ -209,7 +209,7 @@ def _generate(hold: Hold) -> None:
             raise
         blobs.written.clear()
         done += len(batch)
-        hold.progress(done / sources)
+        hold.progress(done / sources, now=True)  # a write per batch: the progress moves as it commits
     if steps.filter_null is not None:
         _filter_null(version, steps.filter_null)
     if not version.images.exists():

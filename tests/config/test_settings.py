@@ -18,6 +18,8 @@ PRODUCTION = {
     "CACHE_URL": "redis://127.0.0.1:6379/3",
     "EMAIL_URL": "smtp+tls://keys%40example.com:mail-password@mail.example.com:587",
     "SITE_URL": "https://keys.example.com",
+    "S3_BUCKET": "keys-media",
+    "S3_ENDPOINT_URL": "https://s3.example.com",
 }
 
 
@@ -73,6 +75,20 @@ def test_check_deploy_refuses_mail_that_is_never_sent():
 def test_check_deploy_warns_about_a_per_process_cache():
     result = manage("check", "--deploy", **(PRODUCTION | {"CACHE_URL": "locmemcache://"}))
     assert "workspaces.W001" in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize(
+    ("change", "refusal"),
+    [
+        ({"S3_BUCKET": ""}, "workspaces.E002"),  # files on the local disk
+        ({"TASK_BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}, "workspaces.E003"),
+        ({"TASK_BACKEND": "django.tasks.backends.dummy.DummyBackend"}, "workspaces.E003"),
+    ],
+)
+def test_check_deploy_refuses_local_files_and_in_process_tasks(change, refusal):
+    result = manage("check", "--deploy", **(PRODUCTION | change))
+    assert result.returncode != 0 and refusal in result.stderr + result.stdout
+    assert refusal not in manage("check", "--deploy", **(PRODUCTION | change | {"DEBUG": "true"})).stderr
 
 
 def test_redis_cache_url_uses_djangos_redis_backend():

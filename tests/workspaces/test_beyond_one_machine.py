@@ -75,7 +75,7 @@ def annotate(server: str, key: str, project: str, image: int, name: str) -> None
     }
     answer = requests.post(
         f"{server}/dataset/{project}/annotate/{image}", params={"api_key": key, "name": f"{name}.json"},
-        data=json.dumps(coco), headers={"Content-Type": "text/plain"}, timeout=30,
+        json={"annotationFile": json.dumps(coco)}, timeout=30,
     )  # fmt: skip
     assert answer.status_code == 200, answer.text
 
@@ -177,20 +177,17 @@ def a_worker_killed_mid_generation_leaves_it_to_the_other(machines) -> None:
     )  # fmt: skip
 
     def halfway():
-        frozen = machines.query(
-            "SELECT count(*) FILTER (WHERE blob_id IS NOT NULL), count(*) FILTER (WHERE blob_id IS NULL) "
-            "FROM workspaces_versionimage WHERE version_id = %s", version_id,
-        )[0]  # fmt: skip
-        return frozen[0] > 0 and frozen[1] > 0
+        [(progress,)] = machines.query("SELECT progress FROM workspaces_version WHERE id = %s", version_id)
+        return 0 < progress < 0.5
 
     wait_for(halfway, 120, "the generation never was halfway")
     shown = requests.get(f"{b}/acme/{project}/{number}", params={"api_key": key}, timeout=10).json()["version"]
     assert shown["generating"] is True and 0 < shown["progress"] < 1, shown
-    [(holder,)] = machines.query(
-        "SELECT worker_ids[array_length(worker_ids, 1)] FROM django_tasks_db_dbtaskresult "
-        "WHERE task_path = 'workspaces.background.generate_version' AND status = 'RUNNING' AND args_kwargs::text LIKE %s",
-        f'%[{version_id}]%',
+    [(holders,)] = machines.query(  # the worker running the version's task (worker_ids: a JSON list)
+        "SELECT t.worker_ids FROM django_tasks_database_dbtaskresult t JOIN workspaces_version v "
+        "ON v.task_id = t.id::text WHERE v.id = %s AND t.status = 'RUNNING'", version_id,
     )  # fmt: skip
+    holder = holders[-1]
     killed = machines.workers[holder]
     killed.send_signal(signal.SIGKILL)
     killed.wait(timeout=10)
