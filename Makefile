@@ -68,6 +68,7 @@ bench: install
 	$(BIN)/pip install --quiet -e ".[bench]"
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 	$(BIN)/python -m bench.datasets
+	$(BIN)/python -m bench.machines
 
 clean:
 	rm -rf $(VENV) db.sqlite3 media staticfiles

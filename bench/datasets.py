@@ -91,6 +91,8 @@ def measure(size: int) -> dict:
                 "DATABASE_URL": PG + name,
                 "MEDIA_ROOT": media,
                 "LOG_LEVEL": "ERROR",
+                # Generation timed in this process (production runs it on a worker: bench.machines).
+                "TASK_BACKEND": "django.tasks.backends.immediate.ImmediateBackend",
                 "PYTHONPATH": str(ROOT),
             }
             manage = [sys.executable, str(ROOT / "manage.py")]

@@ -41,7 +41,7 @@ FORMATS = {  # format name -> layout
 CLASSIFICATION_LAYOUTS = frozenset({"folder", "multiclass"})
 
 SPLITS = ("train", "valid", "test")
-SPOOL_MAX_SIZE = 32 * 1024 * 1024
+SPOOL_MAX_SIZE = 1024 * 1024  # larger zips go to a temporary file: a worker never holds one in memory
 COPY_CHUNK = 1024 * 1024
 MAX_NAME_LENGTH = 100
 MAX_KEPT_EXTENSION = 16  # a longer "extension" is not one worth keeping when a name is trimmed
