@@ -108,3 +108,14 @@ def test_the_key_lookup_loads_what_the_orm_loads(enterprise, make_key):
         assert getattr(found.workspace, field.attname) == getattr(enterprise, field.attname), field.name
     assert found.folder_limit() == folders
     assert find_for_request(key_id="no-such-key") is None
+
+
+def test_the_task_worker_that_manage_py_work_runs():
+    """`manage.py work` builds django-tasks-db's worker itself (it is the management command's
+    class, not a documented API) and runs it beside the sweep: its keyword arguments and the
+    methods called."""
+    from django_tasks_db.management.commands.db_worker import Worker
+
+    expected = ["queue_names", "interval", "batch", "backend_name", "startup_delay", "max_tasks", "worker_id"]
+    assert list(inspect.signature(Worker.__init__).parameters)[1:] == [*expected, "excluded_queue_names"]
+    assert callable(Worker.run) and callable(Worker.configure_signals)

@@ -8,7 +8,7 @@ from core.storable import StorableJSONFormField
 from . import services
 from .actors import Actor
 from .forms import ThrottledAdminLoginForm
-from .models import Folder, Image, Membership, Model, PendingSignUp, Plan, Project, Version, Workspace
+from .models import Export, Folder, Image, Membership, Model, PendingSignUp, Plan, Project, Version, Workspace
 
 admin.site.login_form = ThrottledAdminLoginForm
 # The admin's JSON fields refuse what the API refuses (NaN, 1e999, NUL, lone surrogates).
@@ -107,12 +107,36 @@ class ImageAdmin(DeletesThroughServices):
         services.images_delete(images=list(queryset), actor=Actor.from_request(request))
 
 
+WORK_FIELDS = ["state", "progress", "failure", "attempts", "lease_until", "task_id"]  # the workers' to write
+
+
 @admin.register(Version)
 class VersionAdmin(DeletesThroughServices):
     formfield_overrides = STORABLE_JSON
-    list_display = ["project", "number", "name", "created"]
+    list_display = ["project", "number", "name", "state", "progress", "attempts", "created"]
+    list_filter = ["state"]
     search_fields = ["project__slug"]
     raw_id_fields = ["project"]
+    readonly_fields = WORK_FIELDS
+
+
+@admin.register(Export)
+class ExportAdmin(admin.ModelAdmin):
+    """Exports as the workers built them: seen, never edited (deleted with their version)."""
+
+    list_display = ["version", "format", "state", "progress", "size", "attempts", "created"]
+    list_filter = ["state", "format"]
+    search_fields = ["version__project__slug"]
+    fields = readonly_fields = ["version", "format", *WORK_FIELDS, "file", "size", "created"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
     def delete_one(self, obj, actor):
         services.version_delete(version=obj, actor=actor)

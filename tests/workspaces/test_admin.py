@@ -51,3 +51,29 @@ def test_a_storable_json_value_is_saved(admin_client, image):
     response = change(admin_client, image, '{"a": 1.25e3, "b": "ok"}')
     assert response.status_code == 302, response.context["adminform"].form.errors
     assert Image.objects.get(pk=image.pk).metadata == {"a": 1250, "b": "ok"}
+
+
+def test_operators_see_the_workers_state_but_never_write_it(admin_client, enterprise):
+    from tests.factories import VersionFactory
+    from workspaces import services
+    from workspaces.models import Export, Work
+
+    version = VersionFactory(
+        project=ProjectFactory(workspace=enterprise, slug="cats"), state=Work.PENDING, progress=0.5
+    )
+    page = admin_client.get(reverse("admin:workspaces_version_change", args=[version.pk]))
+    form = page.context["adminform"].form
+    assert not {"state", "progress", "failure", "attempts", "lease_until", "task_id"} & set(form.fields)
+    assert admin_client.get(reverse("admin:workspaces_version_changelist") + "?state__exact=pending").status_code == 200
+
+    version.state = Work.READY
+    version.save()
+    export = services.export_request(version=version, format="coco")
+    assert admin_client.get(reverse("admin:workspaces_export_changelist")).status_code == 200
+    shown = admin_client.get(reverse("admin:workspaces_export_change", args=[export.pk]))
+    assert shown.status_code == 200 and b"coco" in shown.content
+    assert (
+        admin_client.post(reverse("admin:workspaces_export_delete", args=[export.pk]), {"post": "yes"}).status_code
+        == 403
+    )
+    assert Export.objects.filter(pk=export.pk).exists()

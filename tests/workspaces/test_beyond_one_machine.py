@@ -141,7 +141,10 @@ def generated_through_one_downloaded_through_the_other_with_the_sdk(machines, tm
     project = new_project(a, key, "Relay")
     for n in range(4):
         annotate(a, key, project, upload(a, key, project, photo(n + 5), f"relay-{n}.jpg"), f"relay-{n}.jpg")
-    settings: dict = {"preprocessing": {"resize": {"width": 160, "height": 120, "format": "Stretch to"}}, "augmentation": {}}
+    settings: dict = {
+        "preprocessing": {"resize": {"width": 160, "height": 120, "format": "Stretch to"}},
+        "augmentation": {},
+    }
     generated = requests.post(f"{a}/acme/{project}/generate", json=settings, params={"api_key": key}, timeout=30)
     assert generated.status_code == 200, generated.text
     report = sdk_download(tmp_path, b, key, project, generated.json()["version"])

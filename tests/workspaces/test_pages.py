@@ -82,3 +82,19 @@ def test_a_project_name_leads_to_its_page_for_any_member(client, member, outside
     assert client.get(reverse("workspaces:project", kwargs={"ws": "acme", "slug": "dogs"})).status_code == 404
     client.force_login(outsider)
     assert client.get(page_url).status_code == 404
+
+
+def test_the_project_page_shows_each_version_generating_ready_or_failed(client, member, enterprise):
+    from tests.factories import ProjectFactory, VersionFactory
+    from workspaces.models import Work
+
+    project = ProjectFactory(workspace=enterprise, slug="cats", name="Cats")
+    VersionFactory(project=project, number=1)
+    VersionFactory(project=project, number=2, state=Work.PENDING, progress=0.42)
+    VersionFactory(project=project, number=3, state=Work.FAILED, failure="These settings leave <no> image.")
+    client.force_login(member)
+    body = client.get(reverse("workspaces:project", kwargs={"ws": "acme", "slug": "cats"})).content.decode()
+    rows = body.split("<h2>Versions</h2>")[1].split("</table>")[0]
+    assert '<td data-label="State">Ready</td>' in rows
+    assert '<td data-label="State">Generating, 42 %</td>' in rows
+    assert '<td data-label="State">Failed: These settings leave &lt;no&gt; image.</td>' in rows
