@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 
 from django.core.cache import cache
+from django.core.management import call_command
 from django.tasks import task
 from django.tasks.base import Task
 from django.utils import timezone
@@ -36,6 +37,12 @@ def purge_trash() -> int:
     return len(trash_purge(actor=Actor.operator(), dry_run=False))
 
 
+@task
+def prune_task_results() -> None:
+    """Delete the records of tasks finished more than 14 days ago (django-tasks-db's command)."""
+    call_command("prune_db_task_results", "--min-age-days", "14", verbosity=0)
+
+
 @dataclass(frozen=True)
 class Chore:
     task: Task
@@ -50,6 +57,7 @@ CHORES = (
     Chore(flush_key_usage, every=5 * 60),
     Chore(remind_rotations, every=24 * 60 * 60),
     Chore(purge_trash, every=24 * 60 * 60),
+    Chore(prune_task_results, every=24 * 60 * 60),
 )
 
 

@@ -193,6 +193,31 @@ def test_the_chores_are_enqueued_once_per_period_whatever_the_workers(settings):
     assert sorted(chores.enqueue_due()) == sorted(c.name for c in chores.CHORES)
     assert chores.enqueue_due() == []  # another worker, the same period
     paths = sorted(DBTaskResult.objects.values_list("task_path", flat=True))
-    assert paths == ["web.chores.flush_key_usage", "web.chores.purge_trash", "web.chores.remind_rotations"]
+    assert paths == [
+        "web.chores.flush_key_usage", "web.chores.prune_task_results", "web.chores.purge_trash",
+        "web.chores.remind_rotations",
+    ]  # fmt: skip
     work()
     assert set(DBTaskResult.objects.values_list("status", flat=True)) == {TaskResultStatus.SUCCESSFUL}
+    DBTaskResult.objects.update(finished_at=timezone.now() - timedelta(days=15))
+    chores.prune_task_results.call()
+    assert not DBTaskResult.objects.exists()  # finished a fortnight ago: pruned
+
+
+@pytest.mark.parametrize(
+    ("arguments", "refusal"),
+    [
+        (["--interval", "-1"], "--interval takes seconds from 0 to 3600."),
+        (["--interval", "nan"], "--interval takes seconds from 0 to 3600."),
+        (["--sweep-every", "0"], "--sweep-every takes seconds above 0, up to 3600."),
+        (["--sweep-every", "inf"], "--sweep-every takes seconds above 0, up to 3600."),
+        (["--worker-id", "x" * 65], "--worker-id takes up to 64 printable characters, without surrounding spaces."),
+        (["--worker-id", "a\x00b"], "--worker-id takes up to 64 printable characters, without surrounding spaces."),
+    ],
+)
+def test_the_worker_refuses_bad_arguments_in_one_line(arguments, refusal):
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="^" + refusal.replace(".", r"\.") + "$"):
+        call_command("work", "--batch", *arguments)
+    assert not DBTaskResult.objects.exists()

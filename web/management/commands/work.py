@@ -10,7 +10,7 @@ another worker takes the work over once its lease runs out."""
 import logging
 import threading
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import close_old_connections, connection
 from django.tasks import DEFAULT_TASK_BACKEND_ALIAS, DEFAULT_TASK_QUEUE_NAME
 from django.utils.crypto import get_random_string
@@ -47,9 +47,12 @@ class Command(BaseCommand):
         parser.add_argument("--worker-id", default="", help="A name unique in the pool (default: random).")
 
     def handle(self, *args, interval: float, sweep_every: float, batch: bool, worker_id: str, **options):
-        if interval < 0 or sweep_every <= 0:
-            self.stderr.write("--interval must be 0 or more and --sweep-every more than 0.")
-            raise SystemExit(2)
+        if not 0 <= interval <= 3600:
+            raise CommandError("--interval takes seconds from 0 to 3600.")
+        if not 0 < sweep_every <= 3600:
+            raise CommandError("--sweep-every takes seconds above 0, up to 3600.")
+        if worker_id and not (len(worker_id) <= 64 and worker_id.isprintable() and worker_id.strip() == worker_id):
+            raise CommandError("--worker-id takes up to 64 printable characters, without surrounding spaces.")
         worker = Worker(
             queue_names=[DEFAULT_TASK_QUEUE_NAME],
             interval=interval,
