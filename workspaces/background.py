@@ -192,24 +192,29 @@ def _generate(hold: Hold) -> None:
     hold.progress(done / sources, now=True)
     while batch := list(version.images.filter(blob__isnull=True).order_by("pk")[:GENERATE_BATCH]):
         images = Image.objects.in_bulk([row.source_id for row in batch])
+        held_until = hold.until
         try:
+            # A batch commits whole, and only while this worker holds the lease: its renewals
+            # are in the batch's transaction, so a worker that lost the lease commits nothing.
             with transaction.atomic():
                 for row in batch:
                     image = images.get(row.source_id)
                     outputs = _frozen(version, row, image, steps, blobs, partners) if image else []
                     if not outputs:  # deleted before its bytes were frozen, or no output of it
                         row.delete()
-                        continue
-                    first, *others = outputs
-                    first.pk = row.pk
-                    first.save(force_update=True)
-                    VersionImage.objects.bulk_create(others)
+                    else:
+                        first, *others = outputs
+                        first.pk = row.pk
+                        first.save(force_update=True)
+                        VersionImage.objects.bulk_create(others)
+                    done += 1
+                    hold.progress(done / sources)
+                hold.progress(done / sources, now=True)
         except BaseException:
+            hold.until = held_until  # (its renewals were rolled back with the batch)
             blobs.remove_written()
             raise
         blobs.written.clear()
-        done += len(batch)
-        hold.progress(done / sources, now=True)  # a write per batch: the progress moves as it commits
     if steps.filter_null is not None:
         _filter_null(version, steps.filter_null)
     if not version.images.exists():

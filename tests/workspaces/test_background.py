@@ -23,7 +23,7 @@ from web.demo import demo_png
 from workspaces import background, services
 from workspaces.actors import Actor
 from workspaces.annotations import Annotation
-from workspaces.models import Export, Image, Project, ProjectType, Split, Version
+from workspaces.models import Blob, Export, Image, Project, ProjectType, Split, Version
 
 pytestmark = pytest.mark.django_db
 
@@ -221,3 +221,54 @@ def test_the_worker_refuses_bad_arguments_in_one_line(arguments, refusal):
     with pytest.raises(CommandError, match="^" + refusal.replace(".", r"\.") + "$"):
         call_command("work", "--batch", *arguments)
     assert not DBTaskResult.objects.exists()
+
+
+def test_a_worker_that_lost_its_lease_commits_nothing(enterprise, settings, monkeypatch):
+    """Its lease ran out in the middle of a batch (a long pause) and another worker took the
+    version over: the first one's batch is rolled back, whatever it had done, and its files
+    removed; the second one makes the version."""
+    settings.TASK_LEASE_SECONDS = 30
+    version = services.version_generate(project=make_project(enterprise, images=3), settings={})
+    first = background.claim(Version, version.pk)
+    assert first is not None
+    frozen = background._frozen
+    taken: list = []
+
+    def paused_then_taken_over(*args):
+        if len(taken) == 0 and args[1].source_id != version.images.order_by("pk").first().source_id:
+            Version.objects.filter(pk=version.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
+            taken.append(background.claim(Version, version.pk))
+        return frozen(*args)
+
+    monkeypatch.setattr(background, "_frozen", paused_then_taken_over)
+    with pytest.raises(background.Lost):
+        background._generate(first)
+    assert taken and taken[0] is not None  # (taken over while the first worker was at its second image)
+    assert not version.images.filter(blob__isnull=False).exists()  # not even the image before the pause
+    assert not Blob.objects.exists()
+    monkeypatch.setattr(background, "_frozen", frozen)
+    # (The takeover ran on this test's one connection, inside the batch: rolled back with it.)
+    Version.objects.filter(pk=version.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
+    second = background.claim(Version, version.pk)
+    assert second is not None
+    background._generate(second)
+    version.refresh_from_db()
+    assert version.state == "ready" and version.images.filter(blob__isnull=False).count() == 3
+
+
+def test_an_export_whose_worker_stopped_is_built_by_another(enterprise, settings):
+    settings.TASK_LEASE_SECONDS = 30
+    version = services.version_generate(project=make_project(enterprise, images=2), settings={})
+    work()
+    version.refresh_from_db()
+    export = services.export_request(version=version, format="yolov8")
+    abandoned = background.claim(Export, export.pk)  # a worker took it on, then died
+    assert abandoned is not None and background.sweep() == 0
+    Export.objects.filter(pk=export.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
+    assert background.sweep() == 1
+    work()
+    export.refresh_from_db()
+    assert (export.state, export.attempts) == ("ready", 2)
+    with export.file.open("rb") as zipped:
+        names = zipfile.ZipFile(zipped).namelist()
+    assert "data.yaml" in names and len([n for n in names if n.endswith(".png")]) == 2
