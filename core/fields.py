@@ -84,6 +84,9 @@ class StrictCharField(serializers.CharField):
             self.fail("control")
         if SECRET_ANYWHERE.search(data):  # stored, it would be shown on every page that lists it
             self.fail("key")
+        if self.max_length is not None and len(data) > self.max_length:
+            # As sent, not once trimmed: the schema's maxLength is about what is sent.
+            self.fail("max_length", max_length=self.max_length)
         return super().to_internal_value(data)
 
 

@@ -119,6 +119,9 @@ class VersionAdmin(DeletesThroughServices):
     raw_id_fields = ["project"]
     readonly_fields = WORK_FIELDS
 
+    def delete_one(self, obj, actor):
+        services.version_delete(version=obj, actor=actor)
+
 
 @admin.register(Export)
 class ExportAdmin(admin.ModelAdmin):
@@ -137,9 +140,6 @@ class ExportAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
-
-    def delete_one(self, obj, actor):
-        services.version_delete(version=obj, actor=actor)
 
 
 @admin.register(Model)

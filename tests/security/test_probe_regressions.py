@@ -374,3 +374,14 @@ def test_a_bad_query_string_and_an_unparsable_body_is_a_400(client, full):
     response = client.generic("POST", path, b"\x00", content_type="application/json", **bearer(full[1]))
     assert response.status_code == 400, response.content
     assert response.json()["error"]["type"] in ("validation_error", "parse_error")
+
+
+@pytest.mark.parametrize("padding", [" ", "\u1680", "\u3000"])
+def test_a_string_over_its_maximum_length_is_refused_whatever_whitespace_pads_it(client, full, padding):
+    """Found by the schema fuzzing: a query of whitespace and exactly the maximum length was
+    accepted (trimmed first, then measured) although the schema's maxLength refuses it."""
+    _, secret = full
+    refused = send(client, "POST", "/acme/search/v1", {"query": padding + "x" * 1000}, secret)
+    assert refused.status_code == 400, refused.content
+    assert "query" in refused.json()["error"]["message"]
+    assert send(client, "POST", "/acme/search/v1", {"query": "x" * 1000}, secret).status_code == 200

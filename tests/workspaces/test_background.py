@@ -6,15 +6,21 @@ leased: a worker that stops leaves nothing half-made visible, and the next one f
 Elsewhere the suite runs tasks in the request (`tests/conftest.py`); here they wait for a worker.
 """
 
+import functools
 import io
+import os
+import subprocess
+import sys
 import zipfile
 from datetime import timedelta
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 from django.core.management import call_command
 from django.tasks import TaskResultStatus
 from django.utils import timezone
+from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult
 
 from tests.workspaces.test_roboflow_cli_data import annotate
@@ -53,8 +59,16 @@ def make_project(workspace, images: int = 3) -> Project:
 
 
 def work() -> None:
-    """One worker: every task waiting, then it exits."""
-    call_command("work", "--batch", stdout=io.StringIO())
+    """A worker runs every task waiting: django-tasks-db's, as `manage.py work` runs it, on this
+    test's connection (the command itself closes connections between tasks, as a worker must;
+    the live test runs it: `test_beyond_one_machine.py`)."""
+    worker = Worker(
+        queue_names=["default"], interval=0, batch=True, backend_name="default", startup_delay=False,
+        max_tasks=None, worker_id="test-worker", excluded_queue_names=[],
+    )  # fmt: skip
+    while (waiting := DBTaskResult.objects.ready().first()) is not None:
+        waiting.claim(worker.worker_id)
+        worker.run_task(waiting)
 
 
 def test_generate_answers_at_once_and_a_worker_builds_the_version(client, enterprise, auth):
@@ -272,3 +286,23 @@ def test_an_export_whose_worker_stopped_is_built_by_another(enterprise, settings
     with export.file.open("rb") as zipped:
         names = zipfile.ZipFile(zipped).namelist()
     assert "data.yaml" in names and len([n for n in names if n.endswith(".png")]) == 2
+
+
+@pytest.mark.live
+def test_manage_py_work_builds_the_demo_versions_on_the_embedded_defaults(tmp_path):
+    """What `make run` does: a SQLite file, the demo seeded (its versions waiting for a worker),
+    then the worker command, here in batch mode (run what waits, then exit)."""
+    root = Path(__file__).resolve().parents[2]
+    env = {
+        "PATH": os.environ["PATH"], "HOME": str(tmp_path), "DEBUG": "true", "MEDIA_ROOT": str(tmp_path / "media"),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}", "CACHE_URL": "locmemcache://",
+    }  # fmt: skip
+    manage = [sys.executable, str(root / "manage.py")]
+    run = functools.partial(subprocess.run, env=env, cwd=root, capture_output=True, text=True, timeout=300)
+    assert run([*manage, "migrate", "--noinput", "-v0"]).returncode == 0
+    assert run([*manage, "seed_demo"]).returncode == 0
+    count = "from workspaces.models import Version; print(sorted(set(Version.objects.values_list('state', flat=True))))"
+    assert run([*manage, "shell", "-c", count]).stdout.split()[-1] == "['pending']"
+    worked = run([*manage, "work", "--batch"])
+    assert worked.returncode == 0, worked.stderr
+    assert run([*manage, "shell", "-c", count]).stdout.split()[-1] == "['ready']"
