@@ -130,7 +130,7 @@ class ExportAdmin(admin.ModelAdmin):
     list_display = ["version", "format", "state", "progress", "size", "attempts", "created"]
     list_filter = ["state", "format"]
     search_fields = ["version__project__slug"]
-    fields = readonly_fields = ["version", "format", *WORK_FIELDS, "file", "size", "created"]
+    fields = readonly_fields = ("version", "format", *WORK_FIELDS, "file", "size", "created")
 
     def has_add_permission(self, request):
         return False
