@@ -176,7 +176,11 @@ MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default="") or BASE_DIR / "media")
 
 
 def s3_storage(bucket: str, *, endpoint: str | None, access_key: str | None, secret: str | None, region: str) -> dict:
-    """The default storage in an S3 bucket: private, presigned URLs (SigV4) for downloads."""
+    """The default storage in an S3 bucket: private, presigned URLs (SigV4) for downloads;
+    transfers one part at a time (boto3's threaded transfers read a large file ahead into
+    memory: an export's upload would then need memory in proportion to the zip)."""
+    from boto3.s3.transfer import TransferConfig
+
     return {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
@@ -189,6 +193,7 @@ def s3_storage(bucket: str, *, endpoint: str | None, access_key: str | None, sec
             "default_acl": None,  # private: the API hands files out itself
             "querystring_expire": 300,
             "signature_version": "s3v4",  # presigned URLs that expire (X-Amz-Expires)
+            "transfer_config": TransferConfig(use_threads=False),
         },
     }
 

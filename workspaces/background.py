@@ -13,15 +13,18 @@ import contextlib
 import hashlib
 import logging
 import random
+import secrets
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, timedelta
+from functools import partial
 from typing import BinaryIO, cast
 
 from django.conf import settings
 from django.core.files.base import ContentFile, File
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.tasks import Task, TaskResultStatus, default_task_backend, task
 from django.tasks.exceptions import TaskResultDoesNotExist
@@ -36,6 +39,7 @@ logger = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3  # workers that may take a piece of work on before it fails for good
 RENEW_EVERY = 2.0  # seconds between progress writes (each renews the lease)
 GENERATE_BATCH = 20  # images whose bytes are frozen in one transaction (progress moves per batch)
+BATCH_SECONDS = 10.0  # ...or fewer: a batch commits once it has worked this long
 SWEEP_LIMIT = 100  # rows looked at per sweep, per kind
 
 
@@ -51,6 +55,11 @@ def lease() -> timedelta:
     return timedelta(seconds=settings.TASK_LEASE_SECONDS)
 
 
+def renew_every() -> float:
+    """Seconds between renewals: RENEW_EVERY, or a quarter of a short lease."""
+    return min(RENEW_EVERY, settings.TASK_LEASE_SECONDS / 4)
+
+
 class Hold:
     """A worker's lease on one row of work. Every write is conditional on the lease being the
     one this worker took, so a worker that lost it can never overwrite its successor."""
@@ -64,12 +73,36 @@ class Hold:
             raise Lost
 
     def progress(self, share: float, *, now: bool = False) -> None:
-        """Report progress (at most every RENEW_EVERY seconds unless `now`), renewing the lease."""
-        if not now and time.monotonic() - self.renewed < RENEW_EVERY:
+        """Report progress (at most every `renew_every()` seconds unless `now`), renewing the lease."""
+        if not now and time.monotonic() - self.renewed < renew_every():
             return
         until = timezone.now() + lease()
         self._update(progress=round(min(max(share, 0.0), 0.99), 4), lease_until=until)
         self.until, self.renewed = until, time.monotonic()
+
+    @contextlib.contextmanager
+    def kept(self, share: float) -> Iterator[None]:
+        """Renew the lease from a thread of its own (and its own connection) while the caller
+        does one long thing with no progress to report (an upload)."""
+        stop = threading.Event()
+
+        def renewing() -> None:
+            try:
+                while not stop.wait(renew_every()):
+                    self.progress(share, now=True)
+            except Lost:
+                pass
+            finally:
+                connection.close()
+
+        self.progress(share, now=True)
+        thread = threading.Thread(target=renewing, name=f"lease-{self.pk}", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
 
     def done(self, **fields) -> None:
         self._update(state=Work.READY, progress=1.0, lease_until=None, failure="", **fields)
@@ -139,21 +172,22 @@ def enqueue(obj: Version | Export) -> None:
 
 def sweep() -> int:
     """Hand on the work whose worker stopped: a lease run out, or a task that ended or vanished
-    without taking its work on. Work tried MAX_ATTEMPTS times fails for good. Returns how many
-    pieces were handed on or failed."""
+    without taking its work on. Work tried MAX_ATTEMPTS times fails for good. Rows a worker has
+    locked (a batch in progress) are passed by. Returns how many pieces were handed on or failed."""
     now = timezone.now()
     handled = 0
     for model in (Version, Export):
-        expired = model.objects.filter(state=Work.PENDING, lease_until__lt=now)
-        for obj in expired.only("pk", "lease_until", "attempts", "task_id")[:SWEEP_LIMIT]:
-            mine = model.objects.filter(pk=obj.pk, state=Work.PENDING, lease_until=obj.lease_until)
-            if obj.attempts >= MAX_ATTEMPTS:
-                reason = f"The workers building it stopped {obj.attempts} times; it was not finished."
-                handled += mine.update(state=Work.FAILED, lease_until=None, failure=reason)
-            elif mine.update(lease_until=None):
-                with transaction.atomic():
+        with transaction.atomic():
+            expired = model.objects.select_for_update(skip_locked=True).filter(state=Work.PENDING, lease_until__lt=now)
+            for obj in expired.only("pk", "attempts", "task_id")[:SWEEP_LIMIT]:
+                mine = model.objects.filter(pk=obj.pk)
+                if obj.attempts >= MAX_ATTEMPTS:
+                    reason = f"The workers building it stopped {obj.attempts} times; it was not finished."
+                    handled += mine.update(state=Work.FAILED, lease_until=None, failure=reason)
+                else:
+                    mine.update(lease_until=None)
                     enqueue(obj)
-                handled += 1
+                    handled += 1
         waiting = model.objects.filter(state=Work.PENDING, lease_until__isnull=True, created__lt=now - lease())
         for obj in waiting.only("pk", "task_id")[:SWEEP_LIMIT]:
             if _abandoned(obj.task_id, now):
@@ -194,12 +228,17 @@ def _generate(hold: Hold) -> None:
         images = Image.objects.in_bulk([row.source_id for row in batch])
         held_until = hold.until
         try:
-            # A batch commits whole, and only while this worker holds the lease: its renewals
-            # are in the batch's transaction, so a worker that lost the lease commits nothing.
+            # A batch commits whole, and only while this worker holds the lease: it begins by
+            # renewing it (which locks the version's row until the batch commits: sweeps pass it
+            # by), its renewals are in its transaction, and a worker that lost the lease commits
+            # nothing. It ends after GENERATE_BATCH images or BATCH_SECONDS, whichever is first.
             with transaction.atomic():
+                hold.progress(done / sources, now=True)
+                started = time.monotonic()
                 for row in batch:
                     image = images.get(row.source_id)
-                    outputs = _frozen(version, row, image, steps, blobs, partners) if image else []
+                    renew = partial(hold.progress, done / sources)
+                    outputs = _frozen(version, row, image, steps, blobs, partners, renew) if image else []
                     if not outputs:  # deleted before its bytes were frozen, or no output of it
                         row.delete()
                     else:
@@ -208,7 +247,8 @@ def _generate(hold: Hold) -> None:
                         first.save(force_update=True)
                         VersionImage.objects.bulk_create(others)
                     done += 1
-                    hold.progress(done / sources)
+                    if time.monotonic() - started > BATCH_SECONDS:
+                        break
                 hold.progress(done / sources, now=True)
         except BaseException:
             hold.until = held_until  # (its renewals were rolled back with the batch)
@@ -223,11 +263,18 @@ def _generate(hold: Hold) -> None:
 
 
 def _frozen(
-    version: Version, row: VersionImage, image: Image, steps: "generation.Plan", blobs: "_Blobs", partners
+    version: Version,
+    row: VersionImage,
+    image: Image,
+    steps: "generation.Plan",
+    blobs: "_Blobs",
+    partners,
+    renew: Callable[[], None],
 ) -> list[VersionImage]:
     """A pending row as the version holds it: the image's bytes, or the outputs of the
     version's settings (one, or `image.versions` for a training image), its labels remapped as
-    they say. The row holds what the image was when the version was asked for."""
+    they say. The row holds what the image was when the version was asked for. `renew` is
+    called after each output (a row may make thousands: tiles times outputs)."""
     annotation = Annotation.from_json(row.annotation) if row.annotation else None
     data = None
     made = []
@@ -254,6 +301,7 @@ def _frozen(
             held = replace(held, boxes=boxes_kept, classes=classes_kept)
             frozen.annotation, frozen.labels = held.to_json(), sorted(held.counts())
         made.append(frozen)
+        renew()
     return made
 
 
@@ -325,7 +373,9 @@ class _Blobs:
 
     def _save(self, sha256: str, extension: str, content) -> Blob:
         blob = Blob(workspace_id=self.workspace_id, sha256=sha256)
-        blob.file.save(f"{sha256}.{extension}", content, save=False)
+        # A name of its own (never another writer's, whatever the storage's name check does),
+        # so that removing what this worker wrote can never remove what another one did.
+        blob.file.save(f"{sha256}-{secrets.token_hex(4)}.{extension}", content, save=False)
         name = blob.file.name or ""
         try:
             with transaction.atomic():
@@ -363,12 +413,10 @@ class _Blobs:
 def drop_unused_blobs(blob_ids) -> None:
     """Delete the blobs among these that no version holds any more (their files once committed)."""
     ids = {pk for pk in blob_ids if pk is not None}
-    unused = Blob.objects.filter(pk__in=ids).exclude(
-        pk__in=VersionImage.objects.filter(blob_id__in=ids).values("blob_id")
-    )
-    files = [b.file for b in unused]
-    unused.delete()
-    delete_files_on_commit(files)
+    held = VersionImage.objects.filter(blob_id__in=ids).values("blob_id")
+    unused = list(Blob.objects.filter(pk__in=ids).exclude(pk__in=held))  # read once: these rows, these files
+    Blob.objects.filter(pk__in=[b.pk for b in unused]).delete()  # (refused if a version took one up meanwhile)
+    delete_files_on_commit([b.file for b in unused])
 
 
 def delete_files_on_commit(files) -> None:
@@ -399,11 +447,10 @@ def _export(hold: Hold) -> None:
         )
     except exports.UnknownFormat:
         raise Failed(f"No export in {export.format!r}.") from None
-    with archive:
-        hold.progress(0.9, now=True)  # the upload may take a while: a fresh lease for it
+    with archive, hold.kept(0.9):  # the upload may take longer than a lease
         size = archive.seek(0, 2)
         archive.seek(0)
-        name = f"{project.slug}-{version.number}-{export.format}.zip"
+        name = f"{project.slug}-{version.number}-{export.format}-{secrets.token_hex(4)}.zip"
         export.file.save(name, File(archive, name=name), save=False)
     try:
         with transaction.atomic():
@@ -429,7 +476,9 @@ def export_image(image: VersionImage) -> exports.ExportImage:
         split=image.split,
         width=image.width,
         height=image.height,
-        open=lambda: cast(BinaryIO, blob.file.open("rb")),
+        # Opened through the storage, not the field: a field keeps the file object it opened
+        # (for S3, a boto3 resource of some 50 kB), which would then live as long as the list.
+        open=lambda: cast(BinaryIO, blob.file.storage.open(blob.file.name or "", "rb")),
         boxes=tuple(exports.ExportBox(b.label, b.x, b.y, b.width, b.height) for b in boxes),
         annotated=image.annotated,
         classes=annotation.classes if annotation else (),

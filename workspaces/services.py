@@ -306,6 +306,7 @@ def project_update(
 @transaction.atomic
 def project_delete(*, project: Project, actor: Actor) -> None:
     """Gone for good, with its files: the trash's purge (deleting through the API trashes)."""
+    list(Version.objects.select_for_update().filter(project=project))  # (as version_delete: workers first)
     files = [i.file for i in project.images.all()] + [m.weights for m in project.models.all()]
     files += [e.file for e in Export.objects.filter(version__project=project)]
     _record(Done.DELETE, project.workspace, actor, f"project {project.name} ({project.slug})", project=project.pk)
@@ -544,14 +545,19 @@ def version_generate(*, project: Project, settings: dict, name: str = "") -> Ver
 @transaction.atomic
 def export_request(*, version: Version, format: str) -> Export | None:
     """The version's export in `format`: built once by a worker (`background.build_export`),
-    then kept. Asking again answers the same export, in whatever state it is. None while the
-    version itself is generating (its export is asked for once it is ready)."""
+    then kept. Asking again answers the same export, in whatever state it is (one that failed
+    is tried again). None while the version itself is generating (its export is asked for once
+    it is ready)."""
     if version.state == Work.FAILED:
         raise Conflict(f"Version {version.number} failed: {version.failure}")
     if version.state == Work.PENDING:
         return None
     export, made = Export.objects.get_or_create(version=version, format=format)
-    if made:
+    # Failed for good (an outage outlasted its attempts): asked for again, it is tried again.
+    again = not made and Export.objects.filter(pk=export.pk, state=Work.FAILED).update(
+        state=Work.PENDING, progress=0.0, attempts=0, lease_until=None
+    )
+    if made or again:
         background.enqueue(export)
         export.refresh_from_db()
     return export
@@ -570,6 +576,8 @@ def version_restore(*, version: Version, actor: Actor) -> Version:
 def version_delete(*, version: Version, actor: Actor) -> None:
     """Gone for good (the project's images stay), with the blobs no other version holds: the
     trash's purge, and the admin."""
+    # Locked first: a worker's batch or export in progress commits before what it holds is read.
+    version = Version.objects.select_for_update(of=("self",)).select_related("project__workspace").get(pk=version.pk)
     workspace, subject, detail = _subject(version)
     _record(Done.DELETE, workspace, actor, subject, **detail)
     held = list(version.images.values_list("blob_id", flat=True))

@@ -11,6 +11,7 @@ import io
 import os
 import subprocess
 import sys
+import time
 import zipfile
 from datetime import timedelta
 from pathlib import Path
@@ -306,3 +307,50 @@ def test_manage_py_work_builds_the_demo_versions_on_the_embedded_defaults(tmp_pa
     worked = run([*manage, "work", "--batch"])
     assert worked.returncode == 0, worked.stderr
     assert run([*manage, "shell", "-c", count]).stdout.split()[-1] == "['ready']"
+
+
+def test_an_export_that_failed_for_good_is_tried_again_when_asked_for_again(client, enterprise, auth):
+    make_project(enterprise, images=1)
+    client.post(
+        "/acme/shelf/generate", {"preprocessing": {}, "augmentation": {}}, content_type="application/json", **auth
+    )
+    work()
+    client.get("/acme/shelf/1/coco", **auth)
+    Export.objects.update(
+        state="failed", failure="The workers building it stopped 3 times; it was not finished.", attempts=3
+    )
+    refused = client.get("/acme/shelf/1", **auth).json()["version"]
+    assert refused["exports"] == []
+    again = client.get("/acme/shelf/1/coco", **auth)
+    assert again.status_code == 202  # (an outage outlasted its attempts: tried again from the start)
+    assert Export.objects.get().attempts == 0
+    work()
+    assert client.get("/acme/shelf/1/coco", **auth).status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_long_upload_keeps_the_lease(enterprise, settings, monkeypatch):
+    """Uploading a large zip can outlast a lease: a thread renews it meanwhile, so no other
+    worker takes the export over (and builds it again) while the upload is under way."""
+    settings.TASK_LEASE_SECONDS = 2
+    version = services.version_generate(project=make_project(enterprise, images=1), settings={})
+    work()
+    version.refresh_from_db()
+    export = Export.objects.create(version=version, format="coco")
+    hold = background.claim(Export, export.pk)
+    from django.core.files.storage import FileSystemStorage
+
+    saved = FileSystemStorage.save
+    seen = []
+
+    def slow_save(self, name, content, max_length=None):
+        time.sleep(3)  # longer than the lease
+        seen.append((Export.objects.get(pk=export.pk).lease_until, timezone.now()))
+        return saved(self, name, content, max_length)
+
+    monkeypatch.setattr(FileSystemStorage, "save", slow_save)
+    background._export(hold)
+    [(lease_until, at)] = seen
+    assert lease_until > at  # renewed during the upload: still held when it ends
+    export.refresh_from_db()
+    assert export.state == "ready" and export.attempts == 1

@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from django.core.files.base import ContentFile
 
 from config.settings import s3_storage
 from tests import s3
@@ -100,3 +101,21 @@ def test_the_settings_choose_s3_from_the_environment():
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert result.stdout.strip().splitlines()[-1] == "storages.backends.s3.S3Storage media", result.stderr
+
+
+def test_blobs_written_twice_at_once_remove_only_their_own_object(enterprise, bucket, monkeypatch):
+    """Two workers store the same bytes at once, both checking that the name is free before
+    either has written it (S3 has no atomic "create if absent"). The one whose row loses removes
+    what it wrote: never the winner's object, since each write has a name of its own."""
+    from storages.backends.s3 import S3Storage
+
+    from workspaces import background
+
+    name, s3 = bucket
+    monkeypatch.setattr(S3Storage, "exists", lambda self, name: False)  # both saw the name free
+    data = demo_png("same", size=(32, 24))
+    sha = background.hashlib.sha256(data).hexdigest()
+    winner = background._Blobs(enterprise.pk)._save(sha, "png", ContentFile(data))
+    loser = background._Blobs(enterprise.pk)
+    assert loser._save(sha, "png", ContentFile(data)).pk == winner.pk  # its row lost to the winner's
+    assert keys_in(s3, name) == [winner.file.name]  # the loser's object removed, the winner's kept

@@ -139,7 +139,7 @@ def test_the_migration_freezes_versions_made_before_snapshots(enterprise):
     project = old.get_model("workspaces", "Project").objects.create(
         workspace_id=enterprise.pk, slug="old", name="Old", type="object-detection", annotation="things"
     )
-    version = old.get_model("workspaces", "Version").objects.create(project=project, number=1)
+    version = old.get_model("workspaces", "Version").objects.create(project=project, number=1, exports=["coco"])
     image = services.image_create(project=Project.objects.get(pk=project.pk), data=demo_png("old"), name="old.png")[0]
     annotate(image, ("cat", 1, 2, 3, 4))
     version.images.set([image.pk])
@@ -161,6 +161,7 @@ def test_the_migration_freezes_versions_made_before_snapshots(enterprise):
         executor.migrate(executor.loader.graph.leaf_nodes())
     made = Version.objects.get(pk=version.pk)
     assert (made.state, made.progress) == ("ready", 1.0)  # made whole before workers existed
+    assert made.exports == []  # no zip was kept: the official client asks for one before downloading
 
 
 def test_a_generation_that_fails_halfway_leaves_no_blob_behind_and_is_tried_again(enterprise, monkeypatch, settings):

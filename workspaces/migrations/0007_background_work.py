@@ -6,8 +6,10 @@ from django.db import migrations, models
 
 
 def versions_made_before_are_ready(apps, schema_editor):
-    """Versions generated before workers existed were made whole in their request."""
-    apps.get_model("workspaces", "Version").objects.update(state="ready", progress=1.0)
+    """Versions generated before workers existed were made whole in their request. Their zips
+    were built per download and kept nowhere: `exports` starts empty, so that the official
+    client asks for an export (built once by a worker) before it downloads one."""
+    apps.get_model("workspaces", "Version").objects.update(state="ready", progress=1.0, exports=[])
 
 
 class Migration(migrations.Migration):
