@@ -209,7 +209,9 @@ def image_create(
         batch=batch,
     )
     _full_clean(image, exclude=["file"])
-    image.file.save(f"{digest}.{suffix}", ContentFile(data), save=False)
+    # A name of its own: an upload of the same bytes at once (which loses the row's race below)
+    # then removes only its own file, whatever the storage's name check saw (S3 has no atomic one).
+    image.file.save(f"{digest}-{secrets.token_hex(4)}.{suffix}", ContentFile(data), save=False)
     try:
         with transaction.atomic():
             image.save()

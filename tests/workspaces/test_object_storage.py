@@ -119,3 +119,32 @@ def test_blobs_written_twice_at_once_remove_only_their_own_object(enterprise, bu
     loser = background._Blobs(enterprise.pk)
     assert loser._save(sha, "png", ContentFile(data)).pk == winner.pk  # its row lost to the winner's
     assert keys_in(s3, name) == [winner.file.name]  # the loser's object removed, the winner's kept
+
+
+def test_an_image_uploaded_twice_at_once_removes_only_its_own_object(enterprise, bucket, monkeypatch):
+    """The same bytes uploaded twice at once: both see neither the image nor its name yet; the
+    upload whose row loses removes its own object, not the winner's."""
+    from django.db.models import QuerySet
+    from storages.backends.s3 import S3Storage
+
+    name, s3 = bucket
+    project = services.project_create(
+        workspace=enterprise, name="Shelf", type=ProjectType.OBJECT_DETECTION, annotation="x"
+    )
+    data = demo_png("twice", size=(48, 32))
+    winner, made = services.image_create(project=project, data=data, name="a.png")
+    assert made
+    monkeypatch.setattr(S3Storage, "exists", lambda self, name: False)
+    first, looked = QuerySet.first, []
+
+    def not_yet_there(self):  # the loser looked before the winner's row was committed...
+        if not looked:
+            looked.append(self)
+            return None
+        return first(self)
+
+    monkeypatch.setattr(QuerySet, "first", not_yet_there)
+    monkeypatch.setattr(Image, "validate_constraints", lambda self, exclude=None: None)  # ...and checked too
+    kept, made = services.image_create(project=project, data=data, name="b.png")
+    assert (kept.pk, made) == (winner.pk, False)
+    assert keys_in(s3, name) == [winner.file.name]
