@@ -15,7 +15,7 @@ from core.responses import respond
 from workspaces.actors import Actor
 from workspaces.models import Folder
 
-from . import keyformat, scopes, services
+from . import keyformat, policy, scopes, services
 from .authentication import ApiKeyAuthentication
 from .listing import KeyFilter
 from .models import ApiKey
@@ -28,6 +28,7 @@ from .serializers import (
     ApiKeySpecSerializer,
     CreatedKeyResponse,
     KeyListQuery,
+    KeyPolicyResponse,
     PublishableKeyResponse,
     RevokedResponse,
     RolledKeyResponse,
@@ -272,3 +273,18 @@ class ApiKeyViewSet(ScopedViewSet):
         )
         old.refresh_from_db()
         return respond(RolledKeyResponse, self.minted(new, secret, old))
+
+
+class KeyPolicyViewSet(ScopedViewSet):
+    """The workspace's key policy, for keys to read (`api-key:read`). No key changes it: its
+    owners do, in Settings → API Keys → Policy, or an operator (`manage.py apikeys policy`)."""
+
+    authentication_classes = [ApiKeyAuthentication, SessionAuthentication]
+    required_scopes = {"retrieve": "api-key:read"}
+    schema_tags = ["API keys"]
+
+    @extend_schema(operation_id="api_key_policy_get", summary="The workspace's key policy", responses=KeyPolicyResponse)
+    def retrieve(self, request, ws):
+        rules = services.key_policy_of(self.workspace)
+        rules.rules = policy.summary(rules)  # type: ignore[attr-defined]
+        return respond(KeyPolicyResponse, {"policy": rules})

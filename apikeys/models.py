@@ -249,6 +249,7 @@ class AuditAction(models.TextChoices):
     REVOKE = "revoke", "Revoked"
     LEAK = "leak", "Reported leaked"
     # What was done to the workspace's data (`workspaces.audit`): `subject` says what.
+    POLICY = "policy", "Changed the key policy"
     TRASH = "trash", "Moved to the trash"
     RESTORE = "restore", "Restored"
     DELETE = "delete", "Deleted"
@@ -348,3 +349,50 @@ def _row_expressions(alias: str) -> dict[str, Combinable]:
 def row_columns() -> list[str]:
     """The columns of ApiKey that key objects may show: all but the digest, relations aside."""
     return [f.attname for f in ApiKey._meta.concrete_fields if not f.is_relation and f.name not in NEVER_READ_OUT]
+
+
+class KeyPolicy(models.Model):
+    """The rules every key of a workspace must meet (`apikeys.policy`), set by its owners or an
+    operator, never by a key. No row: no rules beyond each key's own."""
+
+    IPS_ALL, IPS_WRITE = "all", "write"
+    CREATORS_MANAGERS, CREATORS_OWNERS, CREATORS_REQUEST = "managers", "owners", "members-request"
+
+    workspace = models.OneToOneField(Workspace, on_delete=models.CASCADE, related_name="key_policy")
+    require_expiry = models.BooleanField(default=False)
+    max_lifetime_days = models.PositiveIntegerField(null=True, blank=True, help_text="Empty: no maximum.")
+    forbid_full_access = models.BooleanField(default=False)
+    scope_ceiling = models.JSONField(null=True, blank=True, help_text="Scopes no key may exceed; empty: no ceiling.")
+    require_folders = models.BooleanField(default=False)
+    require_ip_allowlist = models.CharField(
+        max_length=10, blank=True, choices=[("", "No"), (IPS_ALL, "Every key"), (IPS_WRITE, "Keys that can write")]
+    )
+    allow_key_management = models.BooleanField(default=True, help_text="Whether keys may hold api-key scopes.")
+    creators = models.CharField(
+        max_length=20,
+        default=CREATORS_MANAGERS,
+        choices=[
+            (CREATORS_MANAGERS, "Owners and admins"),
+            (CREATORS_OWNERS, "Owners only"),
+            (CREATORS_REQUEST, "Owners and admins; members may request"),
+        ],
+    )
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "key policies"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(max_lifetime_days__isnull=True) | Q(max_lifetime_days__gte=1, max_lifetime_days__lte=3650),
+                name="keypolicy_lifetime_1_to_3650_days",
+            ),
+            models.CheckConstraint(
+                condition=Q(require_ip_allowlist__in=["", "all", "write"]), name="keypolicy_ips_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(creators__in=["managers", "owners", "members-request"]), name="keypolicy_creators_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Key policy of {self.workspace}"

@@ -440,6 +440,26 @@ class ApiKeyResponse(serializers.Serializer):
     apiKey = ApiKeySerializer()
 
 
+class KeyPolicySerializer(serializers.Serializer):
+    """The workspace's key policy (`apikeys.policy`): what every key must meet."""
+
+    requireExpiry = serializers.BooleanField(source="require_expiry")
+    maxLifetimeDays = serializers.IntegerField(source="max_lifetime_days", allow_null=True, help_text="null: none.")
+    forbidFullAccess = serializers.BooleanField(source="forbid_full_access")
+    scopeCeiling = serializers.ListField(
+        child=serializers.CharField(), source="scope_ceiling", allow_null=True, help_text="null: no ceiling."
+    )
+    requireFolders = serializers.BooleanField(source="require_folders")
+    requireIpAllowlist = serializers.CharField(source="require_ip_allowlist", help_text='"", "all" or "write".')
+    allowKeyManagement = serializers.BooleanField(source="allow_key_management")
+    creators = serializers.CharField(help_text='"managers", "owners" or "members-request".')
+    rules = serializers.ListField(child=serializers.CharField(), help_text="The policy in words, a line a rule.")
+
+
+class KeyPolicyResponse(serializers.Serializer):
+    policy = KeyPolicySerializer()
+
+
 class PublishableKeyResponse(serializers.Serializer):
     publishableKey = serializers.CharField(help_text="rf_<workspace id>: not a secret, not a credential.")
 

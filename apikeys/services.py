@@ -12,18 +12,19 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from core.errors import Conflict, Forbidden, InvalidValue, PlanRequired, PrivilegeExceeded
+from core.errors import Conflict, Forbidden, InvalidValue, PlanRequired, PolicyViolation, PrivilegeExceeded
 from workspaces import audit
 from workspaces.actors import Actor
-from workspaces.models import MANAGER_ROLES, Membership, Plan, Workspace
+from workspaces.models import MANAGER_ROLES, Membership, Plan, Role, Workspace
 from workspaces.services import workspace_create
 
-from . import keyformat
-from .models import ApiKey, AuditAction, AuditEvent, KeyState
-from .scopes import SCOPE_NAMES, grant_excess, reach_excess
+from . import keyformat, policy
+from .models import ApiKey, AuditAction, AuditEvent, KeyPolicy, KeyState
+from .scopes import SCOPE_NAMES, expand, grant_excess, reach_excess
 from .spec import ENTERPRISE_FIELDS, KeySpec
 
 if TYPE_CHECKING:
@@ -48,6 +49,9 @@ EXPIRED = "This key has expired, so its replacement would be expired too; create
 BAD_GRACE = "The grace period must be between 0 seconds and 7 days."
 NOT_IN_WORKSPACE = "The caller does not manage keys of this workspace."
 NOT_DOMINATED = "This key holds more than the calling key, so the calling key cannot manage it."
+POLICY_BY_KEY = "A key cannot change the key policy; the workspace's owners change it in Settings → API Keys → Policy."
+POLICY_BY_OWNERS = "Only the workspace's owners change its key policy."
+CREATORS_OWNERS = "The workspace's policy lets only its owners create keys."
 CONFLICT_HINT = "Protected keys are unprotected in Settings → API Keys; a rolled key lives on as its replacement."
 
 
@@ -75,6 +79,9 @@ def api_key_create(*, workspace: Workspace, actor: Actor, spec: KeySpec) -> tupl
     """Create a key; returns it with its secret, which is never available again."""
     _authorize(actor, workspace)
     workspace = Workspace.objects.select_for_update().get(pk=workspace.pk)
+    rules = KeyPolicy.objects.filter(workspace=workspace).first()
+    if rules is not None and rules.creators == KeyPolicy.CREATORS_OWNERS and not _owner_or_operator(actor, workspace):
+        raise PolicyViolation(CREATORS_OWNERS, rule="creators")
     _check_write(actor, workspace, before=None, after=spec)
     key, secret = _mint(workspace=workspace, spec=spec, actor=actor)
     _audit(key=key, actor=actor, action=AuditAction.CREATE, before={}, after=spec.snapshot())
@@ -146,7 +153,12 @@ def _roll(*, key: ApiKey, actor: Actor, grace: timedelta, spec: KeySpec | None) 
     after = before if spec is None else replace(spec, default=before.default)
     if after.changed(before) - ROLL_KEEPS_ALL_BUT:
         raise ValueError("A roll keeps everything but the secret, the rotation date and the owners.")
+    rules = KeyPolicy.objects.filter(workspace=old.workspace).first()
+    if rules is not None and rules.max_lifetime_days is not None:  # a replacement lives at most that long
+        latest = now + timedelta(days=rules.max_lifetime_days)
+        after = replace(after, expires_at=min(after.expires_at or latest, latest))
     _check_write(actor, old.workspace, before=before, after=after)
+    _check_policy(old.workspace, before=None, after=after)  # the replacement meets the whole policy
     _check_grant(actor, before)  # a roll hands out the whole key again
     old.rolled_at, old.grace_until, old.is_default = now, (now + grace if grace else None), False
     old.save(update_fields=["rolled_at", "grace_until", "is_default"])
@@ -240,6 +252,78 @@ def api_key_report_leak(*, key: ApiKey, actor: Actor, source: str, url: str) -> 
     return done
 
 
+POLICY_FIELDS = (
+    "require_expiry", "max_lifetime_days", "forbid_full_access", "scope_ceiling", "require_folders",
+    "require_ip_allowlist", "allow_key_management", "creators",
+)  # fmt: skip
+
+
+def key_policy_of(workspace: Workspace) -> KeyPolicy:
+    """The workspace's policy (unsaved and ruleless when it has none)."""
+    return KeyPolicy.objects.filter(workspace=workspace).first() or KeyPolicy(workspace=workspace)
+
+
+@transaction.atomic
+def key_policy_update(*, workspace: Workspace, actor: Actor, **changes) -> KeyPolicy:
+    """Change the rules every key of the workspace must meet: only its owners, or an operator,
+    never a key. Keys that break the new rules are left as they are (the policy page lists them
+    with their fixes); from now on no key is made or changed into breaking them. Audited."""
+    if actor.key is not None:
+        raise Forbidden(POLICY_BY_KEY)
+    if not _owner_or_operator(actor, workspace):
+        raise Forbidden(POLICY_BY_OWNERS)
+    unknown = set(changes) - set(POLICY_FIELDS)
+    if unknown:
+        raise ValueError(f"Not a rule of the key policy: {', '.join(sorted(unknown))}.")
+    workspace = Workspace.objects.select_for_update().get(pk=workspace.pk)
+    current = key_policy_of(workspace)
+    before = {name: getattr(current, name) for name in POLICY_FIELDS}
+    if "scope_ceiling" in changes and changes["scope_ceiling"] is not None:
+        try:
+            changes["scope_ceiling"] = [s for s in SCOPE_NAMES if s in set(expand(changes["scope_ceiling"]))]
+        except ValueError as error:
+            raise InvalidValue(str(error), field="scope_ceiling") from None
+    lifetime = changes.get("max_lifetime_days", current.max_lifetime_days)
+    if lifetime is not None and not (isinstance(lifetime, int) and 1 <= lifetime <= 3650):
+        raise InvalidValue("A maximum lifetime is 1 to 3,650 days.", field="max_lifetime_days")
+    for name, value in changes.items():
+        setattr(current, name, value)
+    try:
+        current.full_clean()
+    except ValidationError as error:
+        raise InvalidValue("; ".join(f"{k}: {' '.join(v)}" for k, v in error.message_dict.items())) from None
+    after = {name: getattr(current, name) for name in POLICY_FIELDS}
+    if after == before and current.pk is not None:
+        return current
+    current.save()
+    changed = [name for name in POLICY_FIELDS if before[name] != after[name]]
+    AuditEvent.objects.create(
+        workspace=workspace,
+        subject="key policy",
+        action=AuditAction.POLICY,
+        actor_user=actor.user,
+        actor_key=None,
+        actor_label=actor.label[:200],
+        ip=actor.ip,
+        before={name: before[name] for name in changed},
+        after={name: after[name] for name in changed},
+    )
+    return current
+
+
+def policy_breakers(workspace: Workspace) -> list[tuple[ApiKey, list["policy.Violation"]]]:
+    """The workspace's live keys that break its policy, each with the rules it breaks."""
+    rules = KeyPolicy.objects.filter(workspace=workspace).first()
+    if rules is None:
+        return []
+    now = timezone.now()
+    keys = (
+        ApiKey.objects.filter(workspace=workspace).live().prefetch_related("folders", "owners").order_by("name", "pk")
+    )
+    found = [(key, policy.violations(rules, KeySpec.of(key), now=now)) for key in keys]
+    return [(key, broken) for key, broken in found if broken]
+
+
 # Rules --------------------------------------------------------------------------------
 
 
@@ -275,6 +359,9 @@ def _check_write(actor: Actor, workspace: Workspace, *, before: KeySpec | None, 
         protecting = after.protected and not (before and before.protected)
         if changed & ENTERPRISE_FIELDS or protecting or (before is None and after.disabled):
             raise PlanRequired(PLAN_SCOPED)
+    _check_policy(
+        workspace, before=None if before is None or (before.disabled and not after.disabled) else before, after=after
+    )
     if before is None:
         _check_grant(actor, after)
         return
@@ -285,6 +372,34 @@ def _check_write(actor: Actor, workspace: Workspace, *, before: KeySpec | None, 
     _check_dominates(actor, before)
     if (before.disabled and not after.disabled) or reach_excess(before.reach(), after.reach()):
         _check_grant(actor, after)
+
+
+def _check_policy(workspace: Workspace, *, before: KeySpec | None, after: KeySpec) -> None:
+    """The workspace's key policy (`apikeys.policy`). A key made (created, rolled, enabled:
+    `before` None) meets all of it. A key changed may keep a rule it broke already (the policy
+    page lists it, with its fix) but breaks no other, and an expiry it is given meets the
+    lifetime rules."""
+    rules = KeyPolicy.objects.filter(workspace=workspace).first()
+    now = timezone.now()
+    broken = policy.violations(rules, after, now=now)
+    if before is not None and broken:
+        kept = {v.rule for v in policy.violations(rules, before, now=now)}
+        if "expires_at" in after.changed(before):
+            kept -= {"require_expiry", "max_lifetime"}
+        broken = [v for v in broken if v.rule not in kept]
+    if broken:
+        raise PolicyViolation(broken[0].message, rule=broken[0].rule)
+
+
+def _owner_or_operator(actor: Actor, workspace: Workspace) -> bool:
+    if actor.key is not None:
+        return False
+    if actor.user is None:
+        return True  # an operator's command on the shell
+    return (
+        actor.user.has_perm("apikeys.change_apikey")
+        or Membership.objects.filter(user=actor.user, workspace=workspace, role=Role.OWNER).exists()
+    )
 
 
 def _check_grant(actor: Actor, spec: KeySpec) -> None:

@@ -15,6 +15,10 @@ class ServiceError(Exception):
         if hint is not None:
             self.hint = hint
 
+    def details(self) -> dict:
+        """What the envelope carries beyond the message, type, hint and field."""
+        return {}
+
 
 class InvalidValue(ServiceError):
     """What was asked for cannot be: a name in a bad shape, a version that does not exist."""
@@ -47,3 +51,17 @@ class PlanRequired(Forbidden):
 class PrivilegeExceeded(Forbidden):
     type = "privilege_exceeded"
     hint = "A key can grant only the scopes, folders, IP addresses and lifetime it holds itself."
+
+
+class PolicyViolation(Forbidden):
+    """The workspace's key policy forbids it; `rule` names the rule (`apikeys.policy.RULES`)."""
+
+    type = "policy_violation"
+    hint = "The workspace's owners set its key policy in Settings → API Keys → Policy."
+
+    def __init__(self, message: str, *, rule: str):
+        super().__init__(message)
+        self.rule = rule
+
+    def details(self) -> dict:
+        return {"rule": self.rule}

@@ -92,6 +92,7 @@ def _flatten(detail, prefix: str = "") -> list[str]:
 def api_exception_handler(exc, context):
     if isinstance(exc, ServiceError):
         extra = {"field": exc.field, "fields": {exc.field: [exc.message]}} if exc.field else {}
+        extra |= exc.details()
         hint = getattr(exc, "hint", "") or HINTS.get(exc.type, "")
         message = exc.message if not exc.field or exc.message.startswith(exc.field) else f"{exc.field}: {exc.message}"
         return Response(envelope(message, exc.type, hint, **extra), status=exc.status)
@@ -133,9 +134,10 @@ def api_exception_handler(exc, context):
 class ErrorBodySerializer(serializers.Serializer):
     message = serializers.CharField()
     type = serializers.CharField(
-        help_text="invalid_token, missing_token, insufficient_scope, validation_error, not_found, conflict, plan_required, privilege_exceeded, rate_limited, ..."
+        help_text="invalid_token, missing_token, insufficient_scope, validation_error, not_found, conflict, plan_required, privilege_exceeded, policy_violation, rate_limited, ..."
     )
     hint = serializers.CharField()
+    rule = serializers.CharField(required=False, help_text="policy_violation: the rule of the key policy broken.")
 
 
 class ErrorSerializer(serializers.Serializer):

@@ -33,7 +33,8 @@ RESERVED_WORKSPACE_SLUGS = frozenset(
 # Words of the API under a workspace (`/:ws/projects`, `/:ws/groups`, ...).
 RESERVED_PROJECT_SLUGS = frozenset(
     {
-        *("api-keys", "billing-usage-report", "generate", "groups", "images", "models", "projects"),
+        *("api-key-policy", "api-keys", "billing-usage-report", "generate", "groups", "images", "models"),
+        "projects",
         *("search", "settings", "stats", "trash", "upload"),
     }
 )

@@ -104,6 +104,7 @@ SPEC_SCOPES = {
     ("PATCH", "/{ws}/api-keys/{key_id}"): "api-key:update",
     ("DELETE", "/{ws}/api-keys/{key_id}"): "api-key:revoke",
     ("POST", "/{ws}/api-keys/{key_id}/roll"): "api-key:create api-key:revoke",
+    ("GET", "/{ws}/api-key-policy"): "api-key:read",  # (issue 22: read by keys, changed by owners alone)
     ("GET", "/"): "*",
     ("POST", "/"): "*",
     # What the official client calls besides (issue 12), each with the registry's fitting scope.

@@ -13,10 +13,15 @@ exit code, never a traceback. Runs without stdin: nothing asks for confirmation.
     manage.py apikeys disable|enable|revoke <keyId>
     manage.py apikeys report-leak <whole key> --source <where it was found>
     manage.py apikeys suggest --workspace acme [--json]
+    manage.py apikeys policy acme [--show] [--[no-]require-expiry] [--max-lifetime-days N]
+        [--no-full-access | --allow-full-access] [--scope-ceiling S ...] [--[no-]require-folders]
+        [--require-ip-allowlist all|write|none] [--no-key-management | --allow-key-management]
+        [--creators owners|managers|members-request] [--json]
 """
 
 import json
 import re
+from argparse import BooleanOptionalAction
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -25,7 +30,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from apikeys import keyformat, scopes, services, usage
+from apikeys import keyformat, policy, scopes, services, usage
 from apikeys.api import Minted
 from apikeys.models import ApiKey, AuditEvent, KeyState
 from apikeys.serializers import ApiKeyCreateSerializer, CreatedKeyResponse, RolledKeyResponse, key_objects
@@ -112,10 +117,96 @@ class Command(BaseCommand):
         suggest.add_argument("--workspace", required=True, help="The workspace's url.")
         suggest.add_argument("--json", action="store_true", help="Print one JSON object per key, in a list.")
 
+        rules = commands.add_parser(
+            "policy",
+            help="Show or set a workspace's key policy (what every key must meet); keys that break it are listed.",
+        )
+        rules.add_argument("workspace", metavar="WORKSPACE", help="The workspace's url.")
+        rules.add_argument("--show", action="store_true", help="Only show the policy and the keys that break it.")
+        rules.add_argument("--require-expiry", action=BooleanOptionalAction, default=None, help="Every key expires.")
+        rules.add_argument(
+            "--max-lifetime-days", metavar="N", help="Keys live at most N days (1 to 3650); 0: no maximum."
+        )
+        full = rules.add_mutually_exclusive_group()
+        full.add_argument(
+            "--no-full-access", dest="forbid_full_access", action="store_const", const=True,
+            help="Forbid full-access keys.",
+        )  # fmt: skip
+        full.add_argument(
+            "--allow-full-access", dest="forbid_full_access", action="store_const", const=False,
+            help="Allow them again.",
+        )  # fmt: skip
+        rules.add_argument(
+            "--scope-ceiling", metavar="S", nargs="*", default=None,
+            help="Scopes, sections or presets no key may exceed; with no S, no ceiling.",
+        )  # fmt: skip
+        rules.add_argument(
+            "--require-folders", action=BooleanOptionalAction, default=None, help="Every key is limited to folders."
+        )
+        rules.add_argument(
+            "--require-ip-allowlist", choices=["all", "write", "none"], default=None,
+            help="An IP allowlist on every key, on keys that can write, or none required.",
+        )  # fmt: skip
+        managing = rules.add_mutually_exclusive_group()
+        managing.add_argument(
+            "--no-key-management", dest="allow_key_management", action="store_const", const=False,
+            help="No key holds api-key scopes.",
+        )  # fmt: skip
+        managing.add_argument(
+            "--allow-key-management", dest="allow_key_management", action="store_const", const=True,
+            help="Keys may hold api-key scopes again.",
+        )  # fmt: skip
+        rules.add_argument("--creators", choices=["managers", "owners", "members-request"], help="Who creates keys.")
+        rules.add_argument("--json", action="store_true", help="Print one JSON object.")
+
     def handle(self, *args, subcommand: str, **options):
         getattr(self, "_" + subcommand.replace("-", "_"))(options)
 
     # Subcommands ------------------------------------------------------------------------
+
+    def _policy(self, options: dict[str, Any]) -> None:
+        workspace = find_workspace(options["workspace"])
+        flags = {
+            "require_expiry": options["require_expiry"],
+            "forbid_full_access": options["forbid_full_access"],
+            "require_folders": options["require_folders"],
+            "allow_key_management": options["allow_key_management"],
+            "creators": options["creators"],
+        }
+        changes: dict[str, Any] = {name: value for name, value in flags.items() if value is not None}
+        if options["max_lifetime_days"] is not None:
+            text = checked_text(options["max_lifetime_days"], "--max-lifetime-days")
+            if not text.isascii() or not text.isdigit() or not 0 <= int(text) <= 3650:
+                raise CommandError(f"--max-lifetime-days takes 1 to 3650 days, or 0 for no maximum; got {text!r}.")
+            changes["max_lifetime_days"] = int(text) or None
+        if options["scope_ceiling"] is not None:
+            named = [checked_text(scope, "--scope-ceiling") for scope in options["scope_ceiling"]]
+            changes["scope_ceiling"] = named or None
+        if options["require_ip_allowlist"] is not None:
+            changes["require_ip_allowlist"] = (
+                "" if options["require_ip_allowlist"] == "none" else options["require_ip_allowlist"]
+            )
+        if options["show"] and changes:
+            raise CommandError("--show only shows: leave out the rules, or --show.")
+        current = services.key_policy_of(workspace)
+        if changes:
+            with service_errors():
+                current = services.key_policy_update(workspace=workspace, actor=Actor.operator(), **changes)
+        breakers = services.policy_breakers(workspace)
+        if options["json"]:
+            shown = {name: getattr(current, name) for name in services.POLICY_FIELDS}
+            shown["breaking"] = [
+                {"keyId": key.key_id, "name": key.name, "rules": [v.rule for v in broken]} for key, broken in breakers
+            ]
+            self.stdout.write(json.dumps(shown))
+            return
+        self.stdout.write(f"Key policy of {workspace.url}{' (changed)' if changes else ''}:")
+        for line in policy.summary(current):
+            self.stdout.write(f"  {line}")
+        if not breakers:
+            self.stdout.write("No live key breaks it.")
+        for key, broken in breakers:
+            self.stdout.write(f"Breaks it: {label(key)}: {'; '.join(str(v) for v in broken)}")
 
     def _suggest(self, options: dict[str, Any]) -> None:
         """What each live key used in the last 30 days and what it holds but did not use:

@@ -1,0 +1,342 @@
+"""The workspace's key policy: the rules every key must meet, set by its owners or an operator,
+never by a key; enforced by the one service every channel calls, with one error naming the
+rule broken (`policy_violation`, `rule`); keys that broke it before are listed, never changed
+silently; and a property: under any policy, no sequence of creates, updates, rolls and
+enables makes a key that breaks it."""
+
+import io
+import json
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.utils import timezone
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from apikeys import policy, services
+from apikeys.models import ApiKey, AuditEvent, KeyPolicy
+from apikeys.spec import KeySpec
+from core.errors import Forbidden, PolicyViolation
+from tests.factories import FolderFactory, MembershipFactory, UserFactory
+from tests.keys import create_key, roll_key, update_key
+from workspaces.actors import Actor
+from workspaces.models import Role
+
+pytestmark = pytest.mark.django_db
+
+SOON = timedelta(days=10)
+
+
+def set_policy(workspace, **rules) -> KeyPolicy:
+    return services.key_policy_update(workspace=workspace, actor=Actor(), **rules)
+
+
+class refused:
+    """Asserts the block is refused by the policy's rule `rule`."""
+
+    def __init__(self, rule: str):
+        self.rule = rule
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, traceback):
+        assert isinstance(error, PolicyViolation), f"not refused by the policy: {error!r}"
+        assert error.rule == self.rule, f"refused by {error.rule}, not {self.rule}: {error}"
+        return True
+
+
+# Each rule ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("rules", "fields", "rule"),
+    [
+        ({"require_expiry": True}, {"scopes": ["image:read"]}, "require_expiry"),
+        ({"max_lifetime_days": 30}, {"scopes": ["image:read"]}, "max_lifetime"),
+        ({"max_lifetime_days": 30}, {"scopes": ["image:read"], "expires_at": "+40"}, "max_lifetime"),
+        ({"forbid_full_access": True}, {"scopes": None}, "no_full_access"),
+        ({"scope_ceiling": ["role:read-only"]}, {"scopes": ["image:create"]}, "scope_ceiling"),
+        ({"require_folders": True}, {"scopes": ["image:read"]}, "require_folders"),
+        ({"require_ip_allowlist": "all"}, {"scopes": ["image:read"]}, "require_ip_allowlist"),
+        ({"require_ip_allowlist": "write"}, {"scopes": ["image:create"]}, "require_ip_allowlist"),
+        ({"allow_key_management": False}, {"scopes": ["api-key:read"]}, "no_key_management"),
+        ({"allow_key_management": False}, {"scopes": None}, "no_key_management"),
+    ],
+)
+def test_a_key_that_would_break_a_rule_is_not_created(enterprise, rules, fields, rule):
+    set_policy(enterprise, **rules)
+    if fields.get("expires_at") == "+40":
+        fields = {**fields, "expires_at": timezone.now() + timedelta(days=40)}
+    with refused(rule):
+        create_key(workspace=enterprise, name="breaks it", **fields)
+    assert not ApiKey.objects.filter(name="breaks it").exists()
+
+
+def test_a_key_that_meets_every_rule_is_created(enterprise):
+    folder = FolderFactory(workspace=enterprise)
+    set_policy(
+        enterprise, require_expiry=True, max_lifetime_days=30, forbid_full_access=True,
+        scope_ceiling=["role:read-only"], require_folders=True, require_ip_allowlist="all", allow_key_management=False,
+    )  # fmt: skip
+    key, _ = create_key(
+        workspace=enterprise, scopes=["image:read"], folder_ids=[folder.pk], allowed_ips=["10.0.0.0/8"],
+        expires_at=timezone.now() + SOON,
+    )  # fmt: skip
+    assert policy.violations(services.key_policy_of(enterprise), KeySpec.of(key), now=timezone.now()) == []
+
+
+def test_an_ip_allowlist_for_writers_leaves_read_only_keys_alone(enterprise):
+    set_policy(enterprise, require_ip_allowlist="write")
+    create_key(workspace=enterprise, scopes=["image:read", "project:read"])
+    with refused("require_ip_allowlist"):
+        create_key(workspace=enterprise, scopes=["image:read", "image:tag"])
+
+
+# Existing keys ----------------------------------------------------------------------------
+
+
+def test_a_key_that_broke_a_rule_before_keeps_working_and_may_change_in_other_ways(enterprise):
+    folder = FolderFactory(workspace=enterprise)
+    key, _ = create_key(workspace=enterprise, name="old", scopes=None, folder_ids=[folder.pk])
+    set_policy(enterprise, forbid_full_access=True, require_expiry=True, require_folders=True)
+    update_key(key=key, name="renamed")  # the rules it broke already: listed, not enforced on a rename
+    assert ApiKey.objects.get(pk=key.pk).name == "renamed"
+    [(listed, broken)] = services.policy_breakers(enterprise)
+    assert listed.pk == key.pk and [v.rule for v in broken] == ["require_expiry", "no_full_access"]
+    with refused("require_folders"):  # ...but it breaks no rule it met
+        update_key(key=key, folder_ids=[])
+    assert ApiKey.objects.get(pk=key.pk).folders_limited
+
+
+def test_an_expiry_is_never_pushed_past_the_maximum_lifetime(enterprise):
+    key, _ = create_key(workspace=enterprise, scopes=["image:read"], expires_at=timezone.now() + SOON)
+    set_policy(enterprise, max_lifetime_days=30)
+    with refused("max_lifetime"):
+        update_key(key=key, expires_at=timezone.now() + timedelta(days=45))
+    with refused("max_lifetime"):
+        update_key(key=key, expires_at=None)
+    update_key(key=key, expires_at=timezone.now() + timedelta(days=29))
+
+
+def test_an_old_key_beyond_the_lifetime_may_not_be_pushed_further(enterprise):
+    key, _ = create_key(workspace=enterprise, scopes=["image:read"], expires_at=timezone.now() + timedelta(days=300))
+    set_policy(enterprise, max_lifetime_days=30)
+    update_key(key=key, name="renamed")
+    with refused("max_lifetime"):
+        update_key(key=key, expires_at=timezone.now() + timedelta(days=301))
+
+
+def test_a_key_that_breaks_the_policy_is_enabled_again_only_once_it_meets_it(enterprise):
+    key, _ = create_key(workspace=enterprise, scopes=None, disabled=True)
+    set_policy(enterprise, forbid_full_access=True)
+    with refused("no_full_access"):
+        services.api_key_enable(key=ApiKey.objects.get(pk=key.pk), actor=Actor())
+    update_key(key=key, scopes=["image:read"])
+    services.api_key_enable(key=ApiKey.objects.get(pk=key.pk), actor=Actor())
+    assert not ApiKey.objects.get(pk=key.pk).disabled
+
+
+def test_a_rolled_key_gets_at_most_the_maximum_lifetime_and_meets_the_rest(enterprise):
+    key, _ = create_key(workspace=enterprise, scopes=["image:read"])
+    set_policy(enterprise, max_lifetime_days=30)
+    new, _ = roll_key(key=key)
+    assert timezone.now() + timedelta(days=29) < new.expires_at <= timezone.now() + timedelta(days=30)
+    set_policy(enterprise, forbid_full_access=True)
+    full, _ = create_key(workspace=enterprise, name="full", scopes=["image:read"], expires_at=timezone.now() + SOON)
+    ApiKey.objects.filter(pk=full.pk).update(scopes=None)  # made before the rule
+    with refused("no_full_access"):
+        roll_key(key=full)
+    assert ApiKey.objects.get(pk=full.pk).rolled_at is None
+
+
+# Who changes the policy, who creates keys --------------------------------------------------
+
+
+def test_only_owners_and_operators_change_the_policy_and_never_a_key(enterprise, owner, make_key):
+    admin = UserFactory(email="admin@example.com")
+    MembershipFactory(user=admin, workspace=enterprise, role=Role.ADMIN)
+    key, _ = make_key(enterprise, name="manager")
+    with pytest.raises(Forbidden, match="A key cannot change the key policy"):
+        services.key_policy_update(workspace=enterprise, actor=Actor(key=key), require_expiry=True)
+    with pytest.raises(Forbidden, match="Only the workspace's owners"):
+        services.key_policy_update(workspace=enterprise, actor=Actor(user=admin), require_expiry=True)
+    assert not KeyPolicy.objects.exists()
+    services.key_policy_update(workspace=enterprise, actor=Actor(user=owner), require_expiry=True, max_lifetime_days=90)
+    [event] = AuditEvent.objects.filter(subject="key policy")
+    assert event.action == "policy" and event.actor_user == owner
+    assert (event.before, event.after) == (
+        {"require_expiry": False, "max_lifetime_days": None},
+        {"require_expiry": True, "max_lifetime_days": 90},
+    )
+
+
+def test_with_owners_only_no_admin_or_key_creates_a_key(enterprise, owner, make_key):
+    admin = UserFactory(email="admin@example.com")
+    MembershipFactory(user=admin, workspace=enterprise, role=Role.ADMIN)
+    manager, _ = make_key(enterprise, name="manager")
+    set_policy(enterprise, creators=KeyPolicy.CREATORS_OWNERS)
+    for actor in (Actor(user=admin), Actor(key=manager)):
+        with refused("creators"):
+            create_key(workspace=enterprise, actor=actor, name="not theirs", scopes=["image:read"])
+    create_key(workspace=enterprise, actor=Actor(user=owner), name="the owner's", scopes=["image:read"])
+
+
+@pytest.mark.parametrize(
+    ("rules", "message"),
+    [
+        ({"max_lifetime_days": 0}, "A maximum lifetime is 1 to 3,650 days."),
+        ({"max_lifetime_days": 3651}, "A maximum lifetime is 1 to 3,650 days."),
+        ({"scope_ceiling": ["image:fly"]}, "Unknown scope"),
+        ({"require_ip_allowlist": "some"}, "require_ip_allowlist"),
+        ({"creators": "anyone"}, "creators"),
+    ],
+)
+def test_a_bad_rule_is_refused_and_nothing_changes(enterprise, rules, message):
+    from core.errors import InvalidValue
+
+    with pytest.raises(InvalidValue, match=message):
+        set_policy(enterprise, **rules)
+    assert not KeyPolicy.objects.exists() and not AuditEvent.objects.filter(subject="key policy").exists()
+
+
+# Through the API ---------------------------------------------------------------------------
+
+
+def test_the_api_names_the_rule_broken_and_keys_read_the_policy(client, enterprise, make_key):
+    _, manager = make_key(enterprise, name="manager")
+    _, reader = make_key(enterprise, name="reader", scopes=["image:read"])
+    set_policy(enterprise, forbid_full_access=True, max_lifetime_days=30)
+    answer = client.post(
+        "/acme/api-keys", {"name": "x", "scopes": ["image:read"]}, content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {manager}",
+    )  # fmt: skip
+    assert answer.status_code == 403
+    error = answer.json()["error"]
+    assert (error["type"], error["rule"]) == ("policy_violation", "max_lifetime")
+    assert "at most 30 days" in error["message"] and "Policy" in error["hint"]
+    shown = client.get("/acme/api-key-policy", HTTP_AUTHORIZATION=f"Bearer {manager}")
+    assert shown.status_code == 200
+    body = shown.json()["policy"]
+    assert (body["forbidFullAccess"], body["maxLifetimeDays"], body["scopeCeiling"]) == (True, 30, None)
+    assert "No full-access keys." in body["rules"]
+    assert client.get("/acme/api-key-policy", HTTP_AUTHORIZATION=f"Bearer {reader}").status_code == 403
+    for method in ("put", "patch", "post", "delete"):  # no key changes it
+        assert (
+            getattr(client, method)("/acme/api-key-policy", HTTP_AUTHORIZATION=f"Bearer {manager}").status_code == 405
+        )
+
+
+# On the shell --------------------------------------------------------------------------------
+
+
+def test_operators_set_and_show_the_policy_on_the_shell(enterprise):
+    key, _ = create_key(workspace=enterprise, name="Everything", scopes=None)
+    out = io.StringIO()
+    call_command(
+        "apikeys", "policy", "acme", "--no-full-access", "--max-lifetime-days", "60", "--scope-ceiling",
+        "role:read-only", "image:create", "--require-ip-allowlist", "write", "--creators", "owners", stdout=out,
+    )  # fmt: skip
+    text = out.getvalue()
+    assert "Key policy of acme (changed):" in text and "No full-access keys." in text
+    assert f"Breaks it: {key.prefix} (Everything, workspace acme)" in text
+    rules = KeyPolicy.objects.get()
+    assert (rules.max_lifetime_days, rules.require_ip_allowlist, rules.creators) == (60, "write", "owners")
+    assert "image:create" in rules.scope_ceiling and "image:delete" not in rules.scope_ceiling
+    out = io.StringIO()
+    call_command("apikeys", "policy", "acme", "--show", "--json", stdout=out)
+    shown = json.loads(out.getvalue())
+    assert shown["breaking"] == [
+        {
+            "keyId": key.key_id,
+            "name": "Everything",
+            "rules": ["max_lifetime", "no_full_access", "scope_ceiling", "require_ip_allowlist"],
+        }
+    ]
+    call_command("apikeys", "policy", "acme", "--max-lifetime-days", "0", "--scope-ceiling", stdout=io.StringIO())
+    rules.refresh_from_db()
+    assert (rules.max_lifetime_days, rules.scope_ceiling) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--max-lifetime-days", "-1"], "--max-lifetime-days takes 1 to 3650 days"),
+        (["--max-lifetime-days", "٣"], "--max-lifetime-days takes 1 to 3650 days"),
+        (["--max-lifetime-days", "99999"], "--max-lifetime-days takes 1 to 3650 days"),
+        (["--scope-ceiling", "image:fly"], "Unknown scope"),
+        (["--scope-ceiling", "a\x00b"], "--scope-ceiling may not contain control characters"),
+        (["--show", "--no-full-access"], "--show only shows"),
+    ],
+)
+def test_the_shell_refuses_bad_rules_in_one_line(enterprise, arguments, message):
+    with pytest.raises(CommandError, match=message):
+        call_command("apikeys", "policy", "acme", *arguments, stdout=io.StringIO())
+    assert not KeyPolicy.objects.exists()
+
+
+# The property --------------------------------------------------------------------------------
+
+SCOPE_CHOICES = [None, ["image:read"], ["image:create", "image:read"], ["api-key:read"], ["project:read"]]
+policies = st.fixed_dictionaries(
+    {},
+    optional={
+        "require_expiry": st.booleans(),
+        "max_lifetime_days": st.sampled_from([None, 1, 30]),
+        "forbid_full_access": st.booleans(),
+        "scope_ceiling": st.sampled_from([None, ["role:read-only"], ["image"]]),
+        "require_folders": st.booleans(),
+        "require_ip_allowlist": st.sampled_from(["", "all", "write"]),
+        "allow_key_management": st.booleans(),
+    },
+)
+fields = st.fixed_dictionaries(
+    {},
+    optional={
+        "scopes": st.sampled_from(SCOPE_CHOICES),
+        "expires_at": st.sampled_from([None, 5, 60]),
+        "folders": st.booleans(),
+        "allowed_ips": st.sampled_from([[], ["10.0.0.0/8"]]),
+        "disabled": st.booleans(),
+    },
+)
+operations = st.lists(
+    st.tuples(st.sampled_from(["create", "update", "roll", "enable", "disable"]), fields), min_size=1, max_size=6
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rules=policies, steps=operations)
+def test_no_sequence_of_calls_makes_a_key_that_breaks_the_policy(enterprise, rules, steps):
+    folder = FolderFactory(workspace=enterprise)
+    ApiKey.objects.filter(workspace=enterprise).delete()
+    KeyPolicy.objects.filter(workspace=enterprise).delete()
+    set_policy(enterprise, **rules)
+    made: list[ApiKey] = []
+    for operation, chosen in steps:
+        values = dict(chosen)
+        if "expires_at" in values:
+            values["expires_at"] = (
+                None if values["expires_at"] is None else timezone.now() + timedelta(days=values["expires_at"])
+            )
+        if "folders" in values:
+            values["folder_ids"] = [folder.pk] if values.pop("folders") else []
+        try:
+            if operation == "create" or not made:
+                made.append(create_key(workspace=enterprise, **values)[0])
+            elif operation == "update":
+                update_key(key=made[-1], **values)
+            elif operation == "roll":
+                made.append(roll_key(key=made[-1])[0])
+            elif operation == "enable":
+                services.api_key_enable(key=ApiKey.objects.get(pk=made[-1].pk), actor=Actor())
+            else:
+                services.api_key_disable(key=ApiKey.objects.get(pk=made[-1].pk), actor=Actor())
+        except Exception as error:  # refused: by the policy, or another rule (a rolled key changes no more)
+            assert type(error).__name__ in {"PolicyViolation", "Conflict", "ValidationError"}, repr(error)
+    current = services.key_policy_of(enterprise)
+    for key in ApiKey.objects.filter(workspace=enterprise).live():
+        broken = policy.violations(current, KeySpec.of(key), now=timezone.now())
+        assert not broken, f"{key.name}: {broken}"
