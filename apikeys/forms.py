@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from workspaces.models import Folder, Membership, Workspace
 
+from .scopes import SCOPE_NAMES
 from .serializers import SCOPE_WORDS, ApiKeySpecSerializer
 from .spec import BY_WIRE, KEY_FIELDS, PLAIN, KeyField, Kind
 
@@ -215,3 +216,36 @@ class RollForm(forms.Form):
         label="Keep the old secret working",
     )
     form_token = forms.CharField(required=False)
+
+
+class PolicyForm(forms.Form):
+    """Settings → API Keys → Policy: the rules every key must meet (`apikeys.policy`)."""
+
+    require_expiry = forms.BooleanField(required=False, label="Every key expires")
+    max_lifetime_days = forms.IntegerField(
+        required=False, min_value=1, max_value=3650, label="Maximum lifetime, in days",
+        help_text="Keys created or rolled expire within this many days. Empty: no maximum.",
+    )  # fmt: skip
+    forbid_full_access = forms.BooleanField(required=False, label="No full-access keys")
+    limit_scopes = forms.BooleanField(required=False, label="Only these scopes, at most")
+    scope_ceiling = forms.MultipleChoiceField(choices=[(s, s) for s in SCOPE_NAMES], required=False)
+    require_folders = forms.BooleanField(required=False, label="Every key is limited to folders")
+    require_ip_allowlist = forms.ChoiceField(
+        required=False, label="IP allowlist required",
+        choices=[("", "Never"), ("write", "On keys that can write"), ("all", "On every key")],
+    )  # fmt: skip
+    allow_key_management = forms.BooleanField(required=False, label="Keys may manage keys (api-key scopes)")
+    creators = forms.ChoiceField(
+        label="Who creates keys",
+        choices=[("managers", "Owners and admins"), ("owners", "Owners only"), ("members-request", "Owners and admins; members may request a key")],
+    )  # fmt: skip
+    enforce_from = forms.DateField(
+        required=False, label="Enforce from", widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        help_text="From this day, keys that still break the policy are disabled (never revoked). Empty: never.",
+    )  # fmt: skip
+
+    def changes(self) -> dict:
+        data = dict(self.cleaned_data)
+        if not data.pop("limit_scopes"):
+            data["scope_ceiling"] = None
+        return data

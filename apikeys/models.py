@@ -377,6 +377,9 @@ class KeyPolicy(models.Model):
             (CREATORS_REQUEST, "Owners and admins; members may request"),
         ],
     )
+    enforce_from = models.DateField(
+        null=True, blank=True, help_text="From this day, live keys that still break the policy are disabled."
+    )
     updated = models.DateTimeField(auto_now=True)
 
     class Meta:

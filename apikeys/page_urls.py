@@ -10,6 +10,8 @@ urlpatterns = [
     path("", views.key_list, name="list"),
     path("/new", views.generate, name="generate"),
     path("/activity", views.activity, name="activity"),
+    path("/policy", views.key_policy, name="policy"),
+    path("/policy/fix/<slug:key_id>", views.key_policy_fix, name="policy-fix"),
     path("/<slug:key_id>/edit", views.edit, name="edit"),
     *[
         path(f"/<slug:key_id>/{action.replace('_', '-')}", views.act, {"action": action}, name=action)

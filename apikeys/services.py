@@ -9,14 +9,20 @@ them writes an ApiKey another way. What they pass in is already validated at the
 """
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import date, timedelta
+from functools import partial
 from typing import TYPE_CHECKING
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.mail import EmailMessage
 from django.db import IntegrityError, transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
 
 from core.errors import Conflict, Forbidden, InvalidValue, PlanRequired, PolicyViolation, PrivilegeExceeded
+from core.fields import CONTROL_CHARACTERS
 from workspaces import audit
 from workspaces.actors import Actor
 from workspaces.models import MANAGER_ROLES, Membership, Plan, Role, Workspace
@@ -254,8 +260,9 @@ def api_key_report_leak(*, key: ApiKey, actor: Actor, source: str, url: str) -> 
 
 POLICY_FIELDS = (
     "require_expiry", "max_lifetime_days", "forbid_full_access", "scope_ceiling", "require_folders",
-    "require_ip_allowlist", "allow_key_management", "creators",
+    "require_ip_allowlist", "allow_key_management", "creators", "enforce_from",
 )  # fmt: skip
+POLICY_SUBJECT = "key policy"
 
 
 def key_policy_of(workspace: Workspace) -> KeyPolicy:
@@ -299,16 +306,97 @@ def key_policy_update(*, workspace: Workspace, actor: Actor, **changes) -> KeyPo
     changed = [name for name in POLICY_FIELDS if before[name] != after[name]]
     AuditEvent.objects.create(
         workspace=workspace,
-        subject="key policy",
+        subject=POLICY_SUBJECT,
         action=AuditAction.POLICY,
         actor_user=actor.user,
         actor_key=None,
         actor_label=actor.label[:200],
         ip=actor.ip,
-        before={name: before[name] for name in changed},
-        after={name: after[name] for name in changed},
+        before={name: _stored(before[name]) for name in changed},
+        after={name: _stored(after[name]) for name in changed},
     )
+    breakers = policy_breakers(workspace)
+    if breakers:
+        transaction.on_commit(partial(_mail_owners, workspace, breakers, enforced=False))
     return current
+
+
+def _stored(value):
+    return value.isoformat() if isinstance(value, date) else value
+
+
+@transaction.atomic
+def key_policy_enforce(*, workspace: Workspace, now=None) -> list[ApiKey]:
+    """From its enforcement date, disable (never revoke) the live keys that still break the
+    workspace's policy: audited, their workspace's owners mailed. Returns the keys disabled.
+    The workers' chore runs it; re-enabling a key needs it to meet the policy first."""
+    now = now or timezone.now()
+    rules = KeyPolicy.objects.filter(workspace=workspace).first()
+    if rules is None or rules.enforce_from is None or rules.enforce_from > now.date():
+        return []
+    actor = Actor(system="key policy enforcement")
+    disabled = []
+    breakers = [(key, broken) for key, broken in policy_breakers(workspace) if not key.disabled]
+    for key, _ in breakers:
+        disabled.append(_edit(key=key, actor=actor, edits={"disabled": True}))
+    if breakers:
+        transaction.on_commit(partial(_mail_owners, workspace, breakers, enforced=True))
+    return disabled
+
+
+def _mail_owners(workspace: Workspace, breakers: list, *, enforced: bool) -> None:
+    """The workspace's owners learn which keys break its policy (and, enforced, were disabled)."""
+    owners = sorted(
+        set(
+            Membership.objects.filter(workspace=workspace, role=Role.OWNER, user__is_active=True)
+            .exclude(user__email="")
+            .values_list("user__email", flat=True)
+        )
+    )
+    if not owners:
+        return
+    rules = key_policy_of(workspace)
+    count = len(breakers)
+    what = ("was" if count == 1 else "were") + " disabled by" if enforced else ("breaks" if count == 1 else "break")
+    subject = f"[{workspace.name}] {count} API key{'s' if count != 1 else ''} {what} the key policy"
+    body = render_to_string(
+        "apikeys/email/policy.txt",
+        {
+            "workspace": workspace,
+            "breakers": [(key, [str(v) for v in broken]) for key, broken in breakers],
+            "count": count,
+            "rules": policy.summary(rules),
+            "enforced": enforced,
+            "enforce_from": rules.enforce_from.isoformat() if rules.enforce_from else "",
+            "link": settings.SITE_URL + reverse("apikeys:policy", kwargs={"ws": workspace.url}),
+        },
+    )
+    EmailMessage(
+        subject=CONTROL_CHARACTERS.sub(" ", subject), body=body, from_email=settings.DEFAULT_FROM_EMAIL, to=owners
+    ).send()
+
+
+POLICY_EXPIRY_DAYS = 90  # the fix of a key without expiry when the policy sets no maximum lifetime
+
+
+def key_policy_fix(*, key: ApiKey, actor: Actor, fix: str) -> ApiKey:
+    """The one-click fix of a key that breaks the policy, as a normal update (the same rules,
+    audited): `expiry` gives it the policy's maximum lifetime from now (or 90 days) unless it
+    already expires sooner; `narrow` keeps the scopes it holds that the policy allows."""
+    rules = key_policy_of(key.workspace)
+    spec = KeySpec.of(key)
+    if fix == "expiry":
+        latest = timezone.now() + timedelta(days=rules.max_lifetime_days or POLICY_EXPIRY_DAYS)
+        return api_key_update(
+            key=key, actor=actor, spec=replace(spec, expires_at=min(spec.expires_at or latest, latest))
+        )
+    if fix == "narrow":
+        allowed = set(SCOPE_NAMES if rules.scope_ceiling is None else rules.scope_ceiling)
+        if not rules.allow_key_management:
+            allowed -= set(policy.KEY_MANAGEMENT)
+        kept = tuple(s for s in SCOPE_NAMES if s in policy.holds(spec) and s in allowed)
+        return api_key_update(key=key, actor=actor, spec=replace(spec, scopes=kept))
+    raise InvalidValue("A fix is `expiry` or `narrow`.", field="fix")
 
 
 def policy_breakers(workspace: Workspace) -> list[tuple[ApiKey, list["policy.Violation"]]]:

@@ -14,6 +14,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import Prefetch
@@ -25,12 +26,12 @@ from django.views.decorators.http import require_http_methods
 
 from core.errors import ServiceError
 from workspaces.actors import Actor
-from workspaces.models import MANAGER_ROLES, Folder, Membership
+from workspaces.models import MANAGER_ROLES, Folder, Membership, Role
 from workspaces.selectors import memberships_of
 
-from . import keyformat, listing, services, usage
+from . import keyformat, listing, policy, services, usage
 from . import scopes as registry
-from .forms import KeyForm, RollForm
+from .forms import KeyForm, PolicyForm, RollForm
 from .listing import KeyFilter
 from .models import ApiKey, AuditAction, AuditEvent, KeyState
 from .serializers import ApiKeyCreateSerializer, ApiKeySpecSerializer, KeyPageQuery
@@ -492,3 +493,84 @@ def changes(event: AuditEvent, names: dict[str, dict]) -> list[tuple[str, str | 
         for field, value in event.after.items()
         if not created or value not in (None, [], {}, False, "") or field == "scopes"
     ]
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def key_policy(request, ws: str):
+    """Settings → API Keys → Policy: owners set it, admins read it; both see the keys that
+    break it, each with its fix."""
+    membership = manager_or_404(request, ws)
+    workspace = membership.workspace
+    current = services.key_policy_of(workspace)
+    is_owner = membership.role == Role.OWNER
+    initial = {name: getattr(current, name) for name in services.POLICY_FIELDS}
+    initial["limit_scopes"] = current.scope_ceiling is not None
+    form = PolicyForm(request.POST if request.method == "POST" else None, initial=initial)
+    status = 200
+    if request.method == "POST":
+        if not is_owner:
+            raise PermissionDenied("Only the workspace's owners change its key policy.")
+        if form.is_valid():
+            try:
+                services.key_policy_update(workspace=workspace, actor=Actor.from_request(request), **form.changes())
+            except ServiceError as exc:
+                form.add_error(None, exc.message)
+                status = 400
+            else:
+                messages.success(request, "The key policy is saved.")
+                return redirect("apikeys:policy", ws=workspace.url)
+        else:
+            status = 400
+    if not is_owner:
+        for field in form.fields.values():
+            field.disabled = True
+    breakers = services.policy_breakers(workspace)
+    return render(
+        request,
+        "apikeys/policy.html",
+        {
+            "workspace": workspace,
+            "form": form,
+            "is_owner": is_owner,
+            "rules": policy.summary(current) if current.pk else [],
+            "breakers": [
+                {"key": key, "broken": broken, "fixes": policy_fixes(current, broken)} for key, broken in breakers
+            ],
+            "scope_names": registry.SCOPE_NAMES,
+        },
+        status=status,
+    )
+
+
+def policy_fixes(rules, broken) -> list[tuple[str, str]]:
+    """The one-click fixes of a key's broken rules: (fix, button label)."""
+    names = {v.rule for v in broken}
+    fixes = []
+    if names & {"require_expiry", "max_lifetime"}:
+        days = rules.max_lifetime_days or services.POLICY_EXPIRY_DAYS
+        fixes.append(("expiry", f"Expire in {days} days"))
+    if names & {"no_full_access", "scope_ceiling", "no_key_management"}:
+        fixes.append(("narrow", "Narrow to what the policy allows"))
+    return fixes
+
+
+@login_required
+@require_http_methods(["POST"])
+def key_policy_fix(request, ws: str, key_id: str):
+    """A one-click fix of a key that breaks the policy: the normal update, audited."""
+    membership = manager_or_404(request, ws)
+    key = key_or_404(membership.workspace, key_id)
+    fix = request.POST.get("fix", "")
+    try:
+        services.key_policy_fix(key=key, actor=Actor.from_request(request), fix=fix)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(
+            request, f"“{key.name}” now meets the policy's rule{'' if fix == 'narrow' else 's'} on {FIX_WORDS[fix]}."
+        )
+    return redirect("apikeys:policy", ws=membership.workspace.url)
+
+
+FIX_WORDS = {"expiry": "its lifetime", "narrow": "scopes"}

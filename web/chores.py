@@ -12,7 +12,9 @@ from django.tasks.base import Task
 from django.utils import timezone
 
 from apikeys import usage
+from apikeys.models import KeyPolicy
 from apikeys.reminders import send_rotation_reminders
+from apikeys.services import key_policy_enforce
 from workspaces.actors import Actor
 from workspaces.services import trash_purge
 
@@ -38,6 +40,13 @@ def purge_trash() -> int:
 
 
 @task
+def enforce_key_policies() -> int:
+    """Disable the keys that still break their workspace's key policy past its enforcement date."""
+    due = KeyPolicy.objects.filter(enforce_from__lte=timezone.now().date()).select_related("workspace")
+    return sum(len(key_policy_enforce(workspace=rules.workspace)) for rules in due)
+
+
+@task
 def prune_task_results() -> None:
     """Delete the records of tasks finished more than 14 days ago (django-tasks-db's command)."""
     call_command("prune_db_task_results", "--min-age-days", "14", verbosity=0)
@@ -58,6 +67,7 @@ CHORES = (
     Chore(remind_rotations, every=24 * 60 * 60),
     Chore(purge_trash, every=24 * 60 * 60),
     Chore(prune_task_results, every=24 * 60 * 60),
+    Chore(enforce_key_policies, every=5 * 60),
 )
 
 

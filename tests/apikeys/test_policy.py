@@ -340,3 +340,115 @@ def test_no_sequence_of_calls_makes_a_key_that_breaks_the_policy(enterprise, rul
     for key in ApiKey.objects.filter(workspace=enterprise).live():
         broken = policy.violations(current, KeySpec.of(key), now=timezone.now())
         assert not broken, f"{key.name}: {broken}"
+
+
+# The page ------------------------------------------------------------------------------------
+
+
+def policy_url():
+    from django.urls import reverse
+
+    return reverse("apikeys:policy", kwargs={"ws": "acme"})
+
+
+def test_owners_set_the_policy_on_its_page_and_admins_only_read_it(
+    client, enterprise, owner, member, mailoutbox, django_capture_on_commit_callbacks
+):
+    admin = UserFactory(email="admin@example.com")
+    MembershipFactory(user=admin, workspace=enterprise, role=Role.ADMIN)
+    create_key(workspace=enterprise, name="Everything", scopes=None)
+    client.force_login(member)
+    assert client.get(policy_url()).status_code == 404
+    client.force_login(admin)
+    shown = client.get(policy_url())
+    assert shown.status_code == 200 and "Only the workspace's owners change the policy." in shown.content.decode()
+    assert client.post(policy_url(), {"creators": "managers", "forbid_full_access": "on"}).status_code == 403
+    assert not KeyPolicy.objects.exists()
+
+    client.force_login(owner)
+    with django_capture_on_commit_callbacks(execute=True):
+        saved = client.post(
+            policy_url(),
+            {"creators": "managers", "forbid_full_access": "on", "max_lifetime_days": "30", "allow_key_management": "on",
+             "require_ip_allowlist": "", "enforce_from": "2027-01-15"},
+        )  # fmt: skip
+    assert saved.status_code == 302
+    rules = KeyPolicy.objects.get()
+    assert (rules.forbid_full_access, rules.max_lifetime_days, str(rules.enforce_from)) == (True, 30, "2027-01-15")
+    [mail] = mailoutbox  # the owners learn which keys break it
+    assert mail.to == ["owner@example.com"] and mail.subject == "[Acme] 1 API key breaks the key policy"
+    assert "Everything" in mail.body and "full-access" in mail.body and "2027-01-15" in mail.body
+    page = client.get(policy_url()).content.decode()
+    assert (
+        "1 key breaks the policy" in page and "Expire in 30 days" in page and "Narrow to what the policy allows" in page
+    )
+
+
+@pytest.mark.parametrize(
+    ("posted", "error"),
+    [
+        ({"creators": "managers", "max_lifetime_days": "0"}, "greater than or equal to 1"),
+        ({"creators": "managers", "max_lifetime_days": "1e3"}, "Enter a whole number"),
+        ({"creators": "anyone"}, "Select a valid choice"),
+        ({"creators": "managers", "scope_ceiling": ["image:fly"], "limit_scopes": "on"}, "Select a valid choice"),
+        ({"creators": "managers", "enforce_from": "99999-01-01"}, "Enter a valid date"),
+        ({"creators": "managers", "require_ip_allowlist": "some"}, "Select a valid choice"),
+    ],
+)
+def test_the_page_refuses_bad_rules_and_saves_nothing(client, enterprise, owner, posted, error):
+    client.force_login(owner)
+    answer = client.post(policy_url(), posted)
+    assert answer.status_code == 400 and error in answer.content.decode()
+    assert not KeyPolicy.objects.exists()
+
+
+def test_the_fixes_are_normal_updates_that_make_the_key_meet_the_policy(client, enterprise, owner):
+    from django.urls import reverse
+
+    key, _ = create_key(workspace=enterprise, name="Everything", scopes=None)
+    set_policy(enterprise, forbid_full_access=True, max_lifetime_days=30, allow_key_management=False)
+    client.force_login(owner)
+    fix = reverse("apikeys:policy-fix", kwargs={"ws": "acme", "key_id": key.key_id})
+    assert client.post(fix, {"fix": "expiry"}).status_code == 302
+    assert client.post(fix, {"fix": "narrow"}).status_code == 302
+    fixed = ApiKey.objects.get(pk=key.pk)
+    assert fixed.scopes is not None and not any(s.startswith("api-key:") for s in fixed.scopes)
+    assert "image:read" in fixed.scopes
+    assert fixed.expires_at <= timezone.now() + timedelta(days=30)
+    assert services.policy_breakers(enterprise) == []
+    actions = list(AuditEvent.objects.filter(api_key=key).values_list("action", flat=True))
+    assert actions.count("update") == 2  # each fix, recorded like any change
+    client.post(fix, {"fix": "anything"})
+    assert ApiKey.objects.get(pk=key.pk).scopes == fixed.scopes
+
+
+def test_from_its_enforcement_date_keys_that_still_break_it_are_disabled_and_owners_told(
+    enterprise, owner, mailoutbox, django_capture_on_commit_callbacks
+):
+    breaks, _ = create_key(workspace=enterprise, name="Everything", scopes=None)
+    meets, _ = create_key(workspace=enterprise, name="Reader", scopes=["image:read"])
+    tomorrow = timezone.now().date() + timedelta(days=1)
+    set_policy(enterprise, forbid_full_access=True, enforce_from=tomorrow)
+    assert services.key_policy_enforce(workspace=enterprise) == []  # not yet
+    with django_capture_on_commit_callbacks(execute=True):
+        done = services.key_policy_enforce(workspace=enterprise, now=timezone.now() + timedelta(days=1))
+    assert [k.pk for k in done] == [breaks.pk]
+    assert ApiKey.objects.get(pk=breaks.pk).disabled and not ApiKey.objects.get(pk=meets.pk).disabled
+    assert ApiKey.objects.get(pk=breaks.pk).revoked_at is None  # disabled, never revoked
+    event = AuditEvent.objects.filter(api_key=breaks, action="disable").get()
+    assert event.actor_label == "system (key policy enforcement)"
+    assert mailoutbox[-1].subject == "[Acme] 1 API key was disabled by the key policy"
+    with refused("no_full_access"):  # enabled again only once it meets the policy
+        services.api_key_enable(key=ApiKey.objects.get(pk=breaks.pk), actor=Actor())
+
+
+def test_the_workers_chore_enforces_every_policy_past_its_date(enterprise, free):
+    from web import chores
+
+    key, _ = create_key(workspace=enterprise, name="Everything", scopes=None)
+    set_policy(enterprise, forbid_full_access=True, enforce_from=timezone.now().date() + timedelta(days=3))
+    assert chores.enforce_key_policies.call() == 0
+    KeyPolicy.objects.update(enforce_from=timezone.now().date())
+    assert chores.enforce_key_policies.call() == 1
+    assert ApiKey.objects.get(pk=key.pk).disabled
+    assert chores.enforce_key_policies.call() == 0  # (disabled already: nothing more to do)

@@ -209,8 +209,8 @@ def test_the_chores_are_enqueued_once_per_period_whatever_the_workers(settings):
     assert chores.enqueue_due() == []  # another worker, the same period
     paths = sorted(DBTaskResult.objects.values_list("task_path", flat=True))
     assert paths == [
-        "web.chores.flush_key_usage", "web.chores.prune_task_results", "web.chores.purge_trash",
-        "web.chores.remind_rotations",
+        "web.chores.enforce_key_policies", "web.chores.flush_key_usage", "web.chores.prune_task_results",
+        "web.chores.purge_trash", "web.chores.remind_rotations",
     ]  # fmt: skip
     work()
     assert set(DBTaskResult.objects.values_list("status", flat=True)) == {TaskResultStatus.SUCCESSFUL}
