@@ -537,7 +537,8 @@ def key_policy(request, ws: str):
             "breakers": [
                 {"key": key, "broken": broken, "fixes": policy_fixes(current, broken)} for key, broken in breakers
             ],
-            "scope_names": registry.SCOPE_NAMES,
+            "sections": registry.sections(),
+            "ceiling": set(form["scope_ceiling"].value() or []) if form.is_bound else set(current.scope_ceiling or []),
         },
         status=status,
     )

@@ -206,7 +206,7 @@ class Command(BaseCommand):
         if not breakers:
             self.stdout.write("No live key breaks it.")
         for key, broken in breakers:
-            self.stdout.write(f"Breaks it: {label(key)}: {'; '.join(str(v) for v in broken)}")
+            self.stdout.write(f"Breaks it: {label(key)}: {' '.join(str(v) for v in broken)}")
 
     def _suggest(self, options: dict[str, Any]) -> None:
         """What each live key used in the last 30 days and what it holds but did not use:
