@@ -147,10 +147,12 @@ class KeyForm(forms.Form):
         }
 
     @classmethod
-    def initial_for_new(cls) -> dict:
+    def initial_for_new(cls, max_lifetime_days: int | None = None) -> dict:
         """A new key's form: no access chosen (the user picks it), every folder, and an expiry
-        proposed (PROPOSED_LIFETIME ahead), which "No expiry" declines."""
-        return {"folder_limit": "all", "expires_at": (timezone.now() + PROPOSED_LIFETIME).date()}
+        proposed (PROPOSED_LIFETIME ahead, or the key policy's maximum lifetime if shorter),
+        which "No expiry" declines."""
+        lifetime = min(PROPOSED_LIFETIME, timedelta(days=max_lifetime_days or PROPOSED_LIFETIME.days))
+        return {"folder_limit": "all", "expires_at": (timezone.now() + lifetime).date()}
 
     def body(self, *, changed_only: bool) -> dict:
         """The API body for what the form holds: every field for a new key, the changed ones

@@ -244,6 +244,7 @@ def usage_context(key: ApiKey) -> dict:
 def edit_context(request, form: KeyForm, key: ApiKey | None) -> dict:
     return {
         **(usage_context(key) if key is not None else {}),
+        **policy_limits(form.workspace),
         "form": form,
         "key": key,
         "sections": registry.sections(),
@@ -309,7 +310,8 @@ def generate(request, ws: str):
     membership = manager_or_404(request, ws)
     workspace = membership.workspace
     data = request.POST if request.method == "POST" else None
-    form = KeyForm(data, workspace=workspace, initial=KeyForm.initial_for_new(), new=True)
+    initial = KeyForm.initial_for_new(services.key_policy_of(workspace).max_lifetime_days)
+    form = KeyForm(data, workspace=workspace, initial=initial, new=True)
     if request.method == "GET" or not form.is_valid():
         status = 400 if request.method == "POST" else 200
         if request.method == "POST":
@@ -575,3 +577,29 @@ def key_policy_fix(request, ws: str, key_id: str):
 
 
 FIX_WORDS = {"expiry": "its lifetime", "narrow": "scopes"}
+
+
+def policy_limits(workspace) -> dict:
+    """What the Generate and Edit modals show of the workspace's key policy before the user
+    hits it: its rules, the scopes it forbids (disabled, with the reason), whether full access
+    and "No expiry" are allowed, and the latest expiry date. The services enforce it anyway."""
+    rules = services.key_policy_of(workspace)
+    if rules.pk is None:
+        return {"policy_rules": []}
+    allowed = set(registry.SCOPE_NAMES if rules.scope_ceiling is None else rules.scope_ceiling)
+    if not rules.allow_key_management:
+        allowed -= set(policy.KEY_MANAGEMENT)
+    latest = (
+        (timezone.now() + timedelta(days=rules.max_lifetime_days)).date()
+        if rules.max_lifetime_days is not None
+        else None
+    )
+    return {
+        "policy_rules": policy.summary(rules),
+        "policy_forbidden_scopes": [s for s in registry.SCOPE_NAMES if s not in allowed],
+        "policy_no_full_access": rules.forbid_full_access
+        or not rules.allow_key_management
+        or rules.scope_ceiling is not None,
+        "policy_expiry_required": rules.require_expiry or latest is not None,
+        "policy_latest_expiry": latest,
+    }

@@ -173,9 +173,10 @@
       if (fullWarning) fullWarning.hidden = access() !== "full";
       if (noExpiry && expiry && planAllows) expiry.disabled = noExpiry.checked;
       for (const all of form.querySelectorAll("[data-section-all]")) {
-        const members = boxes.filter((b) => b.dataset.section === all.dataset.sectionAll);
+        const members = boxes.filter((b) => b.dataset.section === all.dataset.sectionAll && !b.disabled);
         const held = members.filter((b) => b.checked).length;
-        all.checked = held === members.length;
+        all.checked = members.length > 0 && held === members.length;
+        all.disabled = members.length === 0;
         all.indeterminate = held > 0 && held < members.length;
       }
       const limit = form.querySelector("input[name=folder_limit]:checked");
@@ -203,7 +204,8 @@
 
     form.addEventListener("change", (event) => {
       const all = event.target.closest("[data-section-all]");
-      if (all) boxes.filter((b) => b.dataset.section === all.dataset.sectionAll).forEach((b) => { b.checked = all.checked; });
+      // A scope the key policy forbids stays as it is (disabled: never sent, so never shown checked).
+      if (all) boxes.filter((b) => b.dataset.section === all.dataset.sectionAll && !b.disabled).forEach((b) => { b.checked = all.checked; });
       if (all || event.target.name === "scopes") chooseScoped();
       update();
     });
@@ -211,7 +213,7 @@
       const preset = event.target.closest("[data-preset]");
       if (!preset) return;
       const leaves = new Set(preset.dataset.preset.split(" "));
-      boxes.forEach((b) => { b.checked = leaves.has(b.value); });
+      boxes.filter((b) => !b.disabled).forEach((b) => { b.checked = leaves.has(b.value); });
       chooseScoped();
       update();
     });

@@ -2,6 +2,8 @@
 policy, see which keys break it, fix one in a click, and watch the API refuse a key that would
 break it. Screenshots land in artifacts/screenshots."""
 
+import re
+
 import pytest
 import requests
 from playwright.sync_api import Page, expect
@@ -55,3 +57,35 @@ def test_an_admin_reads_the_policy_but_cannot_change_it(live_server, page: Page,
     expect(page.get_by_label("No full-access keys")).to_be_disabled()
     expect(page.get_by_role("button", name="Save the policy")).to_have_count(0)
     shot(page, "policy-admin-1280")
+
+
+def test_the_generate_modal_shows_the_policy_before_the_user_hits_it(live_server, page: Page, shot):
+    """Full access, "No expiry" and the forbidden scopes are disabled with the reason, the expiry
+    is capped, presets leave forbidden scopes alone; what is saved meets the policy."""
+    from apikeys import services
+    from workspaces.actors import Actor
+
+    seed_demo()
+    workspace = ApiKey.objects.filter(workspace__url="acme").first().workspace
+    services.key_policy_update(
+        workspace=workspace, actor=Actor(), max_lifetime_days=30, allow_key_management=False, forbid_full_access=True
+    )
+    base = live_server.url
+    log_in(page, base)
+    page.goto(f"{base}/app/acme/settings/api-keys")
+    page.get_by_role("link", name="Generate New Key").click()
+    dialog = page.locator("dialog[open]")
+    expect(dialog.locator("#policy-limits")).to_contain_text("No full-access keys.")
+    expect(dialog.get_by_label("Full access", exact=False)).to_be_disabled()
+    expect(dialog.locator("input[name=scopes][value='api-key:create']")).to_be_disabled()
+    expect(dialog.locator("input[name=expires_at]")).to_have_attribute("max", re.compile(r"^\d{4}-\d{2}-\d{2}$"))
+    dialog.get_by_label("Name", exact=True).fill("Within the policy")
+    dialog.get_by_role("button", name="Read-only").click()  # a preset
+    expect(dialog.locator("[data-section-all='api-key']")).to_be_disabled()  # a section the policy forbids whole
+    expect(dialog.locator("input[name=scopes][value='api-key:read']")).not_to_be_checked()
+    shot(page, "policy-capped-modal-1280", full_page=True)
+    dialog.get_by_role("button", name="Generate key").last.click()
+    expect(page.locator("dialog[open]")).to_contain_text("you will not see it again", ignore_case=True)
+    made = ApiKey.objects.get(name="Within the policy")
+    assert made.scopes and not any(s.startswith("api-key:") for s in made.scopes)
+    assert made.expires_at is not None
