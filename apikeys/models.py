@@ -250,6 +250,9 @@ class AuditAction(models.TextChoices):
     LEAK = "leak", "Reported leaked"
     # What was done to the workspace's data (`workspaces.audit`): `subject` says what.
     POLICY = "policy", "Changed the key policy"
+    REQUEST = "request", "Requested a key"
+    APPROVE = "approve", "Approved a key request"
+    DENY = "deny", "Denied a key request"
     TRASH = "trash", "Moved to the trash"
     RESTORE = "restore", "Restored"
     DELETE = "delete", "Deleted"
@@ -399,3 +402,42 @@ class KeyPolicy(models.Model):
 
     def __str__(self) -> str:
         return f"Key policy of {self.workspace}"
+
+
+class KeyRequest(models.Model):
+    """A member's request for a key (when the policy lets members request): what they asked
+    for, then what an owner or admin decided. Approved, the key is made when the member opens
+    it, so that its secret is shown to them once and to nobody else, and never stored."""
+
+    PENDING, APPROVED, DENIED, CLAIMED = "pending", "approved", "denied", "claimed"
+    STATES = [(PENDING, "Waiting for approval"), (APPROVED, "Approved"), (DENIED, "Denied"), (CLAIMED, "Key made")]
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="key_requests")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="key_requests")
+    name = models.CharField(max_length=100)
+    reason = models.CharField(max_length=500)
+    scopes = models.JSONField(help_text="The scopes asked for (a request never asks for full access).")
+    folders = models.ManyToManyField(Folder, blank=True, related_name="+")
+    folders_limited = models.BooleanField(default=False)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    allowed_ips = models.JSONField(default=list, blank=True)
+    state = models.CharField(max_length=10, choices=STATES, default=PENDING)
+    granted_scopes = models.JSONField(null=True, blank=True, help_text="What was approved: the scopes asked, or fewer.")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    note = models.CharField(max_length=500, blank=True, help_text="The approver's note to the member.")
+    key = models.OneToOneField(ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="request")
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(state__in=["pending", "approved", "denied", "claimed"]), name="keyrequest_state_valid"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_state_display()})"

@@ -11,6 +11,9 @@ urlpatterns = [
     path("/new", views.generate, name="generate"),
     path("/activity", views.activity, name="activity"),
     path("/policy", views.key_policy, name="policy"),
+    path("/requests", views.key_requests, name="requests"),
+    path("/requests/<int:pk>/open", views.key_request_open, name="request-open"),
+    path("/requests/<int:pk>/decide", views.key_request_decide, name="request-decide"),
     path("/policy/fix/<slug:key_id>", views.key_policy_fix, name="policy-fix"),
     path("/<slug:key_id>/edit", views.edit, name="edit"),
     *[

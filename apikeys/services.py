@@ -29,7 +29,7 @@ from workspaces.models import MANAGER_ROLES, Membership, Plan, Role, Workspace
 from workspaces.services import workspace_create
 
 from . import keyformat, policy
-from .models import ApiKey, AuditAction, AuditEvent, KeyPolicy, KeyState
+from .models import ApiKey, AuditAction, AuditEvent, KeyPolicy, KeyRequest, KeyState
 from .scopes import SCOPE_NAMES, expand, grant_excess, reach_excess
 from .spec import ENTERPRISE_FIELDS, KeySpec
 
@@ -410,6 +410,144 @@ def policy_breakers(workspace: Workspace) -> list[tuple[ApiKey, list["policy.Vio
     )
     found = [(key, policy.violations(rules, KeySpec.of(key), now=now)) for key in keys]
     return [(key, broken) for key, broken in found if broken]
+
+
+# Key requests ---------------------------------------------------------------------------
+
+REQUESTS_CLOSED = "This workspace's key policy does not let members request keys; an owner or admin creates them."
+REQUEST_FULL_ACCESS = "A request asks for scopes, never full access."
+NOT_A_MEMBER = "Only members of the workspace request its keys."
+NOT_PENDING = "This request was already decided."
+NOT_YOURS = "Only the member who asked for a key opens it."
+NOT_APPROVED = "This request is not approved (or its key was made already)."
+NARROWER = "An approval grants the scopes asked for, or fewer: {scopes} were not asked for."
+
+
+@transaction.atomic
+def key_request_create(*, workspace: Workspace, user: "User", spec: KeySpec, reason: str) -> KeyRequest:
+    """A member asks for a key (name, scopes, folders, expiry, IP allowlist, why). Never for
+    more than the policy allows: the same rules as a key made at once. Audited."""
+    rules = KeyPolicy.objects.filter(workspace=workspace).first()
+    if rules is None or rules.creators != KeyPolicy.CREATORS_REQUEST:
+        raise Forbidden(REQUESTS_CLOSED)
+    if not Membership.objects.filter(user=user, workspace=workspace).exists():
+        raise Forbidden(NOT_A_MEMBER)
+    if spec.scopes is None:
+        raise PolicyViolation(REQUEST_FULL_ACCESS, rule="no_full_access")
+    workspace = Workspace.objects.select_for_update().get(pk=workspace.pk)
+    _check_write(Actor(user=user), workspace, before=None, after=spec)  # the plan and the policy
+    asked = KeyRequest.objects.create(
+        workspace=workspace, requested_by=user, name=spec.name, reason=reason, scopes=list(spec.scopes),
+        folders_limited=spec.folders is not None, expires_at=spec.expires_at, allowed_ips=list(spec.allowed_ips),
+    )  # fmt: skip
+    asked.folders.set(spec.folders or [])
+    _record_request(asked, Actor(user=user), AuditAction.REQUEST, {"scopes": asked.scopes, "reason": reason})
+    transaction.on_commit(partial(_mail_managers_of_request, asked))
+    return asked
+
+
+def key_request_spec(asked: KeyRequest, scopes: list[str] | None = None) -> KeySpec:
+    """The key a request makes: what it asked for, with `scopes` (approved, or fewer) instead."""
+    return KeySpec(
+        name=asked.name,
+        scopes=tuple(asked.scopes if scopes is None else scopes),
+        folders=tuple(asked.folders.order_by("pk")) if asked.folders_limited else None,
+        expires_at=asked.expires_at,
+        allowed_ips=tuple(asked.allowed_ips),
+        owners=(asked.requested_by,),
+    )
+
+
+@transaction.atomic
+def key_request_decide(
+    *, asked: KeyRequest, actor: Actor, approve: bool, scopes: list[str] | None = None, note: str = ""
+) -> KeyRequest:
+    """An owner or admin approves (as asked, or with fewer `scopes`) or denies, with a note.
+    Approving runs the checks of creating the key: the approver's privilege and the policy.
+    Audited; the member is mailed."""
+    if actor.key is not None or actor.user is None:
+        raise Forbidden("Owners and admins decide key requests, signed in.")
+    _authorize(actor, asked.workspace)
+    asked = KeyRequest.objects.select_for_update().get(pk=asked.pk)
+    if asked.state != KeyRequest.PENDING:
+        raise Conflict(NOT_PENDING)
+    if approve:
+        granted = list(asked.scopes) if scopes is None else [s for s in SCOPE_NAMES if s in set(expand(scopes))]
+        if extra := sorted(set(granted) - set(asked.scopes)):
+            raise InvalidValue(NARROWER.format(scopes=", ".join(extra)), field="scopes")
+        _check_write(actor, asked.workspace, before=None, after=key_request_spec(asked, granted))
+        asked.granted_scopes = granted
+    asked.state = KeyRequest.APPROVED if approve else KeyRequest.DENIED
+    asked.decided_by, asked.decided_at, asked.note = actor.user, timezone.now(), note
+    asked.save()
+    detail = {"scopes": asked.granted_scopes, "note": note} if approve else {"note": note}
+    _record_request(asked, actor, AuditAction.APPROVE if approve else AuditAction.DENY, detail)
+    transaction.on_commit(partial(_mail_member_of_decision, asked))
+    return asked
+
+
+@transaction.atomic
+def key_request_claim(*, asked: KeyRequest, user: "User") -> tuple[ApiKey, str]:
+    """The member who asked opens an approved request: the key is made now, by the approver's
+    authority (their role, the privilege and policy checks, as of now), and its secret shown to
+    the member this once; nobody else ever sees it, and it is never stored."""
+    asked = KeyRequest.objects.select_for_update().select_related("decided_by").get(pk=asked.pk)
+    if asked.requested_by_id != user.pk:
+        raise Forbidden(NOT_YOURS)
+    if asked.state != KeyRequest.APPROVED or asked.decided_by is None:
+        raise Conflict(NOT_APPROVED)
+    spec = key_request_spec(asked, asked.granted_scopes)
+    key, secret = api_key_create(workspace=asked.workspace, actor=Actor(user=asked.decided_by), spec=spec)
+    asked.state, asked.key = KeyRequest.CLAIMED, key
+    asked.save(update_fields=["state", "key"])
+    return key, secret
+
+
+def _record_request(asked: KeyRequest, actor: Actor, action: str, detail: dict) -> None:
+    AuditEvent.objects.create(
+        workspace_id=asked.workspace_id,
+        subject=f"key request “{asked.name}” by {asked.requested_by.get_username()}"[:300],
+        action=action,
+        actor_user=actor.user,
+        actor_label=actor.label[:200],
+        ip=actor.ip,
+        after=detail,
+    )
+
+
+def _mail_managers_of_request(asked: KeyRequest) -> None:
+    managers = sorted(
+        set(
+            Membership.objects.filter(workspace=asked.workspace, role__in=MANAGER_ROLES, user__is_active=True)
+            .exclude(user__email="")
+            .values_list("user__email", flat=True)
+        )
+    )
+    link = settings.SITE_URL + reverse("apikeys:list", kwargs={"ws": asked.workspace.url})
+    body = (
+        f"{asked.requested_by.get_username()} asks for an API key of the workspace {asked.workspace.name}:\n\n"
+        f"Name:    {asked.name}\nScopes:  {', '.join(asked.scopes) or 'none'}\nWhy:     {asked.reason}\n\n"
+        f"Approve, narrow or deny it on the keys page: {link}\n"
+    )
+    if managers:
+        subject = CONTROL_CHARACTERS.sub(" ", f"[{asked.workspace.name}] A key request: {asked.name}")
+        EmailMessage(subject=subject, body=body, from_email=settings.DEFAULT_FROM_EMAIL, to=managers).send()
+
+
+def _mail_member_of_decision(asked: KeyRequest) -> None:
+    email = asked.requested_by.email
+    if not email:
+        return
+    approved = asked.state == KeyRequest.APPROVED
+    link = settings.SITE_URL + reverse("apikeys:requests", kwargs={"ws": asked.workspace.url})
+    what = "approved" if approved else "denied"
+    body = f"Your request for the API key “{asked.name}” was {what}."
+    if approved:
+        body += f" Scopes granted: {', '.join(asked.granted_scopes or []) or 'none'}. Open it to see its secret, once: {link}"
+    if asked.note:
+        body += f"\n\nNote: {asked.note}"
+    subject = CONTROL_CHARACTERS.sub(" ", f"[{asked.workspace.name}] Your key request “{asked.name}” was {what}")
+    EmailMessage(subject=subject, body=body + "\n", from_email=settings.DEFAULT_FROM_EMAIL, to=[email]).send()
 
 
 # Rules --------------------------------------------------------------------------------

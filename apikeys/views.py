@@ -25,6 +25,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from core.errors import ServiceError
+from core.fields import CONTROL_CHARACTERS
+from core.redaction import SECRET_ANYWHERE
 from workspaces.actors import Actor
 from workspaces.models import MANAGER_ROLES, Folder, Membership, Role
 from workspaces.selectors import memberships_of
@@ -33,7 +35,7 @@ from . import keyformat, listing, policy, services, usage
 from . import scopes as registry
 from .forms import KeyForm, PolicyForm, RollForm
 from .listing import KeyFilter
-from .models import ApiKey, AuditAction, AuditEvent, KeyState
+from .models import ApiKey, AuditAction, AuditEvent, KeyPolicy, KeyRequest, KeyState
 from .serializers import ApiKeyCreateSerializer, ApiKeySpecSerializer, KeyPageQuery
 from .spec import KEY_FIELDS, LISTED, KeySpec
 
@@ -216,6 +218,9 @@ def page(request, membership, *, modal: str | None = None, status: int = 200, **
             "folders": folders if workspace.is_enterprise else [],
             "show_disabled": show_disabled,
             "can_generate": workspace.is_enterprise,
+            "pending_requests": KeyRequest.objects.filter(workspace=workspace, state=KeyRequest.PENDING)
+            .select_related("requested_by")
+            .prefetch_related("folders"),
             "protected_reason": PROTECTED_REASON,
             "modal": modal,
             **context,
@@ -265,6 +270,7 @@ def created_context(request, key: ApiKey, secret: str, *, rolled: ApiKey | None 
         "api_url": base,
         "workspace": key.workspace,
         "snippets": snippets_for(key.scopes),
+        "done_url": reverse("apikeys:list", kwargs={"ws": key.workspace.url}),
     }
 
 
@@ -603,3 +609,121 @@ def policy_limits(workspace) -> dict:
         "policy_expiry_required": rules.require_expiry or latest is not None,
         "policy_latest_expiry": latest,
     }
+
+
+def member_or_404(request, ws: str) -> Membership:
+    """The signed-in user's membership of `ws`, whatever the role; a 404 for anyone else."""
+    membership = next((m for m in memberships_of(request) if m.workspace.url == ws), None)
+    if membership is None:
+        raise Http404("No such page")
+    return membership
+
+
+def requests_context(request, membership: Membership, **context) -> dict:
+    workspace = membership.workspace
+    rules = services.key_policy_of(workspace)
+    mine = KeyRequest.objects.filter(workspace=workspace, requested_by=request.user).select_related("decided_by")
+    return {
+        "workspace": workspace,
+        "open": rules.creators == KeyPolicy.CREATORS_REQUEST and workspace.is_enterprise,
+        "mine": mine,
+        **context,
+    }
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def key_requests(request, ws: str):
+    """A member's key requests: what they asked for and what was decided; "Request a key" opens
+    the Generate modal, which sends a request instead of making a key."""
+    membership = member_or_404(request, ws)
+    workspace = membership.workspace
+    base = requests_context(request, membership)
+    if not base["open"] or (request.method == "GET" and request.GET.get("new") != "1"):
+        return render(request, "apikeys/requests.html", base)
+    data = request.POST if request.method == "POST" else None
+    initial = KeyForm.initial_for_new(services.key_policy_of(workspace).max_lifetime_days) | {"access": "scoped"}
+    form = KeyForm(data, workspace=workspace, initial=initial, new=True)
+    reason = (request.POST.get("reason") or "").strip()
+    modal = {"modal": "edit", "request_mode": True, **edit_context(request, form, None)}
+    modal |= {"policy_no_full_access": True, "reason": reason}
+    if request.method == "GET":
+        return render(request, "apikeys/requests.html", base | modal)
+    valid = form.is_valid()
+    reason_error = ""
+    if not reason or len(reason) > 500 or CONTROL_CHARACTERS.search(reason) or SECRET_ANYWHERE.search(reason):
+        reason_error = "Say in a line (up to 500 characters, no control characters, no key) why you need the key."
+    if not valid or reason_error:
+        if not valid:
+            form.check_the_rest(context={"workspace": workspace, "actor": Actor.from_request(request)})
+        return render(request, "apikeys/requests.html", base | modal | {"reason_error": reason_error}, status=400)
+    if not spend_token(request, form.cleaned_data["form_token"]):
+        messages.info(request, ALREADY_SUBMITTED)
+        return redirect("apikeys:requests", ws=ws)
+    actor = Actor.from_request(request)
+    body = ApiKeyCreateSerializer(data=form.body(changed_only=False), context={"workspace": workspace, "actor": actor})
+    status = 400
+    if body.is_valid():
+        try:
+            spec = body.spec(KeySpec(name=""))
+            services.key_request_create(workspace=workspace, user=request.user, spec=spec, reason=reason)
+        except ServiceError as exc:
+            status = refusal(form, exc)
+        else:
+            messages.success(request, "Your request is sent: the workspace's owners and admins decide on it.")
+            return redirect("apikeys:requests", ws=ws)
+    else:
+        form.add_api_errors(body.errors)
+    modal["form_token"] = new_token(request)
+    return render(request, "apikeys/requests.html", base | modal, status=status)
+
+
+@login_required
+@require_http_methods(["POST"])
+def key_request_open(request, ws: str, pk: int):
+    """The member opens their approved request: the key is made and its secret shown, once."""
+    membership = member_or_404(request, ws)
+    asked = KeyRequest.objects.filter(workspace=membership.workspace, requested_by=request.user, pk=pk).first()
+    if asked is None:
+        raise Http404("No such request")
+    try:
+        key, secret = services.key_request_claim(asked=asked, user=request.user)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+        return redirect("apikeys:requests", ws=ws)
+    created = created_context(request, key, secret) | {"done_url": reverse("apikeys:requests", kwargs={"ws": ws})}
+    context = requests_context(request, membership, modal="created", **created)
+    return no_store(render(request, "apikeys/requests.html", context))
+
+
+@login_required
+@require_http_methods(["POST"])
+def key_request_decide(request, ws: str, pk: int):
+    """An owner or admin approves (as asked or narrowed) or denies a pending request."""
+    membership = manager_or_404(request, ws)
+    asked = KeyRequest.objects.filter(workspace=membership.workspace, pk=pk).first()
+    if asked is None:
+        raise Http404("No such request")
+    decision = request.POST.get("decision")
+    note = (request.POST.get("note") or "").strip()
+    if (
+        decision not in ("approve", "deny")
+        or len(note) > 500
+        or CONTROL_CHARACTERS.search(note)
+        or SECRET_ANYWHERE.search(note)
+    ):
+        messages.error(request, "Approve or deny, with a note of up to 500 characters on one line.")
+        return redirect("apikeys:list", ws=ws)
+    scopes = request.POST.getlist("scopes") if decision == "approve" else None
+    try:
+        services.key_request_decide(
+            asked=asked, actor=Actor.from_request(request), approve=decision == "approve", scopes=scopes, note=note
+        )
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    else:
+        verb = "Approved" if decision == "approve" else "Denied"
+        messages.success(
+            request, f"{verb} the request for “{asked.name}”; {asked.requested_by.get_username()} is told."
+        )
+    return redirect("apikeys:list", ws=ws)

@@ -452,3 +452,118 @@ def test_the_workers_chore_enforces_every_policy_past_its_date(enterprise, free)
     assert chores.enforce_key_policies.call() == 1
     assert ApiKey.objects.get(pk=key.pk).disabled
     assert chores.enforce_key_policies.call() == 0  # (disabled already: nothing more to do)
+
+
+# Key requests ---------------------------------------------------------------------------------
+
+
+def requests_url(suffix: str = "") -> str:
+    return f"/app/acme/settings/api-keys/requests{suffix}"
+
+
+def form_token(client) -> str:
+    import re
+
+    page = client.get(requests_url("?new=1")).content.decode()
+    return re.search(r'name="form_token" value="([^"]+)"', page).group(1)
+
+
+def request_body(**overrides) -> dict:
+    body = {
+        "name": "Nightly uploads", "access": "scoped", "scopes": ["image:create", "image:read"], "folder_limit": "all",
+        "expires_at": (timezone.now() + timedelta(days=20)).date().isoformat(), "reason": "The nightly camera upload",
+    }  # fmt: skip
+    return body | overrides
+
+
+def test_a_member_requests_a_key_an_admin_narrows_it_and_only_the_member_sees_the_secret(
+    client, enterprise, owner, member, mailoutbox, django_capture_on_commit_callbacks
+):
+    from django.urls import reverse
+
+    from apikeys.models import KeyRequest
+
+    admin = UserFactory(email="admin@example.com")
+    MembershipFactory(user=admin, workspace=enterprise, role=Role.ADMIN)
+    set_policy(enterprise, creators=KeyPolicy.CREATORS_REQUEST, max_lifetime_days=30)
+    client.force_login(member)
+    assert client.get(requests_url("?new=1")).status_code == 200
+    with django_capture_on_commit_callbacks(execute=True):
+        sent = client.post(requests_url(), request_body(form_token=form_token(client)))
+    assert sent.status_code == 302, sent.content.decode()[-2000:]
+    asked = KeyRequest.objects.get()
+    assert (asked.state, asked.scopes, asked.requested_by) == ("pending", ["image:create", "image:read"], member)
+    assert sorted(mailoutbox[-1].to) == ["admin@example.com", "owner@example.com"]
+    assert client.get(reverse("apikeys:list", kwargs={"ws": "acme"})).status_code == 404  # members: no key page
+
+    client.force_login(admin)
+    page = client.get(reverse("apikeys:list", kwargs={"ws": "acme"})).content.decode()
+    assert "1 key request waiting" in page and "The nightly camera upload" in page
+    decide = requests_url(f"/{asked.pk}/decide")
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(decide, {"decision": "approve", "scopes": ["image:read"], "note": "Read only for now"})
+    asked.refresh_from_db()
+    assert (asked.state, asked.granted_scopes, asked.decided_by) == ("approved", ["image:read"], admin)
+    assert "approved" in mailoutbox[-1].subject and mailoutbox[-1].to == ["member@example.com"]
+    assert client.post(requests_url(f"/{asked.pk}/open")).status_code == 404  # not the admin's to open
+    assert not ApiKey.objects.filter(name="Nightly uploads").exists()
+
+    client.force_login(member)
+    opened = client.post(requests_url(f"/{asked.pk}/open"))
+    assert opened.status_code == 200 and opened["Cache-Control"] == "no-store"
+    key = ApiKey.objects.get(name="Nightly uploads")
+    assert key.scopes == ["image:read"] and key.created_by_user == admin and list(key.owners.all()) == [member]
+    body = opened.content.decode()
+    assert f"sak_{key.key_id}_" in body  # the secret, this once
+    again = client.post(requests_url(f"/{asked.pk}/open"), follow=True).content.decode()
+    assert f"sak_{key.key_id}_" not in again and "not approved" in again
+    events = set(AuditEvent.objects.filter(subject__startswith="key request").values_list("action", flat=True))
+    assert events == {"request", "approve"}
+
+
+def test_a_request_never_asks_for_more_than_the_policy_allows(client, enterprise, member):
+    from apikeys.models import KeyRequest
+
+    set_policy(enterprise, creators=KeyPolicy.CREATORS_REQUEST, max_lifetime_days=30, allow_key_management=False)
+    client.force_login(member)
+    for body in (
+        request_body(
+            form_token=form_token(client), expires_at=(timezone.now() + timedelta(days=90)).date().isoformat()
+        ),
+        request_body(form_token=form_token(client), scopes=["api-key:read"]),
+        request_body(form_token=form_token(client), access="full"),
+        request_body(form_token=form_token(client), reason=""),
+        request_body(form_token=form_token(client), reason="x\x00y"),
+    ):
+        assert client.post(requests_url(), body).status_code in (400, 403)
+    assert not KeyRequest.objects.exists()
+
+
+def test_a_denied_request_makes_no_key_and_approving_runs_the_privilege_and_policy_checks(enterprise, owner, member):
+    from apikeys.models import KeyRequest
+    from core.errors import Conflict, InvalidValue
+
+    set_policy(enterprise, creators=KeyPolicy.CREATORS_REQUEST)
+    asked = services.key_request_create(
+        workspace=enterprise, user=member, spec=KeySpec(name="x", scopes=("image:read",)), reason="why"
+    )
+    with pytest.raises(InvalidValue, match="image:create were not asked for"):
+        services.key_request_decide(asked=asked, actor=Actor(user=owner), approve=True, scopes=["image:create"])
+    set_policy(enterprise, require_folders=True)  # the policy tightened since it was asked
+    with refused("require_folders"):
+        services.key_request_decide(asked=asked, actor=Actor(user=owner), approve=True)
+    with pytest.raises(Forbidden):
+        services.key_request_decide(asked=asked, actor=Actor(user=member), approve=True)
+    services.key_request_decide(asked=asked, actor=Actor(user=owner), approve=False, note="Use the team key")
+    with pytest.raises(Conflict):
+        services.key_request_claim(asked=KeyRequest.objects.get(), user=member)
+    assert not ApiKey.objects.filter(name="x").exists()
+
+
+def test_requests_are_closed_unless_the_policy_opens_them(client, enterprise, member):
+    client.force_login(member)
+    page = client.get(requests_url("?new=1")).content.decode()
+    assert "does not let members request keys" in page
+    assert client.post(requests_url(), request_body(form_token="z")).status_code == 200
+    with pytest.raises(Forbidden, match="does not let members request"):
+        services.key_request_create(workspace=enterprise, user=member, spec=KeySpec(name="x", scopes=()), reason="r")

@@ -11,6 +11,7 @@ from playwright.sync_api import Page, expect
 from apikeys.models import ApiKey, KeyPolicy
 from tests.browser.test_key_pages import log_in
 from web.demo import seed_demo
+from workspaces.models import Workspace
 
 pytestmark = [pytest.mark.browser, pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
@@ -66,7 +67,7 @@ def test_the_generate_modal_shows_the_policy_before_the_user_hits_it(live_server
     from workspaces.actors import Actor
 
     seed_demo()
-    workspace = ApiKey.objects.filter(workspace__url="acme").first().workspace
+    workspace = Workspace.objects.get(url="acme")
     services.key_policy_update(
         workspace=workspace, actor=Actor(), max_lifetime_days=30, allow_key_management=False, forbid_full_access=True
     )
