@@ -90,3 +90,62 @@ def test_the_generate_modal_shows_the_policy_before_the_user_hits_it(live_server
     made = ApiKey.objects.get(name="Within the policy")
     assert made.scopes and not any(s.startswith("api-key:") for s in made.scopes)
     assert made.expires_at is not None
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_a_member_requests_a_key_an_admin_approves_one_and_denies_another(live_server, page: Page, shot, width):
+    from apikeys import services
+    from apikeys.models import KeyPolicy
+    from workspaces.actors import Actor
+
+    seed_demo()
+    services.key_policy_update(
+        workspace=Workspace.objects.get(url="acme"), actor=Actor(), creators=KeyPolicy.CREATORS_REQUEST
+    )
+    base = live_server.url
+    page.set_viewport_size({"width": width, "height": 900})
+
+    def ask(name: str, why: str) -> None:
+        page.goto(f"{base}/app/acme/settings/api-keys/requests")
+        page.get_by_role("link", name="Request a key").first.click()
+        dialog = page.locator("dialog[open]")
+        expect(dialog.get_by_role("heading", name="Request a key")).to_be_visible()
+        expect(dialog.get_by_label("Full access", exact=False)).to_be_disabled()
+        dialog.get_by_label("Name", exact=True).fill(name)
+        dialog.get_by_label("Why you need it").fill(why)
+        dialog.get_by_role("button", name="Uploader").click()
+        dialog.get_by_role("button", name="Send the request").last.click()
+        expect(page.get_by_text("Your request is sent")).to_be_visible()
+
+    log_in(page, base, "member@example.com")
+    ask("Camera uploads", "The camera on line 3 uploads nightly")
+    ask("Everything please", "Just in case")
+    shot(page, f"key-requests-member-{width}", full_page=True)
+
+    page.context.clear_cookies()
+    log_in(page, base, "admin@example.com")
+    page.goto(f"{base}/app/acme/settings/api-keys")
+    expect(page.get_by_role("heading", name="2 key requests waiting")).to_be_visible()
+    shot(page, f"key-requests-pending-{width}", full_page=True)
+    first = page.locator("form.key-request", has_text="Camera uploads")
+    first.get_by_label("image:create").uncheck()  # narrowed
+    first.get_by_role("button", name="Approve").click()
+    expect(page.get_by_text("Approved the request for “Camera uploads”")).to_be_visible()
+    second = page.locator("form.key-request", has_text="Everything please")
+    second.get_by_label("Note to member@example.com").fill("Ask for what the job needs")
+    second.get_by_role("button", name="Deny").click()
+    expect(page.get_by_text("Denied the request for “Everything please”")).to_be_visible()
+
+    page.context.clear_cookies()
+    log_in(page, base, "member@example.com")
+    page.goto(f"{base}/app/acme/settings/api-keys/requests")
+    expect(page.get_by_text("“Ask for what the job needs”")).to_be_visible()
+    page.get_by_role("button", name="Open the key").click()
+    dialog = page.locator("dialog[open]")
+    expect(dialog).to_contain_text("You will not see it again")
+    secret = dialog.locator("[data-secret]").inner_text()
+    shot(page, f"key-requests-opened-{width}")
+    assert requests.get(f"{base}/acme", headers={"Authorization": f"Bearer {secret}"}, timeout=10).status_code == 200
+    made = ApiKey.objects.get(name="Camera uploads")
+    assert "image:create" not in made.scopes and "image:read" in made.scopes
+    assert not ApiKey.objects.filter(name="Everything please").exists()
