@@ -14,7 +14,7 @@ from core.redaction import SECRET_ANYWHERE
 from workspaces.actors import Actor
 
 from . import usage
-from .models import ApiKey, AuditEvent, KeyState, KeyUsage
+from .models import ApiKey, AuditEvent, KeyPolicy, KeyRequest, KeyState, KeyUsage
 from .services import api_key_disable, api_key_enable, api_key_revoke
 from .templatetags.keytags import sparkline
 
@@ -324,3 +324,30 @@ class AuditEventAdmin(ReadOnlyAdmin):
         "before",
         "after",
     ]
+
+
+class SeenOnly(admin.ModelAdmin):
+    """Seen by operators, never edited here: a policy is changed by the workspace's owners or
+    with `manage.py apikeys policy` (audited either way), a request decided on the keys page."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(KeyPolicy)
+class KeyPolicyAdmin(SeenOnly):
+    list_display = ["workspace", "require_expiry", "max_lifetime_days", "forbid_full_access", "creators", "updated"]
+    search_fields = ["workspace__url"]
+
+
+@admin.register(KeyRequest)
+class KeyRequestAdmin(SeenOnly):
+    list_display = ["name", "workspace", "requested_by", "state", "decided_by", "created"]
+    list_filter = ["state"]
+    search_fields = ["name", "workspace__url", "requested_by__email"]

@@ -78,7 +78,9 @@ class TestAccess:
 
     def test_the_settings_link_shows_for_managers_only(self, client, owner, member):
         client.force_login(owner)
-        assert f'href="{url("list")}"' in client.get(reverse("workspaces:detail", kwargs={"ws": "acme"})).content.decode()
+        assert (
+            f'href="{url("list")}"' in client.get(reverse("workspaces:detail", kwargs={"ws": "acme"})).content.decode()
+        )
         client.force_login(member)
         home = client.get(reverse("workspaces:detail", kwargs={"ws": "acme"})).content.decode()
         assert f'href="{url("list")}"' not in home

@@ -567,3 +567,22 @@ def test_requests_are_closed_unless_the_policy_opens_them(client, enterprise, me
     assert client.post(requests_url(), request_body(form_token="z")).status_code == 200
     with pytest.raises(Forbidden, match="does not let members request"):
         services.key_request_create(workspace=enterprise, user=member, spec=KeySpec(name="x", scopes=()), reason="r")
+
+
+def test_operators_see_policies_and_requests_in_the_admin_and_enabling_there_meets_the_policy(
+    admin_client, enterprise, member
+):
+    from django.urls import reverse
+
+    key, _ = create_key(workspace=enterprise, name="Everything", scopes=None, disabled=True)
+    set_policy(enterprise, forbid_full_access=True, creators=KeyPolicy.CREATORS_REQUEST)
+    services.key_request_create(
+        workspace=enterprise, user=member, spec=KeySpec(name="r", scopes=("image:read",)), reason="w"
+    )
+    assert admin_client.get(reverse("admin:apikeys_keypolicy_changelist")).status_code == 200
+    assert admin_client.get(reverse("admin:apikeys_keyrequest_changelist")).status_code == 200
+    rules = KeyPolicy.objects.get()
+    assert admin_client.post(reverse("admin:apikeys_keypolicy_change", args=[rules.pk]), {}).status_code == 403
+    enabled = admin_client.post(reverse("admin:apikeys_apikey_enable", args=[key.pk]), follow=True)
+    assert "forbids full-access keys" in enabled.content.decode()
+    assert ApiKey.objects.get(pk=key.pk).disabled
