@@ -465,7 +465,9 @@ def form_token(client) -> str:
     import re
 
     page = client.get(requests_url("?new=1")).content.decode()
-    return re.search(r'name="form_token" value="([^"]+)"', page).group(1)
+    found = re.search(r'name="form_token" value="([^"]+)"', page)
+    assert found is not None, "the request modal carries a form token"
+    return found.group(1)
 
 
 def request_body(**overrides) -> dict:
