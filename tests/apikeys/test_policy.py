@@ -588,3 +588,38 @@ def test_operators_see_policies_and_requests_in_the_admin_and_enabling_there_mee
     enabled = admin_client.post(reverse("admin:apikeys_apikey_enable", args=[key.pk]), follow=True)
     assert "forbids full-access keys" in enabled.content.decode()
     assert ApiKey.objects.get(pk=key.pk).disabled
+
+
+@pytest.mark.parametrize(
+    ("who", "expected"),
+    [
+        # policy page GET, policy POST, requests page, request form, decide, open
+        ("outsider", (404, 404, 404, 404, 404, 404)),
+        ("member", (404, 404, 200, 200, 404, 302)),
+        ("admin", (200, 403, 200, 200, 302, 404)),
+        ("owner", (200, 302, 200, 200, 302, 404)),
+    ],
+)
+def test_who_reaches_the_policy_and_request_pages(client, enterprise, owner, member, outsider, who, expected):
+    """The page routes of issue 22 as a matrix: members ask, owners and admins decide, only
+    owners change the policy, nobody outside the workspace sees anything."""
+    from apikeys.models import KeyRequest
+
+    admin = UserFactory(email="admin@example.com")
+    MembershipFactory(user=admin, workspace=enterprise, role=Role.ADMIN)
+    set_policy(enterprise, creators=KeyPolicy.CREATORS_REQUEST)
+    asked = services.key_request_create(
+        workspace=enterprise, user=member, spec=KeySpec(name="asked", scopes=("image:read",)), reason="why"
+    )
+    client.force_login({"outsider": outsider, "member": member, "admin": admin, "owner": owner}[who])
+    got = (
+        client.get(policy_url()).status_code,
+        client.post(policy_url(), {"creators": "members-request"}).status_code,
+        client.get(requests_url()).status_code,
+        client.get(requests_url("?new=1")).status_code,
+        client.post(requests_url(f"/{asked.pk}/decide"), {"decision": "deny"}).status_code,
+        client.post(requests_url(f"/{asked.pk}/open")).status_code,
+    )
+    assert got == expected
+    state = KeyRequest.objects.get().state
+    assert state == ("denied" if who in ("admin", "owner") else "pending")

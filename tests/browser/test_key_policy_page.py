@@ -60,7 +60,8 @@ def test_an_admin_reads_the_policy_but_cannot_change_it(live_server, page: Page,
     shot(page, "policy-admin-1280")
 
 
-def test_the_generate_modal_shows_the_policy_before_the_user_hits_it(live_server, page: Page, shot):
+@pytest.mark.parametrize("width", [1280, 390])
+def test_the_generate_modal_shows_the_policy_before_the_user_hits_it(live_server, page: Page, shot, width):
     """Full access, "No expiry" and the forbidden scopes are disabled with the reason, the expiry
     is capped, presets leave forbidden scopes alone; what is saved meets the policy."""
     from apikeys import services
@@ -72,6 +73,7 @@ def test_the_generate_modal_shows_the_policy_before_the_user_hits_it(live_server
         workspace=workspace, actor=Actor(), max_lifetime_days=30, allow_key_management=False, forbid_full_access=True
     )
     base = live_server.url
+    page.set_viewport_size({"width": width, "height": 900})
     log_in(page, base)
     page.goto(f"{base}/app/acme/settings/api-keys")
     page.get_by_role("link", name="Generate New Key").click()
@@ -84,7 +86,7 @@ def test_the_generate_modal_shows_the_policy_before_the_user_hits_it(live_server
     dialog.get_by_role("button", name="Read-only").click()  # a preset
     expect(dialog.locator("[data-section-all='api-key']")).to_be_disabled()  # a section the policy forbids whole
     expect(dialog.locator("input[name=scopes][value='api-key:read']")).not_to_be_checked()
-    shot(page, "policy-capped-modal-1280", full_page=True)
+    shot(page, f"policy-capped-modal-{width}", full_page=True)
     dialog.get_by_role("button", name="Generate key").last.click()
     expect(page.locator("dialog[open]")).to_contain_text("you will not see it again", ignore_case=True)
     made = ApiKey.objects.get(name="Within the policy")
