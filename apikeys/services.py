@@ -491,7 +491,7 @@ def key_request_claim(*, asked: KeyRequest, user: "User") -> tuple[ApiKey, str]:
     """The member who asked opens an approved request: the key is made now, by the approver's
     authority (their role, the privilege and policy checks, as of now), and its secret shown to
     the member this once; nobody else ever sees it, and it is never stored."""
-    asked = KeyRequest.objects.select_for_update().select_related("decided_by").get(pk=asked.pk)
+    asked = KeyRequest.objects.select_for_update(of=("self",)).select_related("decided_by").get(pk=asked.pk)
     if asked.requested_by_id != user.pk:
         raise Forbidden(NOT_YOURS)
     if asked.state != KeyRequest.APPROVED or asked.decided_by is None:
