@@ -326,28 +326,16 @@ class AuditEventAdmin(ReadOnlyAdmin):
     ]
 
 
-class SeenOnly(admin.ModelAdmin):
-    """Seen by operators, never edited here: a policy is changed by the workspace's owners or
-    with `manage.py apikeys policy` (audited either way), a request decided on the keys page."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
+# A policy is changed by the workspace's owners or with `manage.py apikeys policy` (audited
+# either way), a request decided on the keys page: operators see them here.
 @admin.register(KeyPolicy)
-class KeyPolicyAdmin(SeenOnly):
+class KeyPolicyAdmin(ReadOnlyAdmin):
     list_display = ["workspace", "require_expiry", "max_lifetime_days", "forbid_full_access", "creators", "updated"]
     search_fields = ["workspace__url"]
 
 
 @admin.register(KeyRequest)
-class KeyRequestAdmin(SeenOnly):
+class KeyRequestAdmin(ReadOnlyAdmin):
     list_display = ["name", "workspace", "requested_by", "state", "decided_by", "created"]
     list_filter = ["state"]
     search_fields = ["name", "workspace__url", "requested_by__email"]

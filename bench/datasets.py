@@ -144,13 +144,19 @@ def main() -> None:
         print(f"Dataset of {size} images...", flush=True)
         results.append(measure(size))
         print(json.dumps(results[-1]), flush=True)
-    section = "\n".join(["<!-- datasets -->", *report(results), "<!-- /datasets -->"])
+    write_section("datasets", report(results))
+
+
+def write_section(name: str, lines: list[str]) -> None:
+    """Put `lines` between the `<!-- name -->` markers of docs/benchmarks.md (at its end the
+    first time), after `bench.run`'s notes, which it keeps."""
+    section = "\n".join([f"<!-- {name} -->", *lines, f"<!-- /{name} -->"])
     print(section)
     target = ROOT / "docs" / "benchmarks.md"
     text = target.read_text() if target.exists() else "# Benchmarks\n\n<!-- notes -->\n"
-    if "<!-- datasets -->" in text:
-        head, rest = text.split("<!-- datasets -->", 1)
-        text = head + section + rest.split("<!-- /datasets -->", 1)[1]
+    if f"<!-- {name} -->" in text:
+        head, rest = text.split(f"<!-- {name} -->", 1)
+        text = head + section + rest.split(f"<!-- /{name} -->", 1)[1]
     else:
         text = text.rstrip("\n") + "\n\n" + section + "\n"
     target.write_text(text)

@@ -25,7 +25,8 @@ import numpy
 import requests
 from PIL import Image as PILImage
 
-from bench.cluster import ROOT, cluster
+from bench.cluster import cluster
+from bench.datasets import write_section
 
 CONCURRENCY = 8
 
@@ -159,17 +160,7 @@ def main() -> None:
     if not sizes or any(not 1 <= s <= 5000 for s in sizes) or not 1 <= args.uploads <= 5000:
         parser.error("--sizes and --uploads take numbers from 1 to 5000")
     results = measure(sizes, args.uploads)
-    section = "\n".join(["<!-- machines -->", *report(results), "<!-- /machines -->"])
-    print(section)
-    target = ROOT / "docs" / "benchmarks.md"
-    text = target.read_text() if target.exists() else "# Benchmarks\n"
-    if "<!-- machines -->" in text:
-        head, rest = text.split("<!-- machines -->", 1)
-        text = head + section + rest.split("<!-- /machines -->", 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    target.write_text(text)
-    print(f"\nWritten to {target}")
+    write_section("machines", report(results))
 
 
 if __name__ == "__main__":
