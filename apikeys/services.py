@@ -279,6 +279,9 @@ def key_policy_update(*, workspace: Workspace, actor: Actor, **changes) -> KeyPo
         raise Forbidden(POLICY_BY_KEY)
     if not _owner_or_operator(actor, workspace):
         raise Forbidden(POLICY_BY_OWNERS)
+    if not workspace.is_enterprise:
+        # (Its one full-access key could then not even be rolled: a roll cannot add an expiry.)
+        raise PlanRequired("A key policy is an Enterprise feature: this plan has a single full-access key.")
     unknown = set(changes) - set(POLICY_FIELDS)
     if unknown:
         raise ValueError(f"Not a rule of the key policy: {', '.join(sorted(unknown))}.")

@@ -623,3 +623,14 @@ def test_who_reaches_the_policy_and_request_pages(client, enterprise, owner, mem
     assert got == expected
     state = KeyRequest.objects.get().state
     assert state == ("denied" if who in ("admin", "owner") else "pending")
+
+
+def test_a_free_workspace_has_no_key_policy(client, free, owner):
+    from core.errors import PlanRequired
+
+    with pytest.raises(PlanRequired, match="Enterprise feature"):
+        services.key_policy_update(workspace=free, actor=Actor(user=owner), max_lifetime_days=30)
+    client.force_login(owner)
+    answer = client.post("/app/hobby/settings/api-keys/policy", {"creators": "managers", "max_lifetime_days": "30"})
+    assert answer.status_code == 400 and "Enterprise feature" in answer.content.decode()
+    assert not KeyPolicy.objects.exists()
