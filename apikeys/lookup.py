@@ -46,7 +46,7 @@ from django.core.cache.backends.redis import RedisCache
 from django.db import connections, router, transaction
 from django.db.models import F
 
-from core.throttling import redis_client
+from core.throttling import run_script
 from workspaces.models import Workspace
 
 from .models import ApiKey
@@ -239,11 +239,7 @@ def _publish(workspace_id: int, version: int) -> None:
     records.forget(workspace_id)
     if backend is None:
         return
-    client = redis_client(backend)
-    script = getattr(client, "record_publish", None)
-    if script is None:
-        script = client.record_publish = client.register_script(PUBLISH)
-    script(keys=[version_key(backend, workspace_id)], args=[version])
+    run_script(backend, PUBLISH, [version_key(backend, workspace_id)], [version])
 
 
 def _raise_version(workspace_id: int) -> None:

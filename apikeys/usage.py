@@ -13,11 +13,13 @@ counts once it passed authentication and the scope check, including one that the
 then refuses (it was attempted with those scopes).
 
 The order of the cache operations makes concurrent flushes and requests safe without
-transactions: a request increments its counters and then adds them to the pending set (a
-script runs whole on Redis, but the order matters on other caches and for the reasoning); a
-flush removes a counter from the pending set and then takes (GETDEL) its value. A request
-that lands in between re-adds the counter, so a later flush takes it; nothing is counted
-twice and nothing is stranded.
+transactions: a flush removes an entry from the pending set and then takes (GETDEL) its
+counter's value. On Redis a request increments its counters in one script, and adds an entry
+to the pending set when it creates its counter: so whatever counter exists is pending, but in
+the moment a flush holds it. A request that lands in that moment adds to the counter the
+flush is about to take; one after it creates the counter again, pending again. (On the
+local-memory cache, a request adds its entries every time, under the cache's lock.) Nothing
+is counted twice and nothing is stranded.
 """
 
 import json
@@ -33,7 +35,7 @@ from django.core.cache.backends.redis import RedisCache
 from django.db import connections, router, transaction
 from django.utils import timezone
 
-from core.throttling import FixedWindow, redis_client
+from core.throttling import FixedWindow, redis_client, run_script
 from workspaces.models import Workspace
 
 from . import lookup
@@ -88,7 +90,7 @@ class Use:
         return [f"{self.key_pk}:{day}:{scope}" for scope in counted]
 
     def last_seen(self) -> str:
-        return json.dumps({"ip": self.ip, "ua": self.user_agent, "at": self.at.isoformat()})
+        return json.dumps({"ip": self.ip, "ua": self.user_agent})
 
     def members(self, counters: list[str] | None = None) -> list[str]:
         """The pending-set entries of this use: its counters (as `counters()` made them, when
@@ -119,6 +121,10 @@ class Use:
 # entry if any. Returns {status, hits}: status 1, the record is current; 0, a kept record is
 # stale or unverifiable (nothing was counted); 2, a record just read is behind a change that
 # committed since (counted; served once, not kept).
+#
+# An entry joins the pending set when its counter (or last-seen entry) is created, so that in
+# the steady state a request costs Redis five commands: whatever exists is pending, as a flush
+# takes an entry out of the set before it takes the value (see the module's docstring).
 METER = """
 local status = 1
 if ARGV[4] ~= '' then
@@ -138,18 +144,22 @@ if ARGV[4] ~= '' then
 end
 local hits = 0
 if ARGV[3] ~= '0' then
-  hits = redis.call('INCRBY', KEYS[3], 1)
-  redis.call('EXPIRE', KEYS[3], ARGV[3], 'NX')
+  hits = redis.call('INCR', KEYS[3])
+  if hits == 1 then
+    redis.call('EXPIRE', KEYS[3], ARGV[3])
+  end
 end
-for i = 8, 7 + tonumber(ARGV[7]) do
+local last = 7 + tonumber(ARGV[7])
+for i = 8, last do
   local counter = ARGV[6] .. ARGV[i]
-  redis.call('INCR', counter)
-  redis.call('EXPIRE', counter, ARGV[1], 'NX')
+  if redis.call('INCR', counter) == 1 then
+    redis.call('EXPIRE', counter, ARGV[1])
+    redis.call('SADD', KEYS[1], ARGV[i])
+  end
 end
-if ARGV[2] ~= '' then
-  redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[1])
+if ARGV[2] ~= '' and not redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[1], 'GET') then
+  redis.call('SADD', KEYS[1], ARGV[last + 1])
 end
-redis.call('SADD', KEYS[1], unpack(ARGV, 8))
 return {status, hits}
 """
 
@@ -161,13 +171,6 @@ def _counter_prefix(backend: RedisCache) -> str:
     if prefix is None:
         prefix = backend.usage_counter_prefix = backend.make_key("usage:n:")  # type: ignore[attr-defined]
     return prefix
-
-
-def _meter(client):
-    script = getattr(client, "usage_meter", None)
-    if script is None:
-        script = client.usage_meter = client.register_script(METER)
-    return script
 
 
 def record(use: Use, limit: FixedWindow | None = None, check: lookup.Check | None = None) -> int:
@@ -184,12 +187,11 @@ def record(use: Use, limit: FixedWindow | None = None, check: lookup.Check | Non
             keys = [raw(PENDING), raw(f"usage:last:{use.key_pk}"), raw(limit._key(subject)) if limit else raw("-")]
             keys.append(lookup.version_key(backend, check.workspace_id) if check else raw("-"))
             counters = use.counters()
-            members = use.members(counters)
             seen = use.last_seen() if use.counts_request else ""
             window = str(limit.window + 1) if limit else "0"
             version, cached = (str(check.version), "1" if check.cached else "0") if check else ("", "0")
-            args = [COUNTER_TTL, seen, window, version, cached, _counter_prefix(backend), len(counters), *members]
-            status, hits = _meter(redis_client(backend))(keys=keys, args=args)
+            args = [COUNTER_TTL, seen, window, version, cached, _counter_prefix(backend), len(counters)]
+            status, hits = run_script(backend, METER, keys, [*args, *use.members(counters)])
             if status != 1 and check is not None:
                 lookup.records.forget(check.workspace_id)
                 if status == 0:

@@ -7,11 +7,16 @@ use the same counters.
 """
 
 import functools
+import hashlib
 import ipaddress
 import logging
+import os
 import re
+import threading
 import time
+from typing import Any
 
+import redis.exceptions
 from django.conf import settings
 from django.core.cache import cache, caches
 from django.core.cache.backends.redis import RedisCache
@@ -56,6 +61,57 @@ def redis_client(backend: RedisCache):
         client = backend._cache.get_client(write=True)
         backend.counter_client = client  # type: ignore[attr-defined]
     return client
+
+
+_own = threading.local()
+
+
+def _own_connection(backend: RedisCache):
+    """This thread's own connection to the cache's Redis (a new one in a forked process)."""
+    pool = redis_client(backend).connection_pool
+    found = getattr(_own, "connection", None)
+    if found is None or _own.pool is not pool or _own.pid != os.getpid():
+        found = _own.connection = pool.connection_class(**pool.connection_kwargs)
+        _own.pool, _own.pid = pool, os.getpid()
+    return found
+
+
+def run_script(backend: RedisCache, script: str, keys: list[str], args: list) -> Any:
+    """Run a Lua script on the cache's Redis in one round trip, on this thread's own
+    connection, out of redis-py's pool and command path: for the one round trip of every API
+    request, where the pool's checkout (a poll of the socket) and the command path (its retry
+    and observability hooks) cost more than the exchange itself (measured in process: 128
+    against 71 µs of CPU). The script is sent by its digest, and whole if Redis does not know
+    it yet. An error reply is raised and leaves the connection usable; anything else closes
+    it. As redis-py does, a command whose connection was lost is sent once more, on a new one
+    (the socket broke since its last use: Redis restarted, say)."""
+    connection = _own_connection(backend)
+    try:
+        return _evaluate(connection, script, keys, args)
+    except redis.exceptions.ConnectionError:
+        pass
+    return _evaluate(connection, script, keys, args)
+
+
+def _evaluate(connection, script: str, keys: list[str], args: list) -> Any:
+    digest = _digest(script)
+    try:
+        try:
+            connection.send_packed_command(connection.pack_command("EVALSHA", digest, len(keys), *keys, *args))
+            return connection.read_response()
+        except redis.exceptions.NoScriptError:
+            connection.send_packed_command(connection.pack_command("EVAL", script, len(keys), *keys, *args))
+            return connection.read_response()
+    except redis.exceptions.ResponseError:
+        raise
+    except BaseException:
+        connection.disconnect()  # a reply may be left unread: the connection is never reused
+        raise
+
+
+@functools.cache
+def _digest(script: str) -> str:
+    return hashlib.sha1(script.encode()).hexdigest()  # noqa: S324 - Redis names scripts by their SHA-1
 
 
 class FixedWindow:

@@ -145,6 +145,40 @@ def _fresh_cache():
     clear()
 
 
+def command_names(packet: bytes) -> list[str]:
+    """The names of the commands in a packet of the Redis protocol (arrays of bulk strings)."""
+    names, at = [], 0
+    while at < len(packet):
+        end = packet.index(b"\r\n", at)
+        count, at = int(packet[at + 1 : end]), end + 2  # *<count>
+        for n in range(count):
+            end = packet.index(b"\r\n", at)
+            size, at = int(packet[at + 1 : end]), end + 2  # $<size>
+            if n == 0:
+                names.append(packet[at : at + size].decode())
+            at += size + 2
+    return names
+
+
+@pytest.fixture
+def redis_trips(monkeypatch):
+    """The round trips this process makes to Redis, each as the name of its command (or
+    `PIPELINE` for several in one), counted where every command leaves: the connection's
+    send, whichever path sent it (redis-py's command path or `core.throttling.run_script`)."""
+    from redis.connection import AbstractConnection
+
+    sent: list[str] = []
+    send = AbstractConnection.send_packed_command
+
+    def counted(self, command, *args, **kwargs):
+        names = command_names(command if isinstance(command, bytes) else b"".join(command))
+        sent.append(names[0] if len(names) == 1 else "PIPELINE")
+        return send(self, command, *args, **kwargs)
+
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", counted)
+    return sent
+
+
 def _no_delay_setup(handler, _setup=basehttp.WSGIRequestHandler.setup):
     # The live test server writes a response's headers and body in two sends; with Nagle's
     # algorithm on, the second waits for the client's delayed ACK: 40 ms per keep-alive request

@@ -46,15 +46,9 @@ def redis(settings):
 
 
 @pytest.fixture
-def trips(redis, monkeypatch):
+def trips(redis, redis_trips):
     """The commands sent to Redis, in order."""
-    from core.throttling import redis_client
-
-    sent: list[str] = []
-    client = redis_client(redis)
-    send = client.execute_command
-    monkeypatch.setattr(client, "execute_command", lambda *a, **k: (sent.append(a[0]), send(*a, **k))[1])
-    return sent
+    return redis_trips
 
 
 def get(client, secret, path="/acme"):
@@ -330,3 +324,61 @@ def test_the_round_trip_counts_usage_that_a_flush_moves_to_rows(client, enterpri
     counted = dict(KeyUsage.objects.filter(api_key=key).values_list("scope", "requests"))
     assert counted == {usage.TOTAL: 3, "workspace:read": 3}
     assert ApiKey.objects.get(pk=key.pk).last_used_ip == "127.0.0.1"
+
+
+def test_a_request_while_a_flush_holds_a_counter_is_taken_by_that_flush(client, enterprise, make_key, redis):
+    """A counter joins the pending set when it is created only: a flush takes it out of the set,
+    then takes its value; a request in between adds to the value the flush takes, and one after
+    creates the counter again, pending again. Nothing twice, nothing stranded."""
+    from apikeys import usage
+    from apikeys.models import KeyUsage
+    from core.throttling import redis_client
+
+    key, secret = make_key(enterprise, scopes=["workspace:read"])
+    store, pending = redis_client(redis), redis.make_key(usage.PENDING)
+    assert get(client, secret).status_code == 200
+    members = sorted(m.decode() for m in store.smembers(pending))
+    assert members == sorted([*usage.Use(key.pk, ("workspace:read",), None, "").counters(), f"last:{key.pk}"])
+    store.srem(pending, *members)  # a flush holds them ...
+    assert get(client, secret).status_code == 200  # ... when a request lands
+    assert store.smembers(pending) == set()  # it added to the counters, it did not make them pending
+    taken = {m: store.getdel(redis.make_key(usage._entry(m))) for m in members}  # the flush takes them
+    assert taken[usage.Use(key.pk, (), None, "").counters()[0]] == b"2"
+    assert get(client, secret).status_code == 200  # after the flush: a new counter, pending
+    assert usage.move({key.pk}).requests == 1
+    assert dict(KeyUsage.objects.filter(api_key=key).values_list("scope", "requests")) == {
+        usage.TOTAL: 1,
+        "workspace:read": 1,
+    }
+
+
+def test_the_round_trip_survives_redis_forgetting_the_script_and_a_lost_connection(
+    client, enterprise, make_key, redis, trips
+):
+    from apikeys import usage
+    from core import throttling
+
+    key, secret = make_key(enterprise, scopes=["workspace:read"])
+    assert get(client, secret).status_code == 200
+    store = throttling.redis_client(redis)
+    store.script_flush()  # Redis restarted, say: it knows no script
+    trips.clear()
+    assert get(client, secret).status_code == 200
+    assert trips == ["EVALSHA", "EVAL"]  # by digest, refused, then whole (and known again)
+    own = throttling._own_connection(redis)
+    own.send_command("CLIENT", "ID")
+    store.client_kill_filter(_id=own.read_response())  # the server dropped this process's connection
+    trips.clear()
+    assert get(client, secret).status_code == 200
+    # Sent, lost; sent again on a new connection (which first says HELLO).
+    assert [name for name in trips if name.startswith("EVAL")] == ["EVALSHA", "EVALSHA"] and "HELLO" in trips
+    assert usage.move({key.pk}).requests == 3  # each request counted once
+
+
+def test_a_forked_process_opens_its_own_connection(redis, monkeypatch):
+    from core import throttling
+
+    mine = throttling._own_connection(redis)
+    assert throttling._own_connection(redis) is mine
+    monkeypatch.setattr(throttling.os, "getpid", lambda: -1)  # a child of this process
+    assert throttling._own_connection(redis) is not mine
