@@ -22,9 +22,12 @@ database in the steady state, and a change applies on the next request in every 
   `key_version` in the database and then the shared version in Redis, before the change's
   answer is sent (`changed`, from the model signals in `apps.py`).
 - A record carries the `key_version` read in the same query as the key. A request that read
-  the database before a change committed and keeps its record after the change published its
-  version holds an older version than the shared one: it is served once (it was concurrent
-  with the change), never kept, and the next request reads the database again.
+  the database before a change committed, and checks its record after the change published
+  its version, holds an older version than the shared one: its record is dropped and the
+  request settled again on the database, which now holds the change. So once a change's
+  answer is sent, no request is let through on what it changed, however the two interleave.
+  (A request settled again and still behind, because the database holds less than Redis,
+  after a restore from a backup say, is served on what the database holds, and never kept.)
 - The shared version only grows (the largest any server published or read). If Redis lost it
   (a restart), a kept record is not trusted: the request reads the database, and publishes
   what it read.
@@ -207,17 +210,25 @@ class StaleRecord(Exception):
     request must be settled again on the database."""
 
 
+KEPT, READ, FINAL = "kept", "read", "final"
+
+
 @dataclass(frozen=True)
 class Check:
-    """What the request's round trip compares: the version of the record its key came from."""
+    """What the request's round trip compares: the version of the record its key came from,
+    and what may be done if it is behind: a record kept by this process (KEPT) or read for this
+    request (READ) makes the request settled again on the database (StaleRecord); one read
+    when it was settled again (FINAL) is served, once, and not kept."""
 
     workspace_id: int
     version: int
-    cached: bool
+    mode: str
 
     @classmethod
-    def of(cls, key: ApiKey) -> "Check":
-        return cls(key.workspace_id, key.workspace.key_version, getattr(key, "cached", False))
+    def of(cls, key: ApiKey, *, may_settle_again: bool) -> "Check":
+        if getattr(key, "cached", False):
+            return cls(key.workspace_id, key.workspace.key_version, KEPT)
+        return cls(key.workspace_id, key.workspace.key_version, READ if may_settle_again else FINAL)
 
 
 def version_key(backend: RedisCache, workspace_id: int) -> str:

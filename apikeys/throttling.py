@@ -31,7 +31,9 @@ class ApiKeyRateThrottle(BaseThrottle):
         # (`lookup`), in the same round trip as its limit.
         key = request.auth if isinstance(request.auth, ApiKey) else None
         use = usage.Use.of(request, key, client_ip(request)) if key is not None else None
-        check = lookup.Check.of(key) if key is not None else None
+        # Settled again on the database when the record is behind, where the view can (once).
+        settles = getattr(view, "checks_key_records", False) and not getattr(request, "key_records_stale", False)
+        check = lookup.Check.of(key, may_settle_again=settles) if key is not None else None
         if settings.API_RATE_LIMIT == "off":
             if use is not None:
                 usage.record(use, check=check)

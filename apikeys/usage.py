@@ -115,12 +115,13 @@ class Use:
 # `lookup`) are one script: one command, one round trip. KEYS: the pending set, the last-seen
 # entry, the rate-limit counter, the workspace's shared key version. ARGV: the counters'
 # lifetime, the last-seen value ('' for none), the rate-limit window ('0': no limit), the
-# record's version ('' for no check), '1' if the record was kept (else read from the database
-# for this request), the usage counters' key prefix, how many counters, then the pending-set
-# entries: the counters (each counter's key is the prefix and its entry), then the last-seen
-# entry if any. Returns {status, hits}: status 1, the record is current; 0, a kept record is
-# stale or unverifiable (nothing was counted); 2, a record just read is behind a change that
-# committed since (counted; served once, not kept).
+# record's version ('' for no check), the check's mode (`lookup.Check`), the usage counters'
+# key prefix, how many counters, then the pending-set entries: the counters (each counter's
+# key is the prefix and its entry), then the last-seen entry if any. Returns {status, hits}:
+# status 1, the record is current; 0, the request must be settled again on the database (a
+# record behind the shared version, or one kept that Redis cannot vouch for: nothing was
+# counted); 2, a record read when the request was settled again is still behind (counted;
+# served once, not kept).
 #
 # An entry joins the pending set when its counter (or last-seen entry) is created, so that in
 # the steady state a request costs Redis five commands: whatever exists is pending, as a flush
@@ -130,15 +131,14 @@ local status = 1
 if ARGV[4] ~= '' then
   local shared = tonumber(redis.call('GET', KEYS[4]) or '-1')
   local mine = tonumber(ARGV[4])
-  if shared > mine or shared < 0 then
-    if ARGV[5] == '1' then
+  if shared > mine then
+    if ARGV[5] ~= 'final' then
       return {0, 0}
     end
-    if shared > mine then
-      status = 2
-    end
-  end
-  if mine > shared then
+    status = 2
+  elseif shared < 0 and ARGV[5] == 'kept' then
+    return {0, 0}
+  elseif mine > shared then
     redis.call('SET', KEYS[4], ARGV[4])
   end
 end
@@ -178,7 +178,8 @@ def record(use: Use, limit: FixedWindow | None = None, check: lookup.Check | Non
     the record the key was read from is current: on Redis all in one round trip. The hits in
     the limit's window (0 without a limit, or when the cache fails: the API stays up,
     uncounted and unlimited, and says so in the log). StaleRecord (nothing counted) when the
-    key came from a kept record that is out of date, or that Redis cannot vouch for."""
+    request must be settled again on the database: its record is behind a change, or it was
+    kept and Redis cannot vouch for it (`lookup.Check`)."""
     backend = caches["default"]
     subject = f"key:{use.key_pk}"
     try:
@@ -189,8 +190,8 @@ def record(use: Use, limit: FixedWindow | None = None, check: lookup.Check | Non
             counters = use.counters()
             seen = use.last_seen() if use.counts_request else ""
             window = str(limit.window + 1) if limit else "0"
-            version, cached = (str(check.version), "1" if check.cached else "0") if check else ("", "0")
-            args = [COUNTER_TTL, seen, window, version, cached, _counter_prefix(backend), len(counters)]
+            version, mode = (str(check.version), check.mode) if check else ("", lookup.FINAL)
+            args = [COUNTER_TTL, seen, window, version, mode, _counter_prefix(backend), len(counters)]
             status, hits = run_script(backend, METER, keys, [*args, *use.members(counters)])
             if status != 1 and check is not None:
                 lookup.records.forget(check.workspace_id)
@@ -204,7 +205,7 @@ def record(use: Use, limit: FixedWindow | None = None, check: lookup.Check | Non
         log.warning("Key usage was not counted: the cache cannot be written.", exc_info=True)
         if check is not None:
             lookup.records.pause()  # unverifiable now: read keys from the database a while
-            if check.cached:
+            if check.mode == lookup.KEPT:
                 raise lookup.StaleRecord from None
         return 0
     return limit.incr(subject) if limit else 0

@@ -42,10 +42,11 @@ class ScopedViewSet(viewsets.ViewSet):
         refuse_bad_query(request)  # query strings are text from outside, like bodies (see `parsers`)
         try:
             super().initial(request, *args, **kwargs)
-        except (StaleRecord, exceptions.PermissionDenied, exceptions.NotFound):
-            # Refused, or let through, on a kept record that the round trip found out of date:
-            # settled again on the database's, from the start.
-            if not getattr(getattr(request, "_auth", None), "cached", False):
+        except (StaleRecord, exceptions.PermissionDenied, exceptions.NotFound) as error:
+            # Let through on a record that the round trip found behind a change, or refused on a
+            # kept one (refusals come before the round trip): settled again on the database's,
+            # from the start, once.
+            if not isinstance(error, StaleRecord) and not getattr(getattr(request, "_auth", None), "cached", False):
                 raise
             request.key_records_stale = True
             del request._user, request._auth

@@ -207,7 +207,8 @@ def test_a_read_before_a_revoke_commits_and_kept_after_it_is_never_served_again(
     client, enterprise, make_key, redis, monkeypatch, django_capture_on_commit_callbacks
 ):
     """The classic race, interleaved on purpose: the request reads the key from the database,
-    the revoke commits and publishes, then the request keeps what it read."""
+    the revoke commits and publishes (its answer could be sent now), then the request keeps
+    what it read and checks it: behind the revoke, so settled again on the database, refused."""
     key, secret = make_key(enterprise)
     fetch = lookup.RequestLookup.fetch
     raced = []
@@ -221,9 +222,11 @@ def test_a_read_before_a_revoke_commits_and_kept_after_it_is_never_served_again(
         return row  # read before the revoke; `find_for_request` keeps it after
 
     monkeypatch.setattr(lookup.RequestLookup, "fetch", read_then_revoke)
-    # Concurrent with the revoke, so it may still be served; but its record is not kept.
-    assert get(client, secret).status_code == 200
-    assert raced and not lookup.records.rows
+    with CaptureQueriesContext(connection) as queries:
+        response = get(client, secret)
+    assert raced and response.status_code == 401 and "revoked" in response.json()["error"]["message"]
+    lookups = [q for q in queries.captured_queries if q["sql"].endswith(f"WHERE k.\"key_id\" = '{key.key_id}'")]
+    assert len(lookups) == 2  # read, then read again
     for _ in range(2):
         response = get(client, secret)
         assert response.status_code == 401 and "revoked" in response.json()["error"]["message"]
@@ -382,3 +385,22 @@ def test_a_forked_process_opens_its_own_connection(redis, monkeypatch):
     assert throttling._own_connection(redis) is mine
     monkeypatch.setattr(throttling.os, "getpid", lambda: -1)  # a child of this process
     assert throttling._own_connection(redis) is not mine
+
+
+def test_a_database_behind_redis_is_served_from_the_database_and_never_kept(client, enterprise, make_key, redis):
+    """After a restore from a backup, say, Redis holds versions the database never reached: a
+    request is settled again once, then served on what the database holds (no loop, no 500)."""
+    from core.throttling import run_script
+
+    key, secret = make_key(enterprise, scopes=["workspace:read"])
+    ahead = Workspace.objects.get(pk=enterprise.pk).key_version + 10
+    run_script(redis, lookup.PUBLISH, [lookup.version_key(redis, enterprise.pk)], [ahead])
+    for _ in range(2):
+        with CaptureQueriesContext(connection) as queries:
+            assert get(client, secret).status_code == 200
+        lookups = [q for q in queries.captured_queries if q["sql"].endswith(f"WHERE k.\"key_id\" = '{key.key_id}'")]
+        assert len(lookups) == 2  # read, behind; read again, served
+        assert not lookup.records.rows
+    from apikeys import usage
+
+    assert usage.move({key.pk}).requests == 2  # each counted once
