@@ -137,8 +137,11 @@ class Records:
             self.rows.clear()
             self.paused_until = time.monotonic() + PAUSE
 
+    def paused(self) -> bool:
+        return bool(self.paused_until) and time.monotonic() < self.paused_until
+
     def get(self, name: tuple) -> tuple | None:
-        if self.paused_until and time.monotonic() < self.paused_until:
+        if self.paused():
             return None
         with self.lock:
             found = self.rows.get(name)
@@ -151,7 +154,7 @@ class Records:
             return found[0]
 
     def put(self, name: tuple, row: tuple, workspace_id: int) -> None:
-        if self.paused_until and time.monotonic() < self.paused_until:
+        if self.paused():
             return
         with self.lock:
             self.rows[name] = (row, workspace_id, time.monotonic())

@@ -184,6 +184,12 @@ def record(use: Use, limit: FixedWindow | None = None, check: lookup.Check | Non
     subject = f"key:{use.key_pk}"
     try:
         if isinstance(backend, RedisCache):
+            if lookup.records.paused():
+                # Redis failed a moment ago: not tried again (and waited for) on every request
+                # until the pause ends; keys meanwhile are read from the database.
+                if check is not None and check.mode == lookup.KEPT:
+                    raise lookup.StaleRecord
+                return 0
             raw = backend.make_key
             keys = [raw(PENDING), raw(f"usage:last:{use.key_pk}"), raw(limit._key(subject)) if limit else raw("-")]
             keys.append(lookup.version_key(backend, check.workspace_id) if check else raw("-"))

@@ -141,6 +141,15 @@ if DATABASES["default"]["ENGINE"].endswith("postgresql"):
     # transaction mode this needs PgBouncer 1.21 or later, with max_prepared_statements set.)
     DATABASES["default"].setdefault("OPTIONS", {}).update(server_side_binding=True, prepare_threshold=5)
 CACHES = {"default": _url("CACHE_URL", "locmemcache://", CACHE_SCHEMES, env.cache_url_config)}
+if CACHES["default"]["BACKEND"].endswith("RedisCache"):
+    # A Redis that stops answering must not hang requests: past this many seconds (to connect,
+    # or for an answer) the limits and usage counts fail open, and keys are read from the database.
+    _redis_timeout = _read("REDIS_TIMEOUT", env.float, 1.0)
+    if not 0.01 <= _redis_timeout <= 60:  # (NaN fails too)
+        raise ImproperlyConfigured(f"REDIS_TIMEOUT is not valid: seconds from 0.01 to 60, not {_redis_timeout}")
+    CACHES["default"].setdefault("OPTIONS", {}).update(
+        socket_connect_timeout=_redis_timeout, socket_timeout=_redis_timeout
+    )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -404,3 +404,37 @@ def test_a_database_behind_redis_is_served_from_the_database_and_never_kept(clie
     from apikeys import usage
 
     assert usage.move({key.pk}).requests == 2  # each counted once
+
+
+def test_a_redis_that_stops_answering_is_waited_for_once_then_left_alone_a_moment(
+    client, enterprise, make_key, redis_trips, monkeypatch
+):
+    """Redis accepts connections but answers nothing: the first request waits REDIS_TIMEOUT and
+    is served (limits fail open, the key read from the database); the next ones in the pause do
+    not try Redis at all, then it is tried again. A revoke still applies, on the database."""
+    import socket
+
+    key, secret = make_key(enterprise, scopes=["workspace:read"])
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(64)  # connections complete in the kernel; nothing is ever read or written
+        silent_redis = {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{silent.getsockname()[1]}/0",
+            "OPTIONS": {"socket_connect_timeout": 0.1, "socket_timeout": 0.1},
+        }
+        with override_settings(CACHES={"default": silent_redis}):
+            lookup.records = lookup.Records()
+            assert get(client, secret).status_code == 200
+            assert redis_trips  # tried, and timed out
+            redis_trips.clear()
+            for _ in range(3):
+                with CaptureQueriesContext(connection) as queries:
+                    assert get(client, secret).status_code == 200
+                assert len([q for q in queries.captured_queries if "apikeys_apikey" in q["sql"]]) == 1
+            assert redis_trips == []  # in the pause: not tried
+            monkeypatch.setattr(lookup.records, "paused_until", 0.0)  # the pause is over
+            assert get(client, secret).status_code == 200
+            assert redis_trips  # tried again
+            api_key_revoke(key=ApiKey.objects.get(pk=key.pk), actor=Actor())
+            assert get(client, secret).status_code == 401

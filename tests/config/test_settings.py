@@ -50,6 +50,10 @@ def manage(*args, **env):
         ({**PRODUCTION, "API_KEY_PEPPER": ""}, "API_KEY_PEPPER must be set when DEBUG is off"),
         ({"DEBUG": "true", "EMAIL_URL": "sendmail://x"}, "EMAIL_URL must be a URL with one of the schemes"),
         ({"DEBUG": "true", "SITE_URL": "keys.example.com"}, "SITE_URL must start with http"),
+        ({"DEBUG": "true", "CACHE_URL": "redis://127.0.0.1/0", "REDIS_TIMEOUT": "soon"}, "REDIS_TIMEOUT is not valid"),
+        ({"DEBUG": "true", "CACHE_URL": "redis://127.0.0.1/0", "REDIS_TIMEOUT": "nan"}, "REDIS_TIMEOUT is not valid"),
+        ({"DEBUG": "true", "CACHE_URL": "redis://127.0.0.1/0", "REDIS_TIMEOUT": "0"}, "REDIS_TIMEOUT is not valid"),
+        ({"DEBUG": "true", "CACHE_URL": "redis://127.0.0.1/0", "REDIS_TIMEOUT": "3600"}, "REDIS_TIMEOUT is not valid"),
     ],
 )
 def test_bad_settings_stop_with_one_clear_line(env, message):
@@ -91,15 +95,12 @@ def test_check_deploy_refuses_local_files_and_in_process_tasks(change, refusal):
     assert refusal not in manage("check", "--deploy", **(PRODUCTION | change | {"DEBUG": "true"})).stderr
 
 
-def test_redis_cache_url_uses_djangos_redis_backend():
-    result = manage(
-        "shell",
-        "-c",
-        "from django.conf import settings; print(settings.CACHES['default']['BACKEND'])",
-        DEBUG="true",
-        CACHE_URL="redis://127.0.0.1:6379/3",
+def test_redis_cache_url_uses_djangos_redis_backend_with_timeouts():
+    show = "from django.conf import settings; c = settings.CACHES['default']; print(c['BACKEND'], c['OPTIONS'])"
+    result = manage("shell", "-c", show, DEBUG="true", CACHE_URL="redis://127.0.0.1:6379/3", REDIS_TIMEOUT="0.25")
+    assert result.stdout.strip().splitlines()[-1] == (
+        "django.core.cache.backends.redis.RedisCache {'socket_connect_timeout': 0.25, 'socket_timeout': 0.25}"
     )
-    assert result.stdout.strip().splitlines()[-1] == "django.core.cache.backends.redis.RedisCache"
 
 
 def test_postgresql_binds_values_on_the_server_and_prepares_repeated_queries():
