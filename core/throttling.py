@@ -114,10 +114,18 @@ def _digest(script: str) -> str:
     return hashlib.sha1(script.encode()).hexdigest()  # noqa: S324 - Redis names scripts by their SHA-1
 
 
+# KEYS[1]: a counter; ARGV: what to add, the counter's lifetime (set when it is created).
+HIT = """
+local hits = redis.call('INCRBY', KEYS[1], ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[2], 'NX')
+return hits
+"""
+
+
 class FixedWindow:
     """At most `limit` hits per subject in each window of `window` seconds.
 
-    On Redis a hit is one round trip (INCRBY and EXPIRE NX in a pipeline, so no counter ever
+    On Redis a hit is one round trip (INCRBY and EXPIRE NX in a script, so no counter ever
     outlives its window); on other caches, `add` then `incr` (the local-memory cache does both
     under one lock, but counts per process: production needs a shared cache). If the cache
     cannot be reached the counter fails open, logged: the API stays up without its limits.
@@ -147,11 +155,7 @@ class FixedWindow:
         try:
             backend = caches["default"]
             if isinstance(backend, RedisCache):
-                raw = backend.make_key(key)
-                pipe = redis_client(backend).pipeline(transaction=False)
-                pipe.incrby(raw, delta)
-                pipe.expire(raw, self.window + 1, nx=True)
-                return int(pipe.execute()[0])
+                return int(run_script(backend, HIT, [backend.make_key(key)], [delta, self.window + 1]))
             for _ in range(3):
                 cache.add(key, 0, timeout=self.window + 1)
                 try:

@@ -103,7 +103,9 @@ def test_a_process_reads_a_key_once_then_keeps_it(client, enterprise, make_key, 
     assert second.captured_queries == []
 
 
-def test_an_unknown_key_costs_one_query_every_time_and_is_never_kept(client, enterprise, make_key, redis):
+def test_an_unknown_key_costs_one_query_and_one_round_trip_every_time_and_is_never_kept(
+    client, enterprise, make_key, trips
+):
     key, secret = make_key(enterprise)
     unknown = secret.replace(key.key_id, "zzzzzzzzzzzz")
     from apikeys import keyformat
@@ -111,9 +113,11 @@ def test_an_unknown_key_costs_one_query_every_time_and_is_never_kept(client, ent
     body = unknown[: -keyformat.CHECKSUM_LENGTH]
     unknown = body + keyformat.checksum(body)
     for _ in range(2):
+        trips.clear()
         with CaptureQueriesContext(connection) as queries:
             assert get(client, unknown, "/").status_code == 401
         assert len(queries.captured_queries) == 1
+        assert trips == ["EVALSHA"]  # the failure counted against the address
     assert all(name[2] != "zzzzzzzzzzzz" for name in lookup.records.rows)
 
 
