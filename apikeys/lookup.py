@@ -47,7 +47,8 @@ from functools import partial
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 from django.db import connections, router, transaction
-from django.db.models import F
+from django.db.models import F, JSONField
+from django.db.models.base import ModelState
 
 from core.throttling import run_script
 from workspaces.models import Workspace
@@ -75,11 +76,14 @@ class RequestLookup:
         self.key_names = [f.attname for f in self.key_fields]
         self.workspace_names = [f.attname for f in self.workspace_fields]
         columns = [f.get_col("k") for f in self.key_fields] + [f.get_col("w") for f in self.workspace_fields]
-        self.converters = []
+        # Converted once, when read; JSON (lists and dicts) converted for each request instead,
+        # so that nothing a request does to its key's values reaches another request.
+        self.converters: list[tuple] = []
+        self.fresh: list[tuple] = []
         for position, col in enumerate(columns):
             found = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
             if found:
-                self.converters.append((position, found, col))
+                (self.fresh if isinstance(col.target, JSONField) else self.converters).append((position, found, col))
         through = ApiKey.folders.through._meta.db_table
         folder_id = "f.folder_id::text" if connection.vendor == "postgresql" else "f.folder_id"
         aggregate = "string_agg" if connection.vendor == "postgresql" else "group_concat"
@@ -95,7 +99,8 @@ class RequestLookup:
         )
 
     def fetch(self, connection, value) -> tuple | None:
-        """The row of the key, its values converted as the ORM would."""
+        """The row of the key, its values converted as the ORM would (but JSON), and its folder
+        ids parsed."""
         with connection.cursor() as cursor:
             cursor.execute(self.sql, [value])
             row = cursor.fetchone()
@@ -105,18 +110,36 @@ class RequestLookup:
         for position, converters, col in self.converters:
             for converter in converters:
                 row[position] = converter(row[position], col, connection)
+        row[-1] = tuple(sorted(int(i) for i in (row[-1] or "").split(",") if i))
         return tuple(row)
 
     def build(self, alias: str, row: tuple, *, cached: bool) -> ApiKey:
         """New instances from a row: nothing a request does to its key reaches another's."""
+        values = list(row)
+        connection = connections[alias]
+        for position, converters, col in self.fresh:
+            for converter in converters:
+                values[position] = converter(values[position], col, connection)
         split = len(self.key_fields)
-        key = ApiKey.from_db(alias, self.key_names, row[:split])
-        workspace = Workspace.from_db(alias, self.workspace_names, row[split:-1])
+        key = _instance(ApiKey, alias, self.key_names, values[:split])
+        workspace = _instance(Workspace, alias, self.workspace_names, values[split:-1])
         ApiKey._meta.get_field("workspace").set_cached_value(key, workspace)
         if key.folders_limited:
-            key.loaded_folder_ids = sorted(int(i) for i in (row[-1] or "").split(",") if i)  # type: ignore[attr-defined]
+            key.loaded_folder_ids = list(values[-1])  # type: ignore[attr-defined]
         key.cached = cached  # type: ignore[attr-defined]
         return key
+
+
+def _instance(model, alias: str, names: list[str], values: list):
+    """What `model.from_db(alias, names, values)` makes, for a model whose concrete fields are
+    all plain attributes, and with no receiver of `pre_init` or `post_init` (so nothing in
+    `Model.__init__` but the values and the state; tests/test_framework_pins.py checks both),
+    in a third of the time."""
+    instance = model.__new__(model)
+    instance.__dict__.update(zip(names, values, strict=True))
+    state = instance._state = ModelState()
+    state.adding, state.db = False, alias
+    return instance
 
 
 _lookups: dict[tuple[str, str], RequestLookup] = {}

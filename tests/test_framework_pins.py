@@ -110,6 +110,36 @@ def test_the_key_lookup_loads_what_the_orm_loads(enterprise, make_key):
     assert find_for_request(key_id="no-such-key") is None
 
 
+def test_the_key_lookup_makes_instances_as_from_db_does(enterprise, make_key, monkeypatch):
+    """Instances are made without `Model.__init__` (`lookup._instance`): the same values and
+    state as `from_db`, so long as nobody listens to `pre_init` or `post_init` for the two
+    models. And each request's instances are its own, JSON values included."""
+    from django.db.models.signals import post_init, pre_init
+
+    from apikeys import lookup
+    from apikeys.models import ApiKey
+    from workspaces.models import Workspace
+
+    for model in (ApiKey, Workspace):
+        assert not pre_init.has_listeners(model) and not post_init.has_listeners(model), model
+    key, _ = make_key(enterprise, scopes=["image:read"], allowed_ips=["10.0.0.0/8"], custom_metadata={"a": "b"})
+    monkeypatch.setattr(lookup, "shared_cache", object)  # as with Redis: what is read is kept
+    first = lookup.find_for_request(key_id=key.key_id)  # read, and kept
+    again = lookup.find_for_request(key_id=key.key_id, cached=True)
+    assert again.cached and not first.cached
+    for found, model in ((first, ApiKey), (first.workspace, Workspace)):
+        names = [f.attname for f in model._meta.concrete_fields]
+        made = model.from_db("default", names, [getattr(found, n) for n in names])
+        assert {k: v for k, v in vars(found).items() if k in names} == {
+            k: v for k, v in vars(made).items() if k in names
+        }
+        assert (found._state.adding, found._state.db) == (made._state.adding, made._state.db) == (False, "default")
+    first.scopes.append("model:delete")
+    first.custom_metadata["a"] = "changed"
+    assert again.scopes == ["image:read"] and again.custom_metadata == {"a": "b"}
+    assert lookup.find_for_request(key_id=key.key_id, cached=True).allowed_ips == ["10.0.0.0/8"]
+
+
 def test_the_task_worker_that_manage_py_work_runs():
     """`manage.py work` builds django-tasks-db's worker itself (it is the management command's
     class, not a documented API) and runs it beside the sweep: its keyword arguments and the

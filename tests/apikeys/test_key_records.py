@@ -112,7 +112,7 @@ def test_an_unknown_key_costs_one_query_and_one_round_trip_every_time_and_is_nev
 
     body = unknown[: -keyformat.CHECKSUM_LENGTH]
     unknown = body + keyformat.checksum(body)
-    get(client, secret, "/")  # this thread's connection to Redis opened
+    get(client, unknown, "/")  # this thread's connection to Redis opened, the failure counter's script loaded
     for _ in range(2):
         trips.clear()
         with CaptureQueriesContext(connection) as queries:
