@@ -1,7 +1,7 @@
 """`make bench`: key authentication side by side with DRF's TokenAuthentication and
 djangorestframework-api-key, measured from outside.
 
-    .venv/bin/python -m bench.run [--duration 5] [--reps 3] [--quick] [--only REGEX]
+    .venv/bin/python -m bench.run [--duration 4] [--reps 5] [--quick] [--only REGEX]
 
 Two gunicorn servers (2 sync workers each; the per-key rate limit on in one, off in the
 other) on PostgreSQL and Redis, persistent database connections, driven by `wrk -t1 -c4` on
@@ -12,7 +12,7 @@ database, with Django's query capture. The key table then grows to 100 k and 1 M
 (bulk-loaded in SQL) and the key scenarios run again.
 
 Writes docs/benchmarks.md. Needs PostgreSQL and Redis (BENCH_DATABASE_URL, BENCH_REDIS_URL);
-installs Debian's wrk when it is missing. Bounded to about ten minutes with the defaults.
+installs Debian's wrk when it is missing. Bounded to about twelve minutes with the defaults.
 """
 
 import argparse
@@ -257,8 +257,8 @@ def median_range(values: list[float], fmt: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run (1 to 60)")
-    parser.add_argument("--reps", type=int, default=3, help="interleaved repetitions (1 to 9)")
+    parser.add_argument("--duration", type=int, default=4, help="seconds per wrk run (1 to 60)")
+    parser.add_argument("--reps", type=int, default=5, help="interleaved repetitions (1 to 9)")
     parser.add_argument("--quick", action="store_true", help="skip the 1 M-row key table")
     parser.add_argument(
         "--only", metavar="REGEX", help="run only the scenarios whose label matches; print, write no report"

@@ -149,3 +149,19 @@ def test_the_task_worker_that_manage_py_work_runs():
     expected = ["queue_names", "interval", "batch", "backend_name", "startup_delay", "max_tasks", "worker_id"]
     assert list(inspect.signature(Worker.__init__).parameters)[1:] == [*expected, "excluded_queue_names"]
     assert callable(Worker.run) and callable(Worker.configure_signals)
+
+
+def test_the_parts_of_redis_py_that_run_script_uses():
+    """`core.throttling.run_script` makes a connection from a pool's class and arguments and
+    talks through it alone: a command packed, sent, its reply read (tests/apikeys/
+    test_key_records.py runs it against Redis: a forgotten script, a lost connection)."""
+    from redis.connection import AbstractConnection, ConnectionPool
+    from redis.exceptions import ConnectionError, NoScriptError, ResponseError
+
+    pool = ConnectionPool.from_url("redis://127.0.0.1:6379/0", socket_timeout=1.0)
+    assert pool.connection_kwargs["socket_timeout"] == 1.0 and issubclass(pool.connection_class, AbstractConnection)
+    for name in ("pack_command", "send_packed_command", "read_response", "disconnect"):
+        assert callable(getattr(pool.connection_class, name)), name
+    packed = pool.connection_class(**pool.connection_kwargs).pack_command("EVALSHA", "f" * 40, 1, "k", 5)
+    assert b"".join(packed) == b"*5\r\n$7\r\nEVALSHA\r\n$40\r\n" + b"f" * 40 + b"\r\n$1\r\n1\r\n$1\r\nk\r\n$1\r\n5\r\n"
+    assert issubclass(NoScriptError, ResponseError) and not issubclass(ConnectionError, ResponseError)
