@@ -26,8 +26,10 @@ database in the steady state, and a change applies on the next request in every 
   its version, holds an older version than the shared one: its record is dropped and the
   request settled again on the database, which now holds the change. So once a change's
   answer is sent, no request is let through on what it changed, however the two interleave.
-  (A request settled again and still behind, because the database holds less than Redis,
-  after a restore from a backup say, is served on what the database holds, and never kept.)
+  A request settled again and still behind asks the database for the workspace's version: a
+  newer one (yet another change) settles it again, up to a few times (then a 503); none
+  newer means the database holds less than Redis (a restore from a backup, say), and the
+  request is served on what the database holds, and nothing is kept.
 - The shared version only grows (the largest any server published or read). If Redis lost it
   (a restart), a kept record is not trusted: the request reads the database, and publishes
   what it read.
@@ -49,6 +51,7 @@ from django.core.cache.backends.redis import RedisCache
 from django.db import connections, router, transaction
 from django.db.models import F, JSONField
 from django.db.models.base import ModelState
+from django.db.models.signals import post_init, pre_init
 
 from core.throttling import run_script
 from workspaces.models import Workspace
@@ -84,6 +87,8 @@ class RequestLookup:
             found = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
             if found:
                 (self.fresh if isinstance(col.target, JSONField) else self.converters).append((position, found, col))
+        # Instances made without `Model.__init__` unless something listens to its signals.
+        self.plain = not any(signal.has_listeners(m) for signal in (pre_init, post_init) for m in (ApiKey, Workspace))
         through = ApiKey.folders.through._meta.db_table
         folder_id = "f.folder_id::text" if connection.vendor == "postgresql" else "f.folder_id"
         aggregate = "string_agg" if connection.vendor == "postgresql" else "group_concat"
@@ -121,8 +126,9 @@ class RequestLookup:
             for converter in converters:
                 values[position] = converter(values[position], col, connection)
         split = len(self.key_fields)
-        key = _instance(ApiKey, alias, self.key_names, values[:split])
-        workspace = _instance(Workspace, alias, self.workspace_names, values[split:-1])
+        make = _instance if self.plain else _from_db
+        key = make(ApiKey, alias, self.key_names, values[:split])
+        workspace = make(Workspace, alias, self.workspace_names, values[split:-1])
         ApiKey._meta.get_field("workspace").set_cached_value(key, workspace)
         if key.folders_limited:
             key.loaded_folder_ids = list(values[-1])  # type: ignore[attr-defined]
@@ -130,11 +136,15 @@ class RequestLookup:
         return key
 
 
+def _from_db(model, alias: str, names: list[str], values: list):
+    return model.from_db(alias, names, values)
+
+
 def _instance(model, alias: str, names: list[str], values: list):
     """What `model.from_db(alias, names, values)` makes, for a model whose concrete fields are
     all plain attributes, and with no receiver of `pre_init` or `post_init` (so nothing in
-    `Model.__init__` but the values and the state; tests/test_framework_pins.py checks both),
-    in a third of the time."""
+    `Model.__init__` but the values and the state; tests/test_framework_pins.py checks that
+    the two make the same), in a third of the time."""
     instance = model.__new__(model)
     instance.__dict__.update(zip(names, values, strict=True))
     state = instance._state = ModelState()
@@ -244,7 +254,8 @@ class Check:
     """What the request's round trip compares: the version of the record its key came from,
     and what may be done if it is behind: a record kept by this process (KEPT) or read for this
     request (READ) makes the request settled again on the database (StaleRecord); one read
-    when it was settled again (FINAL) is served, once, and not kept."""
+    when it was settled again (FINAL) too if the database holds a newer version, and is served
+    (not kept) if it does not."""
 
     workspace_id: int
     version: int
@@ -255,6 +266,12 @@ class Check:
         if getattr(key, "cached", False):
             return cls(key.workspace_id, key.workspace.key_version, KEPT)
         return cls(key.workspace_id, key.workspace.key_version, READ if may_settle_again else FINAL)
+
+
+def database_version(workspace_id: int) -> float:
+    """The workspace's `key_version` as the database holds it now (infinite once it is deleted)."""
+    found = Workspace.objects.filter(pk=workspace_id).values_list("key_version", flat=True).first()
+    return float("inf") if found is None else found
 
 
 def version_key(backend: RedisCache, workspace_id: int) -> str:

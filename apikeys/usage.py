@@ -13,13 +13,11 @@ counts once it passed authentication and the scope check, including one that the
 then refuses (it was attempted with those scopes).
 
 The order of the cache operations makes concurrent flushes and requests safe without
-transactions: a flush removes an entry from the pending set and then takes (GETDEL) its
-counter's value. On Redis a request increments its counters in one script, and adds an entry
-to the pending set when it creates its counter: so whatever counter exists is pending, but in
-the moment a flush holds it. A request that lands in that moment adds to the counter the
-flush is about to take; one after it creates the counter again, pending again. (On the
-local-memory cache, a request adds its entries every time, under the cache's lock.) Nothing
-is counted twice and nothing is stranded.
+transactions: a request increments its counters and then adds them to the pending set (a
+script runs whole on Redis, but the order matters on other caches and for the reasoning); a
+flush removes a counter from the pending set and then takes (GETDEL) its value. A request
+that lands in between re-adds the counter, so a later flush takes it; nothing is counted
+twice and nothing is stranded.
 """
 
 import json
@@ -48,6 +46,7 @@ TOTAL = ""  # the KeyUsage row of every request of a key on a day; the others na
 WINDOW_DAYS = 30  # what the settings page, the API and the suggestions look back on
 COUNTER_TTL = 8 * 86400  # an unflushed counter expires (cron flushes every few minutes)
 PENDING = "usage:pending"
+TAKE_BATCH = 500  # pending entries a flush takes in one transaction
 USER_AGENT_MAX = 200
 _local_lock = threading.Lock()  # the local-memory cache is per process: a lock makes it atomic
 
@@ -119,23 +118,21 @@ class Use:
 # key prefix, how many counters, then the pending-set entries: the counters (each counter's
 # key is the prefix and its entry), then the last-seen entry if any. Returns {status, hits}:
 # status 1, the record is current; 0, the request must be settled again on the database (a
-# record behind the shared version, or one kept that Redis cannot vouch for: nothing was
-# counted); 2, a record read when the request was settled again is still behind (counted;
-# served once, not kept).
+# record behind the shared version, or one kept that Redis cannot vouch for); 2, a record read
+# when the request was settled again is still behind (`record` asks the database why). Nothing
+# is counted unless the status is 1.
 #
-# An entry joins the pending set when its counter (or last-seen entry) is created, so that in
-# the steady state a request costs Redis five commands: whatever exists is pending, as a flush
-# takes an entry out of the set before it takes the value (see the module's docstring).
+# Expiries are set when a counter is created; the entries are added to the pending set on
+# every request (not only when their counter is created), so that a counter whose entry was
+# lost (a flush cut off between taking the entry and the value, an evicted set) is pending
+# again at its next request. Six commands in the steady state.
 METER = """
 local status = 1
 if ARGV[4] ~= '' then
   local shared = tonumber(redis.call('GET', KEYS[4]) or '-1')
   local mine = tonumber(ARGV[4])
   if shared > mine then
-    if ARGV[5] ~= 'final' then
-      return {0, 0}
-    end
-    status = 2
+    return {ARGV[5] == 'final' and 2 or 0, 0}
   elseif shared < 0 and ARGV[5] == 'kept' then
     return {0, 0}
   elseif mine > shared then
@@ -149,17 +146,16 @@ if ARGV[3] ~= '0' then
     redis.call('EXPIRE', KEYS[3], ARGV[3])
   end
 end
-local last = 7 + tonumber(ARGV[7])
-for i = 8, last do
+for i = 8, 7 + tonumber(ARGV[7]) do
   local counter = ARGV[6] .. ARGV[i]
   if redis.call('INCR', counter) == 1 then
     redis.call('EXPIRE', counter, ARGV[1])
-    redis.call('SADD', KEYS[1], ARGV[i])
   end
 end
-if ARGV[2] ~= '' and not redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[1], 'GET') then
-  redis.call('SADD', KEYS[1], ARGV[last + 1])
+if ARGV[2] ~= '' then
+  redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[1])
 end
+redis.call('SADD', KEYS[1], unpack(ARGV, 8))
 return {status, hits}
 """
 
@@ -201,8 +197,11 @@ def record(use: Use, limit: FixedWindow | None = None, check: lookup.Check | Non
             status, hits = run_script(backend, METER, keys, [*args, *use.members(counters)])
             if status != 1 and check is not None:
                 lookup.records.forget(check.workspace_id)
-                if status == 0:
+                if status == 0 or lookup.database_version(check.workspace_id) > check.version:
                     raise lookup.StaleRecord
+                # Settled again on the database, and it is still behind Redis (restored from a
+                # backup, say): served on what the database holds, counted without the check.
+                return record(use, limit)
             return int(hits)
         use.apply(backend)
     except lookup.StaleRecord:
@@ -239,12 +238,22 @@ def _take(only: Collection[int] | None = None) -> tuple[dict[tuple[int, date, st
             members = [m for m in members if _of(m) in only]
         if not members:
             return {}, {}
-        pipe = client.pipeline(transaction=False)
-        for member in members:
-            pipe.srem(pending, member)
-            pipe.getdel(backend.make_key(_entry(member)))
-        values = pipe.execute()[1::2]
-        found = list(zip(members, values, strict=True))
+        # In batches, each one transaction (all of it taken, or none): a batch is quick, well
+        # within REDIS_TIMEOUT, and one that fails leaves the batches before it to be moved.
+        for start in range(0, len(members), TAKE_BATCH):
+            batch = members[start : start + TAKE_BATCH]
+            pipe = client.pipeline(transaction=True)
+            for member in batch:
+                pipe.srem(pending, member)
+                pipe.getdel(backend.make_key(_entry(member)))
+            try:
+                values = pipe.execute()[1::2]
+            except Exception:
+                if not found:
+                    raise
+                log.warning("Key usage was flushed in part: the cache failed.", exc_info=True)
+                break
+            found += zip(batch, values, strict=True)
     else:
         with _local_lock:
             held = backend.get(PENDING) or set()

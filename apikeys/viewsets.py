@@ -7,6 +7,7 @@ from typing import ClassVar
 from rest_framework import exceptions, viewsets
 from rest_framework.authentication import SessionAuthentication
 
+from core.exceptions import KeyChanging
 from core.parsers import refuse_bad_query
 from workspaces.models import Membership, Project, Workspace
 
@@ -17,6 +18,7 @@ from .permissions import ScopePermission
 from .throttling import RATE_LIMITED, ApiKeyRateThrottle
 
 NOT_FOUND = "Not found."
+SETTLES = 3  # times a request is settled, when changes to its key keep coming in between
 
 
 class ScopedViewSet(viewsets.ViewSet):
@@ -40,17 +42,19 @@ class ScopedViewSet(viewsets.ViewSet):
 
     def initial(self, request, *args, **kwargs):
         refuse_bad_query(request)  # query strings are text from outside, like bodies (see `parsers`)
-        try:
-            super().initial(request, *args, **kwargs)
-        except (StaleRecord, exceptions.PermissionDenied, exceptions.NotFound) as error:
-            # Let through on a record that the round trip found behind a change, or refused on a
-            # kept one (refusals come before the round trip): settled again on the database's,
-            # from the start, once.
-            if not isinstance(error, StaleRecord) and not getattr(getattr(request, "_auth", None), "cached", False):
-                raise
-            request.key_records_stale = True
-            del request._user, request._auth
-            super().initial(request, *args, **kwargs)
+        for attempt in range(1, SETTLES + 1):
+            try:
+                return super().initial(request, *args, **kwargs)
+            except (StaleRecord, exceptions.PermissionDenied, exceptions.NotFound) as error:
+                # Let through on a record that the round trip found behind a change, or refused
+                # on a kept one (refusals come before the round trip): settled again on the
+                # database's, from the start; a few times at most, if changes keep coming.
+                if not isinstance(error, StaleRecord) and not getattr(getattr(request, "_auth", None), "cached", False):
+                    raise
+                if attempt == SETTLES:
+                    raise KeyChanging from error
+                request.key_records_stale = True
+                del request._user, request._auth
 
     def perform_authentication(self, request):
         # DRF's `initial` authenticates, then checks permissions: the workspace is settled

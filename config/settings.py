@@ -147,9 +147,8 @@ if CACHES["default"]["BACKEND"].endswith("RedisCache"):
     _redis_timeout = _read("REDIS_TIMEOUT", env.float, 1.0)
     if not 0.01 <= _redis_timeout <= 60:  # (NaN fails too)
         raise ImproperlyConfigured(f"REDIS_TIMEOUT is not valid: seconds from 0.01 to 60, not {_redis_timeout}")
-    CACHES["default"].setdefault("OPTIONS", {}).update(
-        socket_connect_timeout=_redis_timeout, socket_timeout=_redis_timeout
-    )
+    for _option in ("socket_connect_timeout", "socket_timeout"):  # (unless CACHE_URL sets them)
+        CACHES["default"].setdefault("OPTIONS", {}).setdefault(_option, _redis_timeout)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -43,6 +43,14 @@ class PayloadTooLarge(exceptions.APIException):
     default_code = "payload_too_large"
 
 
+class KeyChanging(exceptions.APIException):
+    """The key's workspace changed its keys again each time the request was checked."""
+
+    status_code = 503
+    default_code = "key_changing"
+    default_detail = "The API key changed while this request was checked; send it again."
+
+
 TYPES = {
     exceptions.ValidationError: "validation_error",
     exceptions.ParseError: "parse_error",

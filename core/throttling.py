@@ -83,8 +83,10 @@ def run_script(backend: RedisCache, script: str, keys: list[str], args: list) ->
     and observability hooks) cost more than the exchange itself (measured in process: 128
     against 71 µs of CPU). The script is sent by its digest, and whole if Redis does not know
     it yet. An error reply is raised and leaves the connection usable; anything else closes
-    it. As redis-py does, a command whose connection was lost is sent once more, on a new one
-    (the socket broke since its last use: Redis restarted, say)."""
+    it. A command whose connection turns out closed is sent once more, on a new one: Redis
+    closes connections between commands (a restart, an idle timeout), so the first was not
+    run; only a connection killed in the instant after it ran the script and before its reply
+    left (CLIENT KILL) could count twice. A timeout is never retried."""
     connection = _own_connection(backend)
     try:
         return _evaluate(connection, script, keys, args)

@@ -114,6 +114,7 @@ def test_the_key_lookup_makes_instances_as_from_db_does(enterprise, make_key, mo
     """Instances are made without `Model.__init__` (`lookup._instance`): the same values and
     state as `from_db`, so long as nobody listens to `pre_init` or `post_init` for the two
     models. And each request's instances are its own, JSON values included."""
+    from django.db import connection
     from django.db.models.signals import post_init, pre_init
 
     from apikeys import lookup
@@ -122,6 +123,13 @@ def test_the_key_lookup_makes_instances_as_from_db_does(enterprise, make_key, mo
 
     for model in (ApiKey, Workspace):
         assert not pre_init.has_listeners(model) and not post_init.has_listeners(model), model
+    assert lookup.RequestLookup(connection, "key_id").plain
+    noted = []
+    post_init.connect(listener := lambda **kwargs: noted.append(kwargs["instance"]), sender=ApiKey)
+    try:  # someone listens: instances are made by `from_db` (which sends the signal)
+        assert not lookup.RequestLookup(connection, "key_id").plain
+    finally:
+        post_init.disconnect(listener, sender=ApiKey)
     key, _ = make_key(enterprise, scopes=["image:read"], allowed_ips=["10.0.0.0/8"], custom_metadata={"a": "b"})
     monkeypatch.setattr(lookup, "shared_cache", object)  # as with Redis: what is read is kept
     first = lookup.find_for_request(key_id=key.key_id)  # read, and kept
