@@ -71,6 +71,7 @@ ERRORS = {
     "403": 'The key lacks the scope (WWW-Authenticate: Bearer error="insufficient_scope"), the plan lacks the feature, or the grant exceeds the caller.',
     "404": "No such object in the key's workspace and folders.",
     "429": "Rate limited; see Retry-After.",
+    "503": "The key changed again each time this request was checked (a burst of changes to it); send it again.",
 }
 WRITE_ERRORS = {"409": "A conflict: a name already in use, or a key that is protected, revoked or already rolled."}
 BODY_ERRORS = {

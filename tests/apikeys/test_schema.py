@@ -46,7 +46,7 @@ def test_every_api_operation_documents_its_scope_and_errors(schema):
             required = list(route.required(method))
             assert operation["x-required-scopes"] == required
             assert all(scope in operation["description"] for scope in required if scope != "*")
-            for status in ["401", "403", "404", "429"]:
+            for status in ["401", "403", "404", "429", "503"]:
                 assert operation["responses"][status]["content"]["application/json"]["schema"] == {
                     "$ref": "#/components/schemas/Error"
                 }
